@@ -1,0 +1,38 @@
+# preauth.oauth2 — the two commands:
+#   make demo   the whole story against the embedded Exact Online simulator
+#   make test   every quality gate, on ansible-core 2.21 (newest Python) and 2.19 (Python 3.11)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NEW := .venv
+OLD := .venv-2.19
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+
+.PHONY: help demo test test-new test-old bootstrap units integration sanity lint build-check changelog-check clean
+
+help:
+	@echo "make demo   run the story against the local simulator"
+	@echo "make test   all gates on ansible-core 2.21 and 2.19"
+
+bootstrap:
+	@tools/bootstrap.sh new
+	@tools/bootstrap.sh old
+
+demo:
+	@tools/bootstrap.sh new
+	@$(NEW)/bin/python tools/demo.py
+
+test: bootstrap
+	@tools/test.sh $(NEW) $(OLD)
+
+# One line at a time, for quick local loops.
+test-new:
+	@tools/bootstrap.sh new
+	@tools/test.sh $(NEW)
+test-old:
+	@tools/bootstrap.sh old
+	@tools/test.sh $(OLD)
+
+clean:
+	rm -rf build .pytest_cache preauth-oauth2-*.tar.gz

@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The base that the collection's action plugins share.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+An action plugin subclasses ``PreauthAction``, declares its argument spec and implements
+``run_action``. The base validates the task arguments with Ansible's own
+``ArgumentSpecValidator``, hands plain (untagged) values to the action, honours check and diff
+mode, masks ``no_log`` values in everything it returns, marks results that carry secrets with
+``_ansible_no_log``, and turns every ``PreauthError`` into a failed result with its message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
+
+
+@dataclasses.dataclass
+class Request:
+    """What an action gets: validated plain parameters and the run's modes."""
+
+    params: dict[str, t.Any]
+    check_mode: bool
+    diff_mode: bool
+    task_vars: dict[str, t.Any]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What an action returns.
+
+    ``result`` holds the return values. ``before``/``after`` are metadata for ``--diff`` (never
+    secrets). ``carries_secrets`` hides the whole result from output and logs.
+    """
+
+    changed: bool = False
+    result: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    msg: str | None = None
+    before: dict[str, t.Any] | None = None
+    after: dict[str, t.Any] | None = None
+    carries_secrets: bool = False
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+class PreauthAction(ActionBase):
+    """Base for actions that run on the controller only."""
+
+    # These actions work on the controller's token store and call HTTPS endpoints themselves.
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+    TRANSFERS_FILES = False
+
+    argument_spec: t.ClassVar[dict[str, t.Any]] = {}
+    mutually_exclusive: t.ClassVar[list[t.Any]] = []
+    required_together: t.ClassVar[list[t.Any]] = []
+    required_one_of: t.ClassVar[list[t.Any]] = []
+    required_if: t.ClassVar[list[t.Any]] = []
+    required_by: t.ClassVar[dict[str, t.Any]] = {}
+
+    def run_action(self, request: Request) -> Outcome:  # pragma: no cover - subclasses implement it
+        raise NotImplementedError
+
+    @property
+    def action_name(self) -> str:
+        return str(getattr(self._task, "resolved_action", None) or self._task.action)
+
+    def _validate(self) -> tuple[dict[str, t.Any], set[str]]:
+        validator = ArgumentSpecValidator(
+            self.argument_spec,
+            mutually_exclusive=self.mutually_exclusive or None,
+            required_together=self.required_together or None,
+            required_one_of=self.required_one_of or None,
+            required_if=self.required_if or None,
+            required_by=self.required_by or None,
+        )
+        validation = validator.validate(dict(self._task.args))
+        # The validator documents these as the values it found marked no_log.
+        no_log_values = {str(v) for v in validation._no_log_values if v}
+        if validation.error_messages:
+            msg = "; ".join(str(m) for m in validation.error_messages)
+            raise PreauthError("%s: invalid arguments: %s" % (self.action_name, remove_values(msg, no_log_values)))
+        try:
+            params = to_plain(validation.validated_parameters, "arguments")
+        except NotPlainError as exc:
+            raise PreauthError("%s: %s" % (self.action_name, exc)) from None
+        return params, no_log_values
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        no_log_values: set[str] = set()
+        try:
+            params, no_log_values = self._validate()
+            request = Request(
+                params=params,
+                check_mode=bool(self._task.check_mode),
+                diff_mode=bool(self._task.diff),
+                task_vars=task_vars or {},
+            )
+            outcome = self.run_action(request)
+        except PreauthError as exc:
+            result.update(remove_values(to_plain(exc.details, "details"), no_log_values))
+            result.update(failed=True, changed=False, msg=remove_values(exc.msg, no_log_values))
+            return result
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Not an expected failure: name it without echoing data that may hold a secret.
+            result.update(
+                failed=True,
+                changed=False,
+                msg="%s failed unexpectedly (%s). Please report this as a bug; the message was: %s"
+                % (self.action_name, type(exc).__name__, remove_values(str(exc), no_log_values)),
+            )
+            return result
+        return self._shape(result, outcome, request, no_log_values)
+
+    def _shape(self, result: dict[str, t.Any], outcome: Outcome, request: Request, no_log_values: set[str]) -> dict[str, t.Any]:
+        body = dict(outcome.result)
+        if outcome.msg is not None:
+            body["msg"] = outcome.msg
+        if request.diff_mode and (outcome.before is not None or outcome.after is not None):
+            body["diff"] = {"before": outcome.before or {}, "after": outcome.after or {}}
+        if outcome.carries_secrets:
+            result["_ansible_no_log"] = True
+        else:
+            body = remove_values(body, no_log_values)
+        if outcome.warnings:
+            # Warnings are printed even under no_log: they never carry values, only masked text.
+            result["warnings"] = [remove_values(w, no_log_values) for w in outcome.warnings]
+        result.update(body)
+        result["changed"] = bool(outcome.changed)
+        return result

@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The exception family that helpers raise for expected failures.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+A message says what happened, for which connection, and what to do next. It never contains a
+secret: action plugins show it as is.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+
+class PreauthError(Exception):
+    """An expected failure with a message for the user and optional metadata for the result."""
+
+    def __init__(self, msg: str, **details: t.Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.msg

@@ -1,0 +1,145 @@
+"""The shared action base, exercised through a trivial action defined here."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+import yaml
+from ansible._internal._datatag._tags import Origin
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.plugins.loader import connection_loader
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+
+FAKE_SECRET = "FAKE-secret-value-7c1e"
+
+
+class EchoAction(PreauthAction):
+    argument_spec = {
+        "name": {"type": "str", "required": True},
+        "secret": {"type": "str", "no_log": True},
+        "count": {"type": "int", "default": 1},
+        "labels": {"type": "dict", "default": {}},
+        "mode": {"type": "str", "default": "ok", "choices": ["ok", "fail", "boom", "leak", "secret"]},
+    }
+    required_if = [("mode", "secret", ["secret"])]
+    seen: t.ClassVar[list[Request]] = []
+
+    def run_action(self, request: Request) -> Outcome:
+        EchoAction.seen.append(request)
+        p = request.params
+        if p["mode"] == "fail":
+            raise PreauthError("connection %s: the store is locked by another run; try again" % p["name"], connection=p["name"])
+        if p["mode"] == "boom":
+            raise RuntimeError("unexpected trouble near %s" % p["secret"])
+        if p["mode"] == "secret":
+            return Outcome(result={"token": p["secret"]}, carries_secrets=True)
+        if p["mode"] == "leak":
+            return Outcome(result={"echo": "value is %s" % p["secret"]}, msg="saw %s" % p["secret"], warnings=["careful with %s" % p["secret"]])
+        return Outcome(
+            changed=not request.check_mode,
+            result={"name": p["name"], "count": p["count"]},
+            msg="would change" if request.check_mode else "changed",
+            before={"count": 0},
+            after={"count": p["count"]},
+        )
+
+
+def run(args: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> dict[str, t.Any]:
+    task = Task()
+    task.action = "echo"
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = diff
+    play_context = PlayContext()
+    connection = connection_loader.get("local", play_context)
+    action = EchoAction(task, connection, play_context, DataLoader(), None)
+    return action.run(task_vars={})
+
+
+@pytest.fixture(autouse=True)
+def _reset_seen():
+    EchoAction.seen.clear()
+
+
+def test_valid_arguments_reach_the_action_with_defaults():
+    result = run({"name": "acme", "count": "3"})
+    assert result["changed"] is True
+    assert result["msg"] == "changed"
+    assert EchoAction.seen[0].params == {"name": "acme", "count": 3, "labels": {}, "mode": "ok", "secret": None}
+    assert "diff" not in result
+
+
+def test_invalid_arguments_fail_with_the_validator_message_and_never_reach_the_action():
+    result = run({"count": "x"})
+    assert result["failed"] is True
+    assert result["changed"] is False
+    assert "echo: invalid arguments" in result["msg"]
+    assert "missing required arguments: name" in result["msg"]
+    assert EchoAction.seen == []
+    unknown = run({"name": "a", "colour": "red"})
+    assert "colour" in unknown["msg"] and unknown["failed"] is True
+
+
+def test_check_mode_and_diff_mode_are_passed_and_shaped():
+    result = run({"name": "acme", "count": 2}, check_mode=True, diff=True)
+    assert EchoAction.seen[0].check_mode is True and EchoAction.seen[0].diff_mode is True
+    assert result["changed"] is False
+    assert result["msg"] == "would change"
+    assert result["diff"] == {"before": {"count": 0}, "after": {"count": 2}}
+
+
+def test_expected_failures_become_a_failed_result_with_the_message_and_details():
+    result = run({"name": "acme", "mode": "fail"})
+    assert result == {
+        "failed": True,
+        "changed": False,
+        "msg": "connection acme: the store is locked by another run; try again",
+        "connection": "acme",
+    }
+
+
+def test_unexpected_exceptions_are_named_and_masked():
+    result = run({"name": "acme", "mode": "boom", "secret": FAKE_SECRET})
+    assert result["failed"] is True
+    assert "RuntimeError" in result["msg"] and "report this as a bug" in result["msg"]
+    assert FAKE_SECRET not in json.dumps(result)
+
+
+def test_no_log_values_are_masked_in_results_messages_and_warnings():
+    result = run({"name": "acme", "mode": "leak", "secret": FAKE_SECRET})
+    text = json.dumps(result)
+    assert FAKE_SECRET not in text
+    assert result["msg"] == "saw ********"
+    assert result["warnings"] == ["careful with ********"]
+    assert "_ansible_no_log" not in result
+
+
+def test_results_that_carry_secrets_are_hidden_from_output():
+    result = run({"name": "acme", "mode": "secret", "secret": FAKE_SECRET})
+    assert result["_ansible_no_log"] is True
+    assert result["token"] == FAKE_SECRET
+
+
+def test_required_if_is_enforced():
+    result = run({"name": "acme", "mode": "secret"})
+    assert result["failed"] is True
+    assert "mode is secret but all of the following are missing: secret" in result["msg"]
+
+
+def test_tagged_values_arrive_as_plain_python_types():
+    origin = Origin(path="/inventory.yml", line_num=3)
+    result = run({"name": origin.tag("acme"), "count": origin.tag(4), "labels": origin.tag({"k": origin.tag(["x"])})})
+    assert result["changed"] is True
+    params = EchoAction.seen[0].params
+    for value in (params["name"], params["count"], params["labels"], params["labels"]["k"], params["labels"]["k"][0]):
+        assert type(value) in (str, int, dict, list)
+    # The reason for converting: tagged values are refused by yaml.safe_dump.
+    with pytest.raises(yaml.representer.RepresenterError):
+        yaml.safe_dump({"name": origin.tag("acme")})
+    assert yaml.safe_dump(params, sort_keys=True).startswith("count: 4")
