@@ -84,7 +84,7 @@ class ScriptedBrowser:
         self._say("open the authorization URL")
         status, page, location = self._open(authorize_url)
         url = authorize_url
-        for _ in range(6):
+        for _page_number in range(6):
             if location is not None:
                 self._say("redirected back to the application")
                 return urllib.parse.urljoin(url, location)

@@ -91,7 +91,7 @@ def test_503_and_faults_that_repeat(sim, control):
     body = fresh_chain(sim, control)
     control.inject_fault("http_503", retry_after=1, count=2)
     url = sim.base_url + NL + "/token"
-    assert [refresh(url, EXACT, body["refresh_token"]).status_code for _ in range(3)] == [503, 503, 200]
+    assert [refresh(url, EXACT, body["refresh_token"]).status_code for _attempt in range(3)] == [503, 503, 200]
 
 
 def test_faults_can_target_the_api(sim, control):

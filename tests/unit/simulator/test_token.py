@@ -45,7 +45,8 @@ def test_exchange_returns_exact_shaped_tokens(sim):
 
 
 def test_http_basic_client_authentication_is_accepted(sim):
-    reply = token(sim.base_url + NL + "/token", EXACT, basic=True, grant_type="authorization_code", code=exact_code(sim), redirect_uri="https://preauth.example.test/callback")
+    form = {"grant_type": "authorization_code", "code": exact_code(sim), "redirect_uri": "https://preauth.example.test/callback"}
+    reply = token(sim.base_url + NL + "/token", EXACT, basic=True, **form)
     assert reply.status_code == 200
 
 
@@ -142,7 +143,7 @@ def test_refresh_token_idle_for_30_days_expires(sim, control):
 
 def test_a_refresh_every_29_days_keeps_the_chain_alive(sim, control):
     current = exact_tokens(sim)["refresh_token"]
-    for _ in range(3):
+    for _month in range(3):
         control.advance_clock(29 * 86400)
         reply = refresh(sim.base_url + NL + "/token", EXACT, current)
         assert reply.status_code == 200
@@ -154,7 +155,7 @@ def test_more_than_200_token_calls_per_app_user_and_day_get_429(sim, control):
     url = sim.base_url + NL + "/token"
     with requests.Session() as session:
         form = {"client_id": EXACT["client_id"], "client_secret": EXACT["client_secret"], "grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
-        statuses = [session.post(url, data=form, timeout=5).status_code for _ in range(200)]
+        statuses = [session.post(url, data=form, timeout=5).status_code for _call in range(200)]
     assert statuses[:199] == [400] * 199  # too early, but counted
     assert statuses[199] == 429
     assert control.state()["daily_token_calls"][0]["calls"] == 200
