@@ -72,6 +72,14 @@ class PreauthAction(ActionBase):
     def run_action(self, request: Request) -> Outcome:  # pragma: no cover - subclasses implement it
         raise NotImplementedError
 
+    def hide(self, *values: str | None) -> None:
+        """Mask these values (codes, tokens, verifiers met during the run) in everything returned."""
+        self._hidden.update(v for v in values if v)
+
+    def _subject(self) -> str:
+        name = self._task.args.get("connection") if isinstance(self._task.args, dict) else None
+        return "connection %s: " % name if isinstance(name, str) and name else ""
+
     @property
     def action_name(self) -> str:
         return str(getattr(self._task, "resolved_action", None) or self._task.action)
@@ -90,7 +98,7 @@ class PreauthAction(ActionBase):
         no_log_values = {str(v) for v in validation._no_log_values if v}
         if validation.error_messages:
             msg = "; ".join(str(m) for m in validation.error_messages)
-            raise PreauthError("%s: invalid arguments: %s" % (self.action_name, remove_values(msg, no_log_values)))
+            raise PreauthError("%s%s: invalid arguments: %s" % (self._subject(), self.action_name, remove_values(msg, no_log_values)))
         try:
             params = to_plain(validation.validated_parameters, "arguments")
         except NotPlainError as exc:
@@ -100,6 +108,7 @@ class PreauthAction(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
+        self._hidden: set[str] = set()
         no_log_values: set[str] = set()
         try:
             params, no_log_values = self._validate()
@@ -111,8 +120,10 @@ class PreauthAction(ActionBase):
             )
             outcome = self.run_action(request)
         except PreauthError as exc:
-            result.update(remove_values(to_plain(exc.details, "details"), no_log_values))
-            result.update(failed=True, changed=False, msg=remove_values(exc.msg, no_log_values))
+            masked = no_log_values | self._hidden
+            msg = exc.msg if exc.msg.startswith("connection ") else self._subject() + exc.msg
+            result.update(remove_values(to_plain(exc.details, "details"), masked))
+            result.update(failed=True, changed=False, msg=remove_values(msg, masked))
             return result
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Not an expected failure: name it without echoing data that may hold a secret.
@@ -120,10 +131,10 @@ class PreauthAction(ActionBase):
                 failed=True,
                 changed=False,
                 msg="%s failed unexpectedly (%s). Please report this as a bug; the message was: %s"
-                % (self.action_name, type(exc).__name__, remove_values(str(exc), no_log_values)),
+                % (self.action_name, type(exc).__name__, remove_values(str(exc), no_log_values | self._hidden)),
             )
             return result
-        return self._shape(result, outcome, request, no_log_values)
+        return self._shape(result, outcome, request, no_log_values | self._hidden)
 
     def _shape(self, result: dict[str, t.Any], outcome: Outcome, request: Request, no_log_values: set[str]) -> dict[str, t.Any]:
         body = dict(outcome.result)

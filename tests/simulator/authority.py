@@ -302,6 +302,7 @@ class Authority:
         self.daily_calls: dict[tuple[str, str, int], int] = {}
         self.token_calls_total = 0
         self.token_calls_by_outcome: dict[str, int] = {}
+        self.verifiers_seen: list[str] = []
 
     # -- configuration -------------------------------------------------------------------
 
@@ -492,6 +493,8 @@ class Authority:
             return oauth_error(400, "invalid_grant", "The authorization code has expired.")
         if form.get("redirect_uri", "") != code.redirect_uri:
             return oauth_error(400, "invalid_grant", "The redirect_uri does not match the authorization request.")
+        if form.get("code_verifier"):
+            self.verifiers_seen.append(form["code_verifier"])
         if code.code_challenge:
             verifier = form.get("code_verifier")
             if not verifier:
@@ -614,6 +617,20 @@ class Authority:
             return Reply(200, {"sub": user.username, "name": user.full_name, "email": user.username})
 
     # -- reports -------------------------------------------------------------------------
+
+    def secret_values(self) -> dict[str, list[str]]:
+        """Every secret this server issued, received or holds, by kind (for leak scans in tests)."""
+        with self.lock:
+            return {
+                "client secret": [c.client_secret for c in self.clients.values()],
+                "user password": [u.password for u in self.users.values()],
+                "totp secret": [u.totp_secret for u in self.users.values()],
+                "authorization code": list(self.codes),
+                "pkce verifier": list(self.verifiers_seen),
+                "access token": list(self.access_tokens),
+                "refresh token": [c.refresh_token for c in self.chains.values() if c.refresh_token]
+                + [r for c in self.chains.values() for r in c.retired],
+            }
 
     def report(self) -> dict[str, t.Any]:
         with self.lock:

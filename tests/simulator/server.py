@@ -130,6 +130,38 @@ class Fault:
         return fault
 
 
+def _variants(value: str) -> set[bytes]:
+    """A secret as it may appear: raw, URL-encoded (twice, too), or escaped inside JSON."""
+    once = urllib.parse.quote(value, safe="")
+    return {v.encode("utf-8") for v in (value, once, urllib.parse.quote(once, safe=""), json.dumps(value)[1:-1], urllib.parse.quote_plus(value)) if v}
+
+
+def scan_files(secrets: dict[str, list[str]], paths: list[str], exclude: list[str]) -> dict[str, t.Any]:
+    """Look for every known secret in files (directories are walked); report kinds, never values."""
+    import os
+
+    skipped = {os.path.realpath(p) for p in exclude}
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _dirs, names in os.walk(path):
+                files.extend(os.path.join(root, n) for n in names)
+        elif os.path.isfile(path):
+            files.append(path)
+    needles = [(kind, variant) for kind, values in secrets.items() for value in values for variant in _variants(value)]
+    leaks = []
+    scanned = 0
+    for name in files:
+        if os.path.realpath(name) in skipped or os.path.islink(name) or os.path.getsize(name) > 64 * 1024 * 1024:
+            continue
+        with open(name, "rb") as handle:
+            content = handle.read()
+        scanned += 1
+        kinds = sorted({kind for kind, needle in needles if needle in content})
+        leaks.extend({"path": name, "kind": kind} for kind in kinds)
+    return {"files": scanned, "values": sum(len(v) for v in secrets.values()), "leaks": leaks}
+
+
 class Simulator:
     """An authorization server on 127.0.0.1, served from a background thread."""
 
@@ -444,6 +476,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if (verb, path) == ("POST", "/_sim/clients"):
             client = authority.add_client(data)
             return 200, {"client_id": client.client_id, "profile": client.profile}
+        if (verb, path) == ("POST", "/_sim/scan"):
+            return 200, scan_files(authority.secret_values(), [str(p) for p in data["paths"]], [str(p) for p in data.get("exclude", [])])
         if (verb, path) == ("POST", "/_sim/login"):
             from .browser import LoginFailed, ScriptedBrowser
 
@@ -457,7 +491,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     totp_secret=user.totp_secret,
                     decision=str(data.get("decision", "allow")),
                 )
-            except LoginFailed as exc:
-                return 409, {"error": str(exc), "steps": browser.steps}
+            except (LoginFailed, OSError, ValueError) as exc:
+                return 409, {"error": "%s: %s" % (type(exc).__name__, exc), "steps": browser.steps}
             return 200, {"redirect_url": landed, "steps": browser.steps}
         return 404, {"error": "no control action %s %s" % (verb, path)}

@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The connection options every token-touching module shares.
+    DOCUMENTATION = r"""
+options:
+  connection:
+    description:
+      - Name of the connection. It names the token store file C(<store_dir>/<connection>.yml).
+      - 1 to 128 letters, digits, V(.), V(_) or V(-), not starting with V(.).
+    type: str
+    required: true
+  platform:
+    description:
+      - The OAuth2 platform. Its endpoints, client authentication, PKCE, token rotation and refresh rules come from the
+        collection's platform table.
+      - V(generic) takes O(endpoints) or an O(issuer) whose C(/.well-known/openid-configuration) is fetched.
+    type: str
+    required: true
+    choices:
+      - atlassian
+      - calendly
+      - exact_online
+      - fortnox
+      - generic
+      - github
+      - gitlab
+      - google
+      - hubspot
+      - loket
+      - microsoft
+      - paypal
+      - quickbooks
+      - salesforce
+      - teamleader
+      - twinfield
+      - visma_net
+      - xero
+      - zoom
+  country:
+    description:
+      - Exact Online country, the end of the domain you sign in on. One of V(nl), V(be), V(de), V(co.uk) (or V(uk)),
+        V(com) (or V(us)), V(fr), V(es).
+      - Required for O(platform=exact_online) unless O(base_url) is given.
+    type: str
+  tenant:
+    description:
+      - Tenant for platforms that have one (Microsoft Entra ID, for example a tenant ID or V(organizations)).
+    type: str
+  environment:
+    description:
+      - Environment for platforms that have several (for example Loket.nl V(production) or V(acceptance)).
+    type: str
+  base_url:
+    description:
+      - Replaces the platform's base address, for example a test instance or a local simulator such as
+        V(http://127.0.0.1:8080/nl). Endpoint paths stay the platform's.
+    type: str
+  client_id:
+    description:
+      - Client ID of the app registered at the platform.
+    type: str
+    required: true
+  client_secret:
+    description:
+      - Client secret of the app. Keep it in ansible-vault. It is never stored in the token store.
+      - Required to exchange or refresh tokens.
+    type: str
+  redirect_uri:
+    description:
+      - Redirect URI registered for the app, matched exactly by the platform.
+      - Must be HTTPS, or http to a loopback address (V(127.0.0.1), V(::1), V(localhost)) where the platform allows it.
+    type: str
+  scopes:
+    description:
+      - Scopes to request. Defaults to the platform's (for OpenID Connect platforms V(openid) and V(offline_access)).
+      - Ignored for platforms that fix scopes at app registration.
+    type: list
+    elements: str
+  endpoints:
+    description:
+      - Endpoint URLs that replace the platform's. Required for O(platform=generic) without O(issuer).
+      - Every endpoint must be HTTPS, or http to a loopback address; anything else is refused.
+    type: dict
+    suboptions:
+      authorize:
+        description: Authorization endpoint.
+        type: str
+      token:
+        description: Token endpoint.
+        type: str
+      revocation:
+        description: RFC 7009 token revocation endpoint.
+        type: str
+      whoami:
+        description: An API endpoint that answers who the access token belongs to, used to verify new tokens.
+        type: str
+  issuer:
+    description:
+      - OpenID Connect issuer for O(platform=generic); its C(/.well-known/openid-configuration) provides the endpoints.
+    type: str
+  client_auth:
+    description:
+      - How the client authenticates at the token endpoint. Defaults to the platform's.
+    type: str
+    choices: [client_secret_post, client_secret_basic]
+  store_dir:
+    description:
+      - Directory of the token store (created with mode 0700; store files are 0600).
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
+        of the controller user. Put it on storage that is backed up, and set it once for all tasks with
+        C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
+    type: path
+  vault_id:
+    description:
+      - Vault identity that encrypts a new store file, when the run loads several (C(--vault-id)).
+      - An existing store file keeps the vault identity it was written with.
+    type: str
+  validate_certs:
+    description:
+      - Verify the platform's TLS certificates.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle to verify TLS certificates with, for example behind a TLS-inspecting proxy.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for an answer from the platform.
+    type: float
+    default: 30
+"""

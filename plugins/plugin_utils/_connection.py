@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A connection's definition: the shared options, their argument spec, and their resolution
+into a platform, concrete endpoints and a token store.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+The options are documented once, in the ``preauth.oauth2.connection`` doc fragment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing as t
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
+    PLATFORM_NAMES,
+    Endpoints,
+    Platform,
+    check_endpoint_url,
+    discovery_url,
+    get_platform,
+    normalize_country,
+    resolve_endpoints,
+)
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
+
+STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
+DEFAULT_STORE_DIR = "~/.local/share/preauth.oauth2/tokens"
+
+CONNECTION_ARGS: dict[str, t.Any] = {
+    "connection": {"type": "str", "required": True},
+    "platform": {"type": "str", "required": True, "choices": list(PLATFORM_NAMES)},
+    "country": {"type": "str"},
+    "tenant": {"type": "str"},
+    "environment": {"type": "str"},
+    "base_url": {"type": "str"},
+    "client_id": {"type": "str", "required": True},
+    "client_secret": {"type": "str", "no_log": True},
+    "redirect_uri": {"type": "str"},
+    "scopes": {"type": "list", "elements": "str"},
+    "endpoints": {
+        "type": "dict",
+        "options": {
+            "authorize": {"type": "str"},
+            "token": {"type": "str"},
+            "revocation": {"type": "str"},
+            "whoami": {"type": "str"},
+        },
+    },
+    "issuer": {"type": "str"},
+    "client_auth": {"type": "str", "choices": ["client_secret_post", "client_secret_basic"]},
+    "store_dir": {"type": "path"},
+    "vault_id": {"type": "str"},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "float", "default": 30.0},
+}
+
+
+def connection_args(**extra: t.Any) -> dict[str, t.Any]:
+    spec = {k: dict(v) for k, v in CONNECTION_ARGS.items()}
+    spec.update(extra)
+    return spec
+
+
+@dataclasses.dataclass
+class Connection:
+    name: str
+    platform: Platform
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str | None
+    scopes: tuple[str, ...]
+    client_auth: str
+    country: str | None
+    tenant: str | None
+    environment: str | None
+    endpoints: Endpoints | None
+
+    @property
+    def rotating(self) -> bool:
+        """Treat a chain as rotating unless the platform is known not to rotate."""
+        return self.platform.rotation != "non_rotating"
+
+    def definition(self) -> dict[str, t.Any]:
+        """What the store keeps about the connection: never the client secret."""
+        ends = self.endpoints
+        return {
+            "platform": self.platform.name,
+            "country": self.country,
+            "tenant": self.tenant,
+            "environment": self.environment,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scopes": list(self.scopes),
+            "client_auth": self.client_auth,
+            "authorize_url": ends.authorize if ends else None,
+            "token_url": ends.token if ends else None,
+            "revocation_url": ends.revocation if ends else None,
+            "whoami_url": ends.whoami if ends else None,
+            "base_url": ends.base if ends else None,
+        }
+
+
+def store_dir_of(params: t.Mapping[str, t.Any]) -> str:
+    return str(params.get("store_dir") or os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR)
+
+
+def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> TokenStore:
+    return TokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))
+
+
+def http_client(params: t.Mapping[str, t.Any]) -> OAuthClient:
+    return OAuthClient(timeout=float(params.get("timeout") or 30.0), validate_certs=bool(params.get("validate_certs", True)), ca_path=params.get("ca_path"))
+
+
+def resolve(params: t.Mapping[str, t.Any], client: OAuthClient | None) -> Connection:
+    """Build the connection from the shared options; fetch a discovery document with ``client``.
+
+    Without a client (check mode) a generic connection that needs discovery has no endpoints.
+    """
+    name = check_connection_name(params["connection"])
+    platform = get_platform(params["platform"])
+    base_url = params.get("base_url")
+    country = params.get("country")
+    if country or not base_url:
+        # A base_url (a test or proxy instance) stands in for the country's address.
+        country = normalize_country(platform, country)
+    explicit = {k: v for k, v in (params.get("endpoints") or {}).items() if v}
+    issuer = params.get("issuer")
+    if issuer and platform.name != "generic":
+        raise PreauthError("issuer is only used with platform generic; platform %s has its endpoints built in" % platform.name)
+    needs_discovery = bool(issuer) and not ("authorize" in explicit and "token" in explicit)
+    endpoints: Endpoints | None = None
+    if not needs_discovery or client is not None:
+        discovery = client.discover(discovery_url(issuer)) if needs_discovery and client is not None else None
+        endpoints = resolve_endpoints(
+            platform,
+            country=country,
+            tenant=params.get("tenant"),
+            environment=params.get("environment"),
+            base_url=base_url,
+            endpoints=explicit or None,
+            discovery=discovery,
+        )
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri:
+        check_endpoint_url(redirect_uri, "redirect URI")
+    scopes = params.get("scopes")
+    return Connection(
+        name=name,
+        platform=platform,
+        client_id=params["client_id"],
+        client_secret=params.get("client_secret"),
+        redirect_uri=redirect_uri,
+        scopes=tuple(scopes if scopes is not None else platform.default_scopes),
+        client_auth=params.get("client_auth") or platform.client_auth,
+        country=country,
+        tenant=params.get("tenant"),
+        environment=params.get("environment"),
+        endpoints=endpoints,
+    )

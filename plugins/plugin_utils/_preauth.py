@@ -1,0 +1,353 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Preauthentication in two steps: start an authorization attempt, then complete it.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+``start`` makes the authorization URL and stores the pending attempt (state, PKCE verifier,
+nonce, redirect URI, expiry) in the connection's store. ``complete`` checks what came back
+against that attempt, exchanges the code, and only then replaces the stored chain: a new
+generation, owned by the controller, with an audit record of who preauthenticated it. Any
+failure before that leaves the stored chain exactly as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import getpass
+import hmac
+import re
+import socket
+import time
+import typing as t
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._listener import wait_for_redirect
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
+    OAuthClient,
+    OAuthError,
+    Redirect,
+    TokenSet,
+    build_authorization_url,
+    fingerprint,
+    new_pkce,
+    new_state,
+    parse_redirect,
+    same_redirect_target,
+)
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+CONTACT_FIELDS = ("first_name", "last_name", "job_title", "email", "company")
+
+
+@dataclasses.dataclass
+class Step:
+    changed: bool
+    msg: str
+    result: dict[str, t.Any]
+    before: dict[str, t.Any] | None = None
+    after: dict[str, t.Any] | None = None
+    secrets: list[str] = dataclasses.field(default_factory=list)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def chain_summary(record: Record) -> dict[str, t.Any]:
+    """Metadata of the stored chain for diffs and results: never a token."""
+    data = record.data
+    tokens = data.get("tokens") or {}
+    pending = data.get("pending") or {}
+    owner = data.get("owner") or {}
+    return {
+        "generation": data.get("generation", 0),
+        "owner": owner.get("host") or owner.get("kind"),
+        "refresh_fingerprint": tokens.get("refresh_fingerprint"),
+        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
+        "access_expires_at": iso(tokens.get("access_expires_at")),
+        "pending_authorization_expires_at": iso(pending.get("expires_at")),
+    }
+
+
+# -- step 1 ----------------------------------------------------------------------------------
+
+
+def start(conn: Connection, store: TokenStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Step:
+    if not conn.redirect_uri:
+        raise PreauthError("redirect_uri is required: give the redirect URI registered for the app (for Exact Online a public HTTPS address)")
+    record = store.read(conn.name)
+    before = chain_summary(record)
+    if check_mode:
+        replaced = " (replacing the one that expires at %s)" % before["pending_authorization_expires_at"] if before["pending_authorization_expires_at"] else ""
+        return Step(
+            changed=True,
+            msg="check mode: would create a new authorization URL and store it as the pending attempt%s; nothing was sent or written" % replaced,
+            result={"connection": conn.name, "platform": conn.platform.name, "url": None, "state": None, "expires_at": None},
+            before=before,
+            after=dict(before, pending_authorization_expires_at="(new)"),
+        )
+    assert conn.endpoints is not None
+    state = new_state()
+    verifier, challenge = new_pkce() if conn.platform.pkce != "off" else (None, None)
+    nonce = new_state() if conn.platform.nonce else None
+    extra = dict(conn.platform.auth_params)
+    if nonce:
+        extra["nonce"] = nonce
+    url = build_authorization_url(
+        conn.endpoints.authorize,
+        conn.client_id,
+        conn.redirect_uri,
+        state,
+        scopes=conn.scopes if conn.platform.scopes_in_request else (),
+        code_challenge=challenge,
+        extra=extra,
+    )
+    created = now()
+    with store.locked(conn.name) as record:
+        before = chain_summary(record)
+        record.data["pending"] = {
+            "state": state,
+            "code_verifier": verifier,
+            "nonce": nonce,
+            "redirect_uri": conn.redirect_uri,
+            "created_at": round(created, 3),
+            "expires_at": round(created + pending_ttl, 3),
+            "definition": conn.definition(),
+        }
+        record.add_event("authorization_started", created, generation=record.data.get("generation", 0))
+        after = chain_summary(record)
+    code_life = conn.platform.code_lifetime
+    return Step(
+        changed=True,
+        msg="open the URL in a browser, sign in and allow access%s; then paste the address the browser lands on"
+        % (" within %d minutes (the code expires)" % (code_life // 60) if code_life else ""),
+        result={
+            "connection": conn.name,
+            "platform": conn.platform.name,
+            "url": url,
+            "state": state,
+            "expires_at": iso(created + pending_ttl),
+            "redirect_uri": conn.redirect_uri,
+            "code_lifetime": code_life,
+            "pkce": bool(verifier),
+            "loopback_redirect": conn.platform.loopback_redirect,
+        },
+        before=before,
+        after=after,
+    )
+
+
+# -- step 2 ----------------------------------------------------------------------------------
+
+
+def check_contact(contact: t.Mapping[str, t.Any] | None) -> dict[str, str]:
+    contact = contact or {}
+    clean = {k: str(contact.get(k) or "").strip() for k in CONTACT_FIELDS}
+    missing = [k for k in CONTACT_FIELDS if not clean[k]]
+    if missing:
+        raise PreauthError(
+            "preauthenticated_by needs %s: the person who signs in records first and last name, job title, business e-mail "
+            "and legal company name" % ", ".join(missing)
+        )
+    if not EMAIL.match(clean["email"]):
+        raise PreauthError("preauthenticated_by.email %r is not an e-mail address; give the business e-mail of the person who signs in" % clean["email"])
+    return clean
+
+
+def _pending(record: Record, conn: Connection, now: float) -> dict[str, t.Any]:
+    pending = record.data.get("pending")
+    if not pending:
+        raise PreauthError(
+            "there is no pending authorization to complete; first create an authorization URL "
+            "(preauth.oauth2.authorization_url, or playbooks/preauthenticate.yml with -e preauth_step=url)"
+        )
+    if now > float(pending["expires_at"]):
+        raise PreauthError(
+            "the pending authorization started at %s expired at %s; start again with a new authorization URL"
+            % (iso(pending["created_at"]), iso(pending["expires_at"]))
+        )
+    if conn.redirect_uri and conn.redirect_uri != pending["redirect_uri"]:
+        raise PreauthError(
+            "redirect_uri is now %s but the pending authorization was made for %s; start again with a new authorization URL"
+            % (conn.redirect_uri, pending["redirect_uri"])
+        )
+    return pending
+
+
+def _exchange_failure(exc: OAuthError, conn: Connection) -> PreauthError:
+    unchanged = "the stored chain is unchanged"
+    if exc.kind == "invalid_grant":
+        life = conn.platform.code_lifetime
+        why = "was already used, is older than %d minutes, or was made for another redirect URI or app" % (life // 60) if life else "was already used, expired, or was made for another redirect URI or app"
+        return PreauthError("%s: the code %s. Start again with a new authorization URL; %s" % (exc.msg, why, unchanged))
+    if exc.kind == "invalid_client":
+        return PreauthError("%s: check client_id and client_secret against the app registration; %s" % (exc.msg, unchanged))
+    if exc.kind in ("timeout", "connection"):
+        return PreauthError("%s; the code may have been used. Start again with a new authorization URL; %s" % (exc.msg, unchanged))
+    if exc.kind in ("not_json", "server_error"):
+        return PreauthError("%s (a gateway or platform fault); try again in a few minutes with a new authorization URL; %s" % (exc.msg, unchanged))
+    if exc.kind == "rate_limited":
+        return PreauthError("%s; try again later with a new authorization URL; %s" % (exc.msg, unchanged))
+    return PreauthError("%s; start again with a new authorization URL; %s" % (exc.msg, unchanged))
+
+
+def _redirect_from(
+    pending: dict[str, t.Any],
+    redirect_url: str | None,
+    code: str | None,
+    state: str | None,
+    listen: bool,
+    listen_timeout: int,
+    on_listen: t.Callable[[], None] | None,
+) -> Redirect:
+    if not listen and redirect_url is None and code is None:
+        raise PreauthError("give redirect_url (the URL the browser landed on), code and state, or listen: true")
+    if listen:
+        redirect_url = wait_for_redirect(pending["redirect_uri"], listen_timeout, ready=on_listen)
+    if redirect_url is not None:
+        landed = parse_redirect(redirect_url)
+        if not same_redirect_target(redirect_url, pending["redirect_uri"]):
+            raise PreauthError(
+                "the pasted URL does not go to this attempt's redirect URI %s; paste the address of the page that the "
+                "sign-in redirected to" % pending["redirect_uri"]
+            )
+        return landed
+    return Redirect(code=str(code), state=state)
+
+
+def complete(
+    conn: Connection,
+    store: TokenStore,
+    client: OAuthClient | None,
+    check_mode: bool,
+    contact: t.Mapping[str, t.Any] | None,
+    redirect_url: str | None = None,
+    code: str | None = None,
+    state: str | None = None,
+    listen: bool = False,
+    listen_timeout: int = 300,
+    on_listen: t.Callable[[], None] | None = None,
+    verify: bool = False,
+    now: t.Callable[[], float] = time.time,
+    hide: t.Callable[..., None] = lambda *values: None,
+) -> Step:
+    if not conn.client_secret:
+        raise PreauthError("client_secret is missing; keep the app's client secret in ansible-vault and pass it as client_secret")
+    audit = check_contact(contact)
+    record = store.read(conn.name)
+    pending = _pending(record, conn, now())
+    hide(pending.get("code_verifier"), pending.get("nonce"))
+    before = chain_summary(record)
+    if check_mode and listen:
+        return Step(True, "check mode: would listen on %s for the redirect, then exchange the code; nothing was sent or written" % pending["redirect_uri"], {"connection": conn.name}, before, before)
+    landed = _redirect_from(pending, redirect_url, code, state, listen, listen_timeout, on_listen)
+    hide(landed.code)
+    if not hmac.compare_digest((landed.state or "").encode(), str(pending["state"]).encode()):
+        raise PreauthError(
+            "the state in the URL does not match the pending authorization (the URL of an older or another attempt?); "
+            "paste the URL from the latest sign-in, or start again with a new authorization URL"
+        )
+    if check_mode:
+        return Step(
+            changed=True,
+            msg="check mode: the redirect matches the pending authorization; would exchange the code and store generation %d; nothing was sent or written"
+            % (before["generation"] + 1),
+            result={"connection": conn.name, "platform": conn.platform.name, "generation": before["generation"] + 1},
+            before=before,
+            after=dict(before, generation=before["generation"] + 1, owner="controller", refresh_fingerprint="(new)"),
+        )
+    assert client is not None and conn.endpoints is not None
+    try:
+        tokens = client.exchange_code(
+            conn.endpoints.token,
+            landed.code,
+            pending["redirect_uri"],
+            conn.client_id,
+            conn.client_secret,
+            conn.client_auth,
+            code_verifier=pending.get("code_verifier"),
+        )
+    except OAuthError as exc:
+        raise _exchange_failure(exc, conn) from None
+    hide(tokens.access_token, tokens.refresh_token)
+    if not tokens.refresh_token:
+        raise PreauthError(
+            "the platform returned an access token but no refresh token, so the connection cannot be kept alive unattended; "
+            "%s. Nothing was stored." % conn.platform.no_refresh_token_hint
+        )
+    with store.locked(conn.name) as record:
+        generation = _store_chain(record, conn, tokens, audit, pending)
+        after = chain_summary(record)
+    result = {
+        "connection": conn.name,
+        "platform": conn.platform.name,
+        "generation": generation,
+        "scopes": (tokens.scope.split() if tokens.scope else list(conn.scopes)),
+        "access_expires_at": after["access_expires_at"],
+        "refresh_expires_at": after["refresh_expires_at"],
+        "refresh_fingerprint": after["refresh_fingerprint"],
+        "store": store.path(conn.name),
+        "verified": False,
+    }
+    msg = "stored generation %d of connection %s, owned by the controller" % (generation, conn.name)
+    if verify:
+        if not conn.endpoints.whoami:
+            raise PreauthError("%s; verify is not possible: platform %s has no known \"who am I\" endpoint (set endpoints.whoami)" % (msg, conn.platform.name))
+        try:
+            result["verified_as"] = client.whoami(conn.endpoints.whoami, tokens.access_token)
+        except OAuthError as exc:
+            raise PreauthError("%s, but verifying it failed: %s" % (msg, exc.msg)) from None
+        result["verified"] = True
+        msg += "; the API accepted the new access token"
+    return Step(changed=True, msg=msg, result=result, before=before, after=after)
+
+
+def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict[str, str], pending: dict[str, t.Any]) -> int:
+    data = record.data
+    old = (data.get("tokens") or {}).get("refresh_fingerprint")
+    generation = int(data.get("generation") or 0) + 1
+    received = tokens.received_at
+    access_life = tokens.expires_in if tokens.expires_in is not None else conn.platform.access_token_lifetime
+    refresh_life = conn.platform.refresh_token_lifetime
+    data["definition"] = conn.definition()
+    data["generation"] = generation
+    data["owner"] = {"kind": "controller", "since": round(received, 3)}
+    data["tokens"] = {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": tokens.token_type,
+        "scope": tokens.scope if tokens.scope is not None else " ".join(conn.scopes),
+        "obtained_at": round(received, 3),
+        "access_expires_at": round(received + access_life, 3) if access_life else None,
+        "refresh_expires_at": round(received + refresh_life, 3) if refresh_life else None,
+        "refresh_fingerprint": fingerprint(tokens.refresh_token),
+        "last_refresh_at": None,
+    }
+    data["preauthenticated_by"] = dict(
+        audit,
+        at=round(received, 3),
+        controller_user=_controller_user(),
+        controller_host=socket.gethostname(),
+    )
+    data["in_flight"] = None
+    data["reauthorization_required"] = None
+    data["last_error"] = None
+    if (data.get("pending") or {}).get("state") == pending["state"]:
+        data.pop("pending", None)
+    record.add_event("preauthenticated", received, generation=generation, fingerprint=fingerprint(tokens.refresh_token), replaced=old)
+    return generation
+
+
+def _controller_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

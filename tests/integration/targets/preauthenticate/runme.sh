@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# playbooks/preauthenticate.yml against the simulator, both ways, at -vvvv with a log file:
+#  - non-interactive in two runs (Exact Online profile, country base URL),
+#  - interactive under a pseudo-terminal (rotating_strict profile through generic discovery),
+#  - bad input through the playbook keeps the stored chain,
+#  - and afterwards no secret in stdout, stderr, the log or any file outside the store.
+set -eu
+# shellcheck source=/dev/null
+source ../setup_simulator/simulator.sh
+start_simulator
+
+work=$(mktemp -d)
+cleanup() { rm -rf "$work"; stop_simulator; }
+trap cleanup EXIT
+py="$SIM_PYTHON"
+echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
+"$py" driver.py inventory "$SIM_URL" "$work"
+export ANSIBLE_LOG_PATH="$work/ansible.log"
+export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
+playbook="$COLLECTION_ROOT/playbooks/preauthenticate.yml"
+run() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$playbook" -vvvv "$@"; }
+expect_failure() { # name, expected text, args...
+    local name=$1 text=$2
+    shift 2
+    if run "$@" >"$work/$name.out" 2>&1; then
+        echo "$name: the playbook should have failed" >&2
+        exit 1
+    fi
+    grep -qF -- "$text" "$work/$name.out" || { echo "$name: message not found: $text" >&2; tail -40 "$work/$name.out" >&2; exit 1; }
+    echo "$name: failed as expected"
+}
+
+# Non-interactive, run 1: the URL and the pending attempt.
+run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url.out" 2>&1 || { tail -60 "$work/url.out"; exit 1; }
+url=$("$py" driver.py find-url "$work/url.out")
+grep -q "Step 4: run this playbook again with PREAUTH_REDIRECT_URL='<the address>' in the environment and -e preauth_connection=acme-nl" "$work/url.out"
+
+# Bad input: the authorization URL pasted instead of the landed one.
+expect_failure pasted-auth-url "this is the authorization URL itself, not the URL the browser landed on" \
+    -e preauth_connection=acme-nl -e "preauth_redirect_url=$url"
+
+# The person signs in; run 2 completes it. The landed URL holds the code: it goes through the
+# environment, because ansible-playbook prints -e values at -vvvv.
+landed=$("$py" driver.py login "$SIM_URL" "$url")
+PREAUTH_REDIRECT_URL="$landed" run -e preauth_connection=acme-nl >"$work/exchange.out" 2>&1 || { tail -60 "$work/exchange.out"; exit 1; }
+grep -q "stored generation 1 of connection acme-nl, owned by the controller" "$work/exchange.out"
+grep -q "Signed in as accountant@example.test" "$work/exchange.out"
+chain=$("$py" driver.py fingerprint "$work" acme-nl)
+
+# Bad input after a chain exists: the used URL again, a denied sign-in, an unknown connection.
+PREAUTH_REDIRECT_URL="$landed" expect_failure replayed "there is no pending authorization to complete" -e preauth_connection=acme-nl
+run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url2.out" 2>&1
+denied=$("$py" driver.py login "$SIM_URL" "$("$py" driver.py find-url "$work/url2.out")" deny)
+expect_failure denied "the sign-in was not allowed (access_denied" -e preauth_connection=acme-nl -e "preauth_redirect_url=$denied"
+expect_failure unknown "connection nope is not in preauth_connections of the inventory" -e preauth_connection=nope
+[ "$("$py" driver.py fingerprint "$work" acme-nl)" = "$chain" ] || { echo "bad input changed the stored chain" >&2; exit 1; }
+"$py" driver.py check-chain "$SIM_URL" "$work" acme-nl 1
+
+# Interactive, under a pseudo-terminal, with one contact field asked for.
+"$py" interactive.py "$SIM_URL" "$work/interactive.out" -- "$(dirname "$py")/ansible-playbook" -i "$work/inventory.yml" \
+    --vault-password-file "$work/vault-pw" "$playbook" -vvvv -e preauth_connection=crm \
+    -e '{"preauth_contact": {"first_name": "Ada", "last_name": "Jansen", "email": "ada.jansen@example.test", "company": "Example Accountants B.V."}}' \
+    || { tail -60 "$work/interactive.out"; exit 1; }
+grep -q "stored generation 1 of connection crm, owned by the controller" "$work/interactive.out"
+"$py" driver.py check-chain "$SIM_URL" "$work" crm 1
+
+# No secret anywhere but in the two store files.
+"$py" driver.py scan "$SIM_URL" "$work" "$work"
+echo "preauthenticate: both ways work, bad input is refused, nothing leaked"

@@ -1,0 +1,669 @@
+"""The platform table: resolved URLs, pinned facts, refusals and the table's own consistency."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+
+import pytest
+from ansible._internal._datatag._tags import Origin
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
+    CLIENT_AUTH_METHODS,
+    FACT_FIELDS,
+    FIELD_NAMES,
+    INVANTIVE_ROLES,
+    LIFETIME_KINDS,
+    LOOPBACK_RULES,
+    PKCE_MODES,
+    PLATFORM_NAMES,
+    PLATFORMS,
+    ROTATIONS,
+    Endpoints,
+    Platform,
+    PlatformError,
+    check_endpoint_url,
+    discovery_url,
+    get_platform,
+    normalize_country,
+    resolve_endpoints,
+)
+
+EXACT_COUNTRIES = "nl, be, de, co.uk (or uk), com (or us), fr, es"
+DAY = 86400
+
+
+def exact_urls(tld: str) -> tuple[str, str, None, str, str]:
+    base = "https://start.exactonline.%s" % tld
+    return base + "/api/oauth2/auth", base + "/api/oauth2/token", None, base + "/api/v1/current/Me", base
+
+
+RESOLVED = [
+    # platform, arguments, authorize, token, revocation, whoami, base
+    ("exact_online", {"country": "nl"}, *exact_urls("nl")),
+    ("exact_online", {"country": "be"}, *exact_urls("be")),
+    ("exact_online", {"country": "de"}, *exact_urls("de")),
+    ("exact_online", {"country": "co.uk"}, *exact_urls("co.uk")),
+    ("exact_online", {"country": "uk"}, *exact_urls("co.uk")),
+    ("exact_online", {"country": "com"}, *exact_urls("com")),
+    ("exact_online", {"country": "us"}, *exact_urls("com")),
+    ("exact_online", {"country": "fr"}, *exact_urls("fr")),
+    ("exact_online", {"country": "es"}, *exact_urls("es")),
+    ("exact_online", {"country": " NL "}, *exact_urls("nl")),
+    ("exact_online", {"country": "UK"}, *exact_urls("co.uk")),
+    (
+        "teamleader",
+        {},
+        "https://focus.teamleader.eu/oauth2/authorize",
+        "https://focus.teamleader.eu/oauth2/access_token",
+        None,
+        None,
+        "https://focus.teamleader.eu",
+    ),
+    (
+        "twinfield",
+        {},
+        "https://login.twinfield.com/auth/authentication/connect/authorize",
+        "https://login.twinfield.com/auth/authentication/connect/token",
+        None,
+        "https://login.twinfield.com/auth/authentication/connect/userinfo",
+        "https://login.twinfield.com/auth/authentication",
+    ),
+    ("loket", {}, "https://oauth.loket.nl/authorize", "https://oauth.loket.nl/token", None, None, "https://oauth.loket.nl"),
+    (
+        "loket",
+        {"environment": "acceptance"},
+        "https://oauth.loket-acc.nl/authorize",
+        "https://oauth.loket-acc.nl/token",
+        None,
+        None,
+        "https://oauth.loket-acc.nl",
+    ),
+    (
+        "visma_net",
+        {},
+        "https://connect.visma.com/connect/authorize",
+        "https://connect.visma.com/connect/token",
+        "https://connect.visma.com/connect/revocation",
+        "https://connect.visma.com/connect/userinfo",
+        "https://connect.visma.com",
+    ),
+    (
+        "salesforce",
+        {},
+        "https://login.salesforce.com/services/oauth2/authorize",
+        "https://login.salesforce.com/services/oauth2/token",
+        "https://login.salesforce.com/services/oauth2/revoke",
+        "https://login.salesforce.com/services/oauth2/userinfo",
+        "https://login.salesforce.com",
+    ),
+    (
+        "salesforce",
+        {"environment": "Sandbox"},
+        "https://test.salesforce.com/services/oauth2/authorize",
+        "https://test.salesforce.com/services/oauth2/token",
+        "https://test.salesforce.com/services/oauth2/revoke",
+        "https://test.salesforce.com/services/oauth2/userinfo",
+        "https://test.salesforce.com",
+    ),
+    (
+        "salesforce",
+        {"base_url": "https://acme.my.salesforce.com/"},
+        "https://acme.my.salesforce.com/services/oauth2/authorize",
+        "https://acme.my.salesforce.com/services/oauth2/token",
+        "https://acme.my.salesforce.com/services/oauth2/revoke",
+        "https://acme.my.salesforce.com/services/oauth2/userinfo",
+        "https://acme.my.salesforce.com",
+    ),
+    (
+        "microsoft",
+        {},
+        "https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/organizations/oauth2/v2.0/token",
+        None,
+        "https://graph.microsoft.com/oidc/userinfo",
+        "https://login.microsoftonline.com",
+    ),
+    (
+        "microsoft",
+        {"tenant": "contoso.onmicrosoft.com"},
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+        None,
+        "https://graph.microsoft.com/oidc/userinfo",
+        "https://login.microsoftonline.com",
+    ),
+    (
+        "microsoft",
+        {"tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token",
+        None,
+        "https://graph.microsoft.com/oidc/userinfo",
+        "https://login.microsoftonline.com",
+    ),
+    (
+        "google",
+        {},
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        "https://oauth2.googleapis.com/revoke",
+        "https://openidconnect.googleapis.com/v1/userinfo",
+        None,
+    ),
+    (
+        "xero",
+        {},
+        "https://login.xero.com/identity/connect/authorize",
+        "https://identity.xero.com/connect/token",
+        "https://identity.xero.com/connect/revocation",
+        "https://api.xero.com/connections",
+        None,
+    ),
+    (
+        "quickbooks",
+        {},
+        "https://appcenter.intuit.com/connect/oauth2",
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        None,
+        None,
+    ),
+    ("hubspot", {}, "https://app.hubspot.com/oauth/authorize", "https://api.hubapi.com/oauth/v1/token", None, None, None),
+    ("atlassian", {}, "https://auth.atlassian.com/authorize", "https://auth.atlassian.com/oauth/token", None, "https://api.atlassian.com/me", None),
+    ("github", {}, "https://github.com/login/oauth/authorize", "https://github.com/login/oauth/access_token", None, "https://api.github.com/user", None),
+    (
+        "gitlab",
+        {},
+        "https://gitlab.com/oauth/authorize",
+        "https://gitlab.com/oauth/token",
+        "https://gitlab.com/oauth/revoke",
+        "https://gitlab.com/api/v4/user",
+        "https://gitlab.com",
+    ),
+    (
+        "gitlab",
+        {"base_url": "https://git.example.com"},
+        "https://git.example.com/oauth/authorize",
+        "https://git.example.com/oauth/token",
+        "https://git.example.com/oauth/revoke",
+        "https://git.example.com/api/v4/user",
+        "https://git.example.com",
+    ),
+    (
+        "zoom",
+        {},
+        "https://zoom.us/oauth/authorize",
+        "https://zoom.us/oauth/token",
+        "https://zoom.us/oauth/revoke",
+        "https://api.zoom.us/v2/users/me",
+        None,
+    ),
+    (
+        "calendly",
+        {},
+        "https://auth.calendly.com/oauth/authorize",
+        "https://auth.calendly.com/oauth/token",
+        "https://auth.calendly.com/oauth/revoke",
+        "https://api.calendly.com/users/me",
+        None,
+    ),
+    (
+        "fortnox",
+        {},
+        "https://apps.fortnox.se/oauth-v1/auth",
+        "https://apps.fortnox.se/oauth-v1/token",
+        "https://apps.fortnox.se/oauth-v1/revoke",
+        None,
+        None,
+    ),
+    (
+        "paypal",
+        {},
+        "https://www.paypal.com/signin/authorize",
+        "https://api-m.paypal.com/v1/oauth2/token",
+        None,
+        "https://api-m.paypal.com/v1/identity/openidconnect/userinfo?schema=openid",
+        None,
+    ),
+    (
+        "paypal",
+        {"environment": "sandbox"},
+        "https://www.sandbox.paypal.com/signin/authorize",
+        "https://api-m.sandbox.paypal.com/v1/oauth2/token",
+        None,
+        "https://api-m.sandbox.paypal.com/v1/identity/openidconnect/userinfo?schema=openid",
+        None,
+    ),
+]
+
+
+def refused(exception_info: pytest.ExceptionInfo[PlatformError]) -> str:
+    return str(exception_info.value)
+
+
+@pytest.mark.parametrize(("name", "arguments", "authorize", "token", "revocation", "whoami", "base"), RESOLVED)
+def test_resolved_urls(name, arguments, authorize, token, revocation, whoami, base):
+    resolved = resolve_endpoints(get_platform(name), **arguments)
+    assert resolved == Endpoints(authorize=authorize, token=token, revocation=revocation, whoami=whoami, base=base)
+
+
+def test_every_named_platform_has_a_resolved_url_case():
+    assert {case[0] for case in RESOLVED} == set(PLATFORM_NAMES) - {"generic"}
+
+
+def test_exact_online_facts():
+    exact = get_platform("exact_online")
+    assert (exact.min_refresh_interval, exact.access_token_lifetime) == (570, 600)
+    assert (exact.refresh_token_lifetime, exact.refresh_token_lifetime_kind) == (30 * DAY, "idle")
+    assert (exact.daily_token_budget, exact.code_lifetime) == (200, 180)
+    assert dict(exact.auth_params) == {"force_login": "1"}
+    assert (exact.client_auth, exact.pkce, exact.rotation, exact.loopback_redirect) == ("client_secret_post", "unknown", "rotating", "not_allowed")
+    assert exact.revocation_url is None
+    assert exact.invantive_provider == "ExactOnlineAll"
+    assert dict(exact.invantive_keys) == {
+        "url": "api-url",
+        "client_id": "api-client-id",
+        "client_secret": "api-client-secret",
+        "redirect_url": "api-redirect-url",
+        "refresh_token": "api-refresh-token",
+    }
+    assert set(exact.countries.values()) == {"nl", "be", "de", "co.uk", "com", "fr", "es"}
+    assert "pkce" in exact.unconfirmed
+
+
+def test_other_pinned_facts():
+    teamleader, twinfield, generic = get_platform("teamleader"), get_platform("twinfield"), get_platform("generic")
+    assert (teamleader.rotation, teamleader.code_lifetime, teamleader.scopes_in_request, teamleader.invantive_provider) == (
+        "rotating",
+        600,
+        False,
+        "Teamleader",
+    )
+    assert (twinfield.client_auth, twinfield.nonce, twinfield.rotation) == ("client_secret_basic", True, "unknown")
+    assert twinfield.default_scopes == ("openid", "twf.user", "twf.organisation", "offline_access")
+    assert twinfield.refresh_token_lifetime == 25 * 365 * DAY
+    assert get_platform("visma_net").invantive_provider == "VismaNet"
+    assert dict(get_platform("google").auth_params) == {"access_type": "offline", "prompt": "consent"}
+    assert get_platform("microsoft").tenant_default == "organizations"
+    assert (generic.client_auth, generic.pkce, generic.rotation) == ("client_secret_basic", "supported", "unknown")
+    assert generic.default_scopes == ("openid", "offline_access")
+    assert dict(generic.auth_params) == {"prompt": "consent"}
+
+
+def test_base_url_points_exact_at_a_test_server_without_a_country():
+    resolved = resolve_endpoints(get_platform("exact_online"), base_url="http://127.0.0.1:8123/nl")
+    assert resolved == Endpoints(
+        authorize="http://127.0.0.1:8123/nl/api/oauth2/auth",
+        token="http://127.0.0.1:8123/nl/api/oauth2/token",
+        revocation=None,
+        whoami="http://127.0.0.1:8123/nl/api/v1/current/Me",
+        base="http://127.0.0.1:8123/nl",
+    )
+
+
+def test_base_url_with_a_country_still_checks_the_country():
+    resolved = resolve_endpoints(get_platform("exact_online"), country="nl", base_url="http://127.0.0.1:8123/nl/")
+    assert resolved.token == "http://127.0.0.1:8123/nl/api/oauth2/token"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("exact_online"), country="zz", base_url="http://127.0.0.1:8123/nl")
+    assert refused(info) == "unknown Exact Online country 'zz'; use one of: " + EXACT_COUNTRIES
+
+
+def test_base_url_refused_for_a_platform_without_a_base():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("google"), base_url="https://example.com")
+    assert refused(info) == ("platform google has no base URL; remove the base_url option and set the URLs with endpoints.authorize and endpoints.token")
+
+
+def test_base_url_must_be_https():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("exact_online"), base_url="http://start.exactonline.nl")
+    assert refused(info) == "the base URL http://start.exactonline.nl is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
+
+
+def test_endpoint_overrides_replace_single_urls():
+    resolved = resolve_endpoints(
+        get_platform("exact_online"),
+        country="be",
+        endpoints={"token": "http://localhost:9000/token", "revocation": "https://revoke.example.com/r", "whoami": None},
+    )
+    assert resolved == Endpoints(
+        authorize="https://start.exactonline.be/api/oauth2/auth",
+        token="http://localhost:9000/token",
+        revocation="https://revoke.example.com/r",
+        whoami="https://start.exactonline.be/api/v1/current/Me",
+        base="https://start.exactonline.be",
+    )
+
+
+def test_unknown_endpoint_keys_are_refused():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), endpoints={"authorize": "https://a.example/a", "token": "https://a.example/t", "userinfo": "x"})
+    assert refused(info) == "unknown endpoints key 'userinfo'; use authorize, token, revocation or whoami"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("teamleader"), endpoints={"b": "x", "a": "y"})
+    assert refused(info) == "unknown endpoints keys 'a', 'b'; use authorize, token, revocation or whoami"
+
+
+def test_endpoint_overrides_are_checked():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("teamleader"), endpoints={"token": "http://example.com/token"})
+    assert refused(info) == "the token endpoint http://example.com/token is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("teamleader"), endpoints={"token": 42})
+    assert refused(info) == "endpoints.token must be a URL string"
+
+
+DISCOVERY = {
+    "issuer": "https://idp.example.com",
+    "authorization_endpoint": "https://idp.example.com/oauth2/authorize",
+    "token_endpoint": "https://idp.example.com/oauth2/token",
+    "revocation_endpoint": "https://idp.example.com/oauth2/revoke",
+    "userinfo_endpoint": "https://idp.example.com/oauth2/userinfo",
+    "jwks_uri": "https://idp.example.com/keys",
+}
+
+
+def test_generic_from_a_discovery_document():
+    assert resolve_endpoints(get_platform("generic"), discovery=DISCOVERY) == Endpoints(
+        authorize="https://idp.example.com/oauth2/authorize",
+        token="https://idp.example.com/oauth2/token",
+        revocation="https://idp.example.com/oauth2/revoke",
+        whoami="https://idp.example.com/oauth2/userinfo",
+        base=None,
+    )
+
+
+def test_generic_from_endpoints_and_endpoints_win_over_discovery():
+    given = {"authorize": "https://as.example.com/auth", "token": "https://as.example.com/token"}
+    assert resolve_endpoints(get_platform("generic"), endpoints=given) == Endpoints(
+        authorize="https://as.example.com/auth", token="https://as.example.com/token", revocation=None, whoami=None, base=None
+    )
+    mixed = resolve_endpoints(get_platform("generic"), endpoints={"token": "http://127.0.0.1:8123/strict/token"}, discovery=DISCOVERY)
+    assert (mixed.authorize, mixed.token) == ("https://idp.example.com/oauth2/authorize", "http://127.0.0.1:8123/strict/token")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {},
+        {"endpoints": {"authorize": "https://as.example.com/auth"}},
+        {"discovery": {"issuer": "https://as.example.com", "token_endpoint": "https://as.example.com/token"}},
+    ],
+)
+def test_generic_without_authorize_and_token_is_refused(arguments):
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), **arguments)
+    assert refused(info) == "platform generic needs endpoints.authorize and endpoints.token, or an issuer whose discovery document lists them"
+
+
+def test_discovery_values_are_checked():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "token_endpoint": ["https://idp.example.com/token"]})
+    assert refused(info) == "the discovery document's token_endpoint is not a URL string; check the issuer URL"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "authorization_endpoint": "http://idp.example.com/authorize"})
+    assert refused(info) == (
+        "the authorize endpoint http://idp.example.com/authorize is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
+    )
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), discovery=["not", "a", "dict"])
+    assert refused(info) == "the discovery document is not a JSON object; check the issuer URL"
+
+
+def test_generic_refuses_base_url():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), base_url="https://as.example.com", discovery=DISCOVERY)
+    assert refused(info).startswith("platform generic has no base URL;")
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        ("https://idp.example.com", "https://idp.example.com/.well-known/openid-configuration"),
+        ("https://login.example.com/tenant/v2.0/", "https://login.example.com/tenant/v2.0/.well-known/openid-configuration"),
+        ("http://127.0.0.1:8123/strict", "http://127.0.0.1:8123/strict/.well-known/openid-configuration"),
+    ],
+)
+def test_discovery_url(issuer, expected):
+    assert discovery_url(issuer) == expected
+
+
+def test_discovery_url_refusals():
+    with pytest.raises(PlatformError) as info:
+        discovery_url("http://idp.example.com")
+    assert refused(info) == "the issuer http://idp.example.com is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
+    with pytest.raises(PlatformError) as info:
+        discovery_url("https://idp.example.com/?tenant=x")
+    assert refused(info) == "the issuer https://idp.example.com/?tenant=x has a query (?...); an issuer URL has none, remove it"
+
+
+def test_unknown_platform_lists_the_known_ones():
+    with pytest.raises(PlatformError) as info:
+        get_platform("exact")
+    assert refused(info) == (
+        "unknown platform 'exact'; use one of: atlassian, calendly, exact_online, fortnox, generic, github, gitlab, google, hubspot, "
+        "loket, microsoft, paypal, quickbooks, salesforce, teamleader, twinfield, visma_net, xero, zoom"
+    )
+
+
+def test_platform_names_are_case_insensitive():
+    assert get_platform(" Exact_Online ") is PLATFORMS["exact_online"]
+
+
+@pytest.mark.parametrize(("given", "canonical"), [("nl", "nl"), ("uk", "co.uk"), ("Co.UK", "co.uk"), ("us", "com"), ("com", "com"), ("es", "es")])
+def test_normalize_country(given, canonical):
+    assert normalize_country(get_platform("exact_online"), given) == canonical
+
+
+def test_unknown_exact_country():
+    with pytest.raises(PlatformError) as info:
+        normalize_country(get_platform("exact_online"), "zz")
+    assert refused(info) == "unknown Exact Online country 'zz'; use one of: nl, be, de, co.uk (or uk), com (or us), fr, es"
+
+
+@pytest.mark.parametrize("missing", [None, ""])
+def test_exact_needs_a_country(missing):
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("exact_online"), country=missing)
+    assert refused(info) == "Exact Online needs a country; use one of: " + EXACT_COUNTRIES
+
+
+def test_country_for_a_platform_without_countries():
+    assert normalize_country(get_platform("teamleader"), None) is None
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("teamleader"), country="nl")
+    assert refused(info) == "platform teamleader has no country; remove the country option"
+
+
+def test_tenant_refusals():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("google"), tenant="contoso")
+    assert refused(info) == "platform google has no tenant; remove the tenant option"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("microsoft"), tenant="common/../evil")
+    assert refused(info) == (
+        "the Microsoft Entra ID tenant 'common/../evil' is not a tenant ID or domain name; use letters, digits, '.' and '-' only (default: organizations)"
+    )
+
+
+def test_environment_refusals():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("salesforce"), environment="staging")
+    assert refused(info) == "unknown Salesforce environment 'staging'; use one of: production, sandbox"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("loket"), environment="test")
+    assert refused(info) == "unknown Loket.nl environment 'test'; use one of: production, acceptance"
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("exact_online"), country="nl", environment="sandbox")
+    assert refused(info) == "platform exact_online has no environments; remove the environment option"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://login.example.com/token",
+        "HTTPS://login.example.com:8443/token?x=1",
+        "http://127.0.0.1:8123/nl/api/oauth2/token",
+        "http://127.5.6.7/token",
+        "http://[::1]:9000/token",
+        "http://localhost/token",
+        "http://LOCALHOST:80/token",
+    ],
+)
+def test_accepted_endpoint_urls(url):
+    assert check_endpoint_url(url, "token endpoint") == url
+
+
+HTTP_ONLY_LOOPBACK = "is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://example.com/token", "the token endpoint http://example.com/token " + HTTP_ONLY_LOOPBACK),
+        ("http://128.0.0.1/token", "the token endpoint http://128.0.0.1/token " + HTTP_ONLY_LOOPBACK),
+        ("http://localhost.example.com/token", "the token endpoint http://localhost.example.com/token " + HTTP_ONLY_LOOPBACK),
+        ("http://[::2]/token", "the token endpoint http://[::2]/token " + HTTP_ONLY_LOOPBACK),
+        ("ftp://example.com/token", "the token endpoint ftp://example.com/token is not an https:// URL"),
+        ("example.com/token", "the token endpoint example.com/token is not an https:// URL"),
+        ("https:///token", "the token endpoint https:///token has no host; give a full URL such as https://login.example.com/token"),
+        (
+            "https://example.com/token#frag",
+            "the token endpoint https://example.com/token#frag has a fragment (#...); remove it, OAuth endpoints must not have one (RFC 6749, 3.1)",
+        ),
+        ("https://example.com:99999/token", "the token endpoint https://example.com:99999/token has an invalid port; use a number from 1 to 65535"),
+        ("https://example.com:0/token", "the token endpoint https://example.com:0/token has an invalid port; use a number from 1 to 65535"),
+        ("https://[::1/token", "the token endpoint https://[::1/token is not a valid URL; check the host name"),
+        ("https://exa mple.com/token", "the token endpoint 'https://exa mple.com/token' contains spaces or control characters; give it without them"),
+        ("", "the token endpoint is missing or not a URL string"),
+    ],
+)
+def test_refused_endpoint_urls(url, message):
+    with pytest.raises(PlatformError) as info:
+        check_endpoint_url(url, "token endpoint")
+    assert refused(info) == message
+
+
+@pytest.mark.parametrize("url", ["https://user:FAKE-pass-3f9a@example.com/token?a=1", "http://FAKE-pass-3f9a@localhost/token"])
+def test_user_info_is_refused_without_echoing_it(url):
+    with pytest.raises(PlatformError) as info:
+        check_endpoint_url(url, "token endpoint")
+    host = url.split("@", 1)[1].split("?", 1)[0]
+    scheme = url.split("://", 1)[0]
+    assert refused(info) == "the token endpoint %s://%s has a user name or password before the host; remove the 'user:password@' part" % (scheme, host)
+    assert "FAKE-pass" not in refused(info)
+
+
+def test_platform_error_is_a_preauth_error():
+    assert issubclass(PlatformError, PreauthError)
+
+
+def test_platforms_are_read_only():
+    exact = get_platform("exact_online")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        exact.min_refresh_interval = 0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        exact.auth_params["force_login"] = "0"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        PLATFORMS["mine"] = exact  # type: ignore[index]
+
+
+def test_platforms_copy_pickle_and_serialise():
+    exact = get_platform("exact_online")
+    assert copy.deepcopy(exact) == exact
+    assert pickle.loads(pickle.dumps(exact)) == exact
+    as_json = json.loads(json.dumps(dataclasses.asdict(exact)))
+    assert as_json["auth_params"] == {"force_login": "1"} and as_json["countries"]["us"] == "com"
+
+
+def test_tagged_arguments_are_accepted():
+    origin = Origin(path="/inventory.yml", line_num=3)
+    platform = get_platform(origin.tag("exact_online"))
+    resolved = resolve_endpoints(platform, country=origin.tag("uk"), endpoints={origin.tag("token"): origin.tag("http://127.0.0.1:8123/uk/token")})
+    assert (resolved.authorize, resolved.token) == ("https://start.exactonline.co.uk/api/oauth2/auth", "http://127.0.0.1:8123/uk/token")
+
+
+def test_a_table_defect_is_caught_when_the_entry_is_built():
+    entry = dataclasses.asdict(get_platform("teamleader"))
+    with pytest.raises(ValueError, match=r"platform teamleader: rotation 'sometimes' is not one of rotating, non_rotating, configurable, unknown"):
+        Platform(**{**entry, "rotation": "sometimes"})
+    with pytest.raises(ValueError, match=r"unconfirmed names no fact field: expiry"):
+        Platform(**{**entry, "unconfirmed": ("expiry",)})
+    with pytest.raises(ValueError, match=r"authorize_url uses placeholders this platform cannot fill"):
+        Platform(**{**entry, "authorize_url": "{base}/{tenant}/authorize"})
+
+
+def test_platform_names():
+    assert PLATFORM_NAMES == tuple(sorted(PLATFORM_NAMES))
+    assert set(PLATFORM_NAMES) == set(PLATFORMS)
+    assert set(PLATFORM_NAMES) == {
+        "exact_online",
+        "teamleader",
+        "twinfield",
+        "loket",
+        "visma_net",
+        "salesforce",
+        "microsoft",
+        "google",
+        "xero",
+        "quickbooks",
+        "hubspot",
+        "atlassian",
+        "github",
+        "gitlab",
+        "zoom",
+        "calendly",
+        "fortnox",
+        "paypal",
+        "generic",
+    }
+
+
+@pytest.mark.parametrize("name", PLATFORM_NAMES)
+def test_table_entry_is_consistent(name):
+    platform = PLATFORMS[name]
+    assert platform.name == name
+    assert platform.client_auth in CLIENT_AUTH_METHODS
+    assert platform.pkce in PKCE_MODES
+    assert platform.rotation in ROTATIONS
+    assert platform.refresh_token_lifetime_kind in LIFETIME_KINDS
+    assert platform.loopback_redirect in LOOPBACK_RULES
+    assert set(platform.unconfirmed) <= set(FIELD_NAMES)
+    assert set(platform.unconfirmed) <= set(FACT_FIELDS)
+    assert len(set(platform.unconfirmed)) == len(platform.unconfirmed)
+    assert set(platform.invantive_keys) <= set(INVANTIVE_ROLES)
+    assert platform.sources
+    assert platform.title and platform.no_refresh_token_hint
+    assert platform.min_refresh_interval == (570 if name == "exact_online" else 0)
+    assert (platform.environment_default in platform.environments) if platform.environments else platform.environment_default is None
+    if platform.refresh_token_lifetime_kind in ("none", "unknown"):
+        assert platform.refresh_token_lifetime is None
+
+
+@pytest.mark.parametrize("name", sorted(set(PLATFORM_NAMES) - {"generic"}))
+def test_every_platform_resolves_to_https_with_its_defaults(name):
+    platform = PLATFORMS[name]
+    resolved = resolve_endpoints(platform, country=next(iter(platform.countries), None))
+    for url in (resolved.authorize, resolved.token, resolved.revocation, resolved.whoami, resolved.base):
+        assert url is None or url.startswith("https://")
+
+
+@pytest.mark.parametrize("name", ["atlassian", "github", "gitlab", "zoom", "calendly", "fortnox", "paypal"])
+def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
+    assert set(PLATFORMS[name].unconfirmed) == set(FACT_FIELDS)
+    assert PLATFORMS[name].rotation == "unknown" and PLATFORMS[name].refresh_token_lifetime is None
+
+
+def test_reference_unconfirmed_marks_are_kept():
+    assert {"pkce", "revocation_url", "daily_token_budget"} <= set(PLATFORMS["exact_online"].unconfirmed)
+    assert {"pkce", "loopback_redirect"} <= set(PLATFORMS["teamleader"].unconfirmed)
+    assert {"pkce", "rotation"} <= set(PLATFORMS["twinfield"].unconfirmed)
+    assert {"authorize_url", "rotation", "refresh_token_lifetime"} <= set(PLATFORMS["loket"].unconfirmed)
+    assert {"pkce"} <= set(PLATFORMS["quickbooks"].unconfirmed)
+    assert {"rotation", "refresh_token_lifetime"} <= set(PLATFORMS["hubspot"].unconfirmed)
+    assert "revocation_url" in PLATFORMS["google"].unconfirmed

@@ -1,0 +1,226 @@
+"""The vault-encrypted token store, with real ansible-vault secrets and real files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+
+FAKE_TOKEN = "FAKE-refresh-token-0a1b2c"
+PASSWORD = b"FAKE-vault-password-for-tests"
+
+
+def vault(*pairs: tuple[str, bytes]) -> VaultLib:
+    return VaultLib([(vid, VaultSecret(pw)) for vid, pw in pairs] or [("default", VaultSecret(PASSWORD))])
+
+
+def write(store: TokenStore, connection: str, **fields) -> None:
+    with store.locked(connection) as record:
+        record.data.update(fields)
+
+
+@pytest.fixture
+def store(tmp_path) -> TokenStore:
+    return TokenStore(str(tmp_path / "tokens"), vault())
+
+
+def test_round_trip_with_modes_and_vault_header(store):
+    write(store, "acme-nl", generation=1, tokens={"refresh_token": FAKE_TOKEN})
+    path = store.path("acme-nl")
+    raw = open(path, "rb").read()
+    assert raw.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    assert FAKE_TOKEN.encode() not in raw
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(store.store_dir).st_mode) == 0o700
+    record = store.read("acme-nl")
+    assert record.data["tokens"]["refresh_token"] == FAKE_TOKEN
+    assert record.data["generation"] == 1 and record.data["schema"] == 1
+    assert store.connections() == ["acme-nl"]
+    assert sorted(os.listdir(store.store_dir)) == [".acme-nl.lock", "acme-nl.yml"]
+
+
+def test_ansible_vault_view_shows_the_store_to_a_person_with_the_password(store, tmp_path):
+    write(store, "acme-nl", generation=2)
+    password_file = tmp_path / "pw"
+    password_file.write_bytes(PASSWORD)
+    view = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "view", "--vault-password-file", str(password_file), store.path("acme-nl")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "connection: acme-nl" in view.stdout and "generation: 2" in view.stdout
+
+
+def test_unchanged_content_writes_nothing(store):
+    write(store, "acme-nl", generation=1)
+    path = store.path("acme-nl")
+    before = os.stat(path)
+    content = open(path, "rb").read()
+    with store.locked("acme-nl") as record:
+        record.data["generation"] = 1
+        assert not record.changed
+    assert open(path, "rb").read() == content
+    assert os.stat(path).st_ino == before.st_ino
+
+
+def test_the_files_vault_id_is_kept(tmp_path):
+    two = vault(("dev", b"FAKE-dev-password"), ("prod", b"FAKE-prod-password"))
+    store = TokenStore(str(tmp_path), two, encrypt_vault_id="prod")
+    write(store, "acme", generation=1)
+    assert open(store.path("acme"), "rb").read().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod")
+    # Another run that would choose "dev" for new files still keeps the file's own id.
+    other = TokenStore(str(tmp_path), two, encrypt_vault_id="dev")
+    write(other, "acme", generation=2)
+    assert open(store.path("acme"), "rb").read().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod")
+
+
+def test_several_vault_ids_need_a_choice(tmp_path):
+    store = TokenStore(str(tmp_path), vault(("dev", b"FAKE-1"), ("prod", b"FAKE-2")))
+    with pytest.raises(StoreError, match=r"several vault identities are loaded \(dev, prod\); choose the one .* with the vault_id option"):
+        write(store, "acme", generation=1)
+    assert not os.path.exists(store.path("acme"))
+    missing = TokenStore(str(tmp_path), vault(("dev", b"FAKE-1")), encrypt_vault_id="prod")
+    with pytest.raises(StoreError, match=r"vault id 'prod' is not loaded in this run"):
+        write(missing, "acme", generation=1)
+
+
+def test_wrong_password_is_a_clear_error_and_changes_nothing(store, tmp_path):
+    write(store, "acme", generation=1)
+    content = open(store.path("acme"), "rb").read()
+    wrong = TokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password")))
+    with pytest.raises(StoreError, match=r"cannot decrypt the token store .*acme.yml with the vault secrets of this run; use the vault password"):
+        wrong.read("acme")
+    with pytest.raises(StoreError):
+        write(wrong, "acme", generation=5)
+    assert open(store.path("acme"), "rb").read() == content
+
+
+def test_no_vault_secret_is_a_clear_error(store):
+    write(store, "acme", generation=1)
+    none = TokenStore(store.store_dir, VaultLib([]))
+    with pytest.raises(StoreError, match=r"this run has no vault secret; run ansible-playbook with --ask-vault-pass"):
+        none.read("acme")
+    with pytest.raises(StoreError, match=r"no vault secret is loaded"):
+        write(none, "fresh", generation=1)
+
+
+def test_a_plaintext_file_is_refused_and_left_alone(store):
+    os.makedirs(store.store_dir, exist_ok=True)
+    path = store.path("acme")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("schema: 1\nconnection: acme\n")
+    with pytest.raises(StoreError, match=r"is not an ansible-vault encrypted file, so it is not used as the token store of connection acme"):
+        write(store, "acme", generation=1)
+    assert open(path, encoding="utf-8").read() == "schema: 1\nconnection: acme\n"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_file_is_refused_without_being_overwritten(store, damage):
+    write(store, "acme", generation=1, tokens={"refresh_token": FAKE_TOKEN})
+    path = store.path("acme")
+    raw = open(path, "rb").read()
+    if damage == "truncate":
+        broken = raw[: len(raw) // 2]
+    else:
+        lines = raw.split(b"\n")
+        lines[3] = lines[3][:10] + (b"0" if lines[3][10:11] != b"0" else b"1") + lines[3][11:]
+        broken = b"\n".join(lines)
+    open(path, "wb").write(broken)
+    with pytest.raises(StoreError) as excinfo:
+        write(store, "acme", generation=2)
+    assert "Nothing was changed" in str(excinfo.value) or "nothing was changed" in str(excinfo.value)
+    assert open(path, "rb").read() == broken
+
+
+def test_a_file_of_another_connection_is_refused(store):
+    write(store, "acme", generation=1)
+    os.replace(store.path("acme"), store.path("other"))
+    with pytest.raises(StoreError, match=r"does not hold the store of connection other"):
+        store.read("other")
+
+
+def test_temporary_files_hold_only_ciphertext(store, monkeypatch):
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(open(src, "rb").read())
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write(store, "acme", tokens={"refresh_token": FAKE_TOKEN})
+    assert len(seen) == 1 and seen[0].startswith(b"$ANSIBLE_VAULT") and FAKE_TOKEN.encode() not in seen[0]
+    assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
+
+
+def test_a_failed_write_keeps_the_previous_content(store, monkeypatch):
+    write(store, "acme", generation=1)
+    content = open(store.path("acme"), "rb").read()
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(StoreError, match=r"could not write the token store .* \(No space left on device\); the previous content is unchanged"):
+        write(store, "acme", generation=2)
+    assert open(store.path("acme"), "rb").read() == content
+    assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
+
+
+def test_nothing_is_written_when_the_work_inside_the_lock_fails(store):
+    write(store, "acme", generation=1)
+    with pytest.raises(RuntimeError):
+        with store.locked("acme") as record:
+            record.data["generation"] = 99
+            raise RuntimeError("token endpoint failed")
+    assert store.read("acme").data["generation"] == 1
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "..", "a/b", "white space", "x" * 129, "ü"])
+def test_connection_names_are_checked(store, name):
+    with pytest.raises(StoreError, match=r"is not valid: use 1 to 128 letters, digits"):
+        store.path(name)
+
+
+def _increment(store_dir: str, rounds: int) -> None:
+    store = TokenStore(store_dir, vault())
+    for _round in range(rounds):
+        with store.locked("shared") as record:
+            record.data["counter"] = record.data.get("counter", 0) + 1
+
+
+def test_concurrent_writers_are_serialised(store):
+    write(store, "shared", counter=0)
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_increment, args=(store.store_dir, 15)) for _worker in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert store.read("shared").data["counter"] == 90
+
+
+def test_a_held_lock_times_out_with_a_message(store):
+    write(store, "acme", generation=1)
+    impatient = TokenStore(store.store_dir, vault(), lock_timeout=0.3)
+    with store.locked("acme"):
+        with pytest.raises(StoreError, match=r"connection acme is locked by another run for more than 0 s"):
+            with impatient.locked("acme"):
+                pass
+
+
+def test_a_loose_store_directory_is_tightened(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    os.chmod(loose, 0o755)
+    write(TokenStore(str(loose), vault()), "acme", generation=1)
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
