@@ -18,7 +18,7 @@ description:
     to M(preauth.oauth2.code_exchange).
   - Runs on the controller. The run needs the vault secret of the token store (C(--ask-vault-pass) or C(--vault-id)).
 author:
-  - preauth.oauth2 developers
+  - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.connection
   - preauth.oauth2.attributes

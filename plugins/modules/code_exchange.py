@@ -19,7 +19,7 @@ description:
   - Fails when no refresh token comes back, with the platform's hint (for example the C(offline_access) scope and consent).
   - Results carry metadata only, such as a short SHA-256 fingerprint of the refresh token; never a token.
 author:
-  - preauth.oauth2 developers
+  - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.connection
   - preauth.oauth2.attributes

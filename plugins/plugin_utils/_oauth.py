@@ -239,7 +239,9 @@ class OAuthClient:
     def discover(self, discovery_url: str) -> dict[str, t.Any]:
         response = self._request("GET", discovery_url, "discovery document", headers={"Accept": "application/json"})
         if response.status_code != 200:
-            raise OAuthError("the discovery document %s answered HTTP %d" % (discovery_url, response.status_code), kind="config", status=response.status_code)
+            raise OAuthError(
+                "the discovery document %s answered HTTP %d" % (discovery_url, response.status_code), kind="config", status=response.status_code
+            )
         try:
             document = response.json()
         except ValueError:
@@ -295,7 +297,9 @@ class OAuthClient:
                 received_at=received_at,
             )
         if status >= 500:
-            raise OAuthError("the token endpoint failed with HTTP %d; the request may or may not have been processed" % status, kind="server_error", status=status)
+            raise OAuthError(
+                "the token endpoint failed with HTTP %d; the request may or may not have been processed" % status, kind="server_error", status=status
+            )
         error = str(payload.get("error") or "")
         description = str(payload.get("error_description") or "").strip()
         detail = "HTTP %d %s%s" % (status, error or "error", ": " + description if description else "")
@@ -335,7 +339,9 @@ class OAuthClient:
         """Call the platform's "who am I" endpoint; return a short, secret-free summary."""
         response = self._request("GET", url, "API", headers={"Authorization": "Bearer " + access_token, "Accept": "application/json"})
         if response.status_code != 200:
-            raise OAuthError("the API at %s refused the new access token (HTTP %d)" % (url, response.status_code), kind="oauth_error", status=response.status_code)
+            raise OAuthError(
+                "the API at %s refused the new access token (HTTP %d)" % (url, response.status_code), kind="oauth_error", status=response.status_code
+            )
         try:
             body = response.json()
         except ValueError:
@@ -353,4 +359,3 @@ def summarize_identity(body: t.Any) -> dict[str, t.Any]:
     if isinstance(body, dict):
         return {k: body[k] for k in ("sub", "name", "email", "preferred_username") if k in body}
     return {}
-

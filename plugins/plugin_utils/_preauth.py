@@ -94,7 +94,8 @@ def start(conn: Connection, store: TokenStore, check_mode: bool, pending_ttl: in
             before=before,
             after=dict(before, pending_authorization_expires_at="(new)"),
         )
-    assert conn.endpoints is not None
+    if conn.endpoints is None:
+        raise PreauthError("the endpoints of platform %s could not be resolved" % conn.platform.name)
     state = new_state()
     verifier, challenge = new_pkce() if conn.platform.pkce != "off" else (None, None)
     nonce = new_state() if conn.platform.nonce else None
@@ -186,7 +187,8 @@ def _exchange_failure(exc: OAuthError, conn: Connection) -> PreauthError:
     unchanged = "the stored chain is unchanged"
     if exc.kind == "invalid_grant":
         life = conn.platform.code_lifetime
-        why = "was already used, is older than %d minutes, or was made for another redirect URI or app" % (life // 60) if life else "was already used, expired, or was made for another redirect URI or app"
+        age = "is older than %d minutes" % (life // 60) if life else "expired"
+        why = "was already used, %s, or was made for another redirect URI or app" % age
         return PreauthError("%s: the code %s. Start again with a new authorization URL; %s" % (exc.msg, why, unchanged))
     if exc.kind == "invalid_client":
         return PreauthError("%s: check client_id and client_secret against the app registration; %s" % (exc.msg, unchanged))
@@ -247,7 +249,8 @@ def complete(
     hide(pending.get("code_verifier"), pending.get("nonce"))
     before = chain_summary(record)
     if check_mode and listen:
-        return Step(True, "check mode: would listen on %s for the redirect, then exchange the code; nothing was sent or written" % pending["redirect_uri"], {"connection": conn.name}, before, before)
+        msg = "check mode: would listen on %s for the redirect, then exchange the code; nothing was sent or written" % pending["redirect_uri"]
+        return Step(True, msg, {"connection": conn.name}, before, before)
     landed = _redirect_from(pending, redirect_url, code, state, listen, listen_timeout, on_listen)
     hide(landed.code)
     if not hmac.compare_digest((landed.state or "").encode(), str(pending["state"]).encode()):
@@ -264,7 +267,8 @@ def complete(
             before=before,
             after=dict(before, generation=before["generation"] + 1, owner="controller", refresh_fingerprint="(new)"),
         )
-    assert client is not None and conn.endpoints is not None
+    if client is None or conn.endpoints is None:
+        raise PreauthError("the endpoints of platform %s could not be resolved" % conn.platform.name)
     try:
         tokens = client.exchange_code(
             conn.endpoints.token,
@@ -300,7 +304,9 @@ def complete(
     msg = "stored generation %d of connection %s, owned by the controller" % (generation, conn.name)
     if verify:
         if not conn.endpoints.whoami:
-            raise PreauthError("%s; verify is not possible: platform %s has no known \"who am I\" endpoint (set endpoints.whoami)" % (msg, conn.platform.name))
+            raise PreauthError(
+                "%s; verify is not possible: platform %s has no known \"who am I\" endpoint (set endpoints.whoami)" % (msg, conn.platform.name)
+            )
         try:
             result["verified_as"] = client.whoami(conn.endpoints.whoami, tokens.access_token)
         except OAuthError as exc:

@@ -67,7 +67,8 @@ def main() -> int:
     _pid, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        print("interactive run ended with %d after %.0f s (answered %s, pasted %s)" % (code, 240 - (deadline - time.monotonic()), sorted(answered), pasted), file=sys.stderr)
+        took = 240 - (deadline - time.monotonic())
+        print("interactive run ended with %d after %.0f s (answered %s, pasted %s)" % (code, took, sorted(answered), pasted), file=sys.stderr)
     return code
 
 

@@ -246,11 +246,19 @@ def test_code_already_used(chained):
     first = begin(p)
     landed = sign_in(first.result["url"])
     code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landed).query))["code"]
-    client = http_client(p)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": p["redirect_uri"], "client_id": p["client_id"], "client_secret": p["client_secret"]}
-    form["code_verifier"] = stored(p)["pending"]["code_verifier"]
-    assert client.token_request(p["base_url"] + "/api/oauth2/token", {k: v for k, v in form.items() if k not in ("client_id", "client_secret")}, p["client_id"], p["client_secret"], "client_secret_post")
-    with pytest.raises(PreauthError, match=r"refused the request \(HTTP 400 invalid_grant: The authorization code has already been used.\): the code was already used"):
+    # Someone else redeems the code first.
+    used = http_client(p).exchange_code(
+        p["base_url"] + "/api/oauth2/token",
+        code,
+        p["redirect_uri"],
+        p["client_id"],
+        p["client_secret"],
+        "client_secret_post",
+        code_verifier=stored(p)["pending"]["code_verifier"],
+    )
+    assert used.refresh_token
+    expected = r"refused the request \(HTTP 400 invalid_grant: The authorization code has already been used.\): the code was already used"
+    with pytest.raises(PreauthError, match=expected):
         finish(p, redirect_url=landed)
     assert_chain_intact(p, tokens)
 
