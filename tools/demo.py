@@ -1,16 +1,23 @@
 """make demo: the story of preauth.oauth2 against the embedded Exact Online simulator.
 
-Starts the simulator as its own process on 127.0.0.1, shows what a client discovers there, lets a
-scripted browser play the person who signs in with two-step verification, and tells where the
-story continues. Secrets that pass by are masked in everything printed here.
+1. start the simulator (its own process, 127.0.0.1) and show what a client finds there;
+2. preauthenticate the Exact Online connection of examples/inventory.yml with
+   playbooks/preauthenticate.yml, interactively, while a scripted browser plays the person who
+   signs in with two-step verification;
+3. show the vault-encrypted token store with ansible-vault view, secrets masked in this printout.
+
+Everything runs against the simulator; the client secret and the vault password are fake demo
+values, the secret kept in a real ansible-vault file. Nothing leaves this machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
-import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,6 +26,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from simulator import DEFAULT_CONFIG  # noqa: E402
 from simulator.browser import ScriptedBrowser  # noqa: E402
 from simulator.control import SimulatorProcess  # noqa: E402
+from simulator.person import Person  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+WORK = os.path.join(ROOT, "build", "demo")
+SECRET_KEYS = re.compile(r"^(\s*)(access_token|refresh_token|code_verifier|nonce|state):\s*(\S.*)$")
 
 
 def say(text: str = "") -> None:
@@ -27,60 +39,116 @@ def say(text: str = "") -> None:
 
 def step(number: int, title: str) -> None:
     say()
+    say("=" * 100)
     say("[%d] %s" % (number, title))
+    say("=" * 100)
 
 
-def mask(value: str) -> str:
-    return value[:4] + "…(%d characters, masked)" % len(value) if value else value
+def prepare_workspace() -> dict[str, str]:
+    """A fresh demo workspace: a fake vault password and the client secret in a vault file."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK, mode=0o700)
+    password = os.path.join(WORK, "vault-password")
+    fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("FAKE-demo-vault-password\n")
+    secrets = os.path.join(WORK, "secrets.yml")
+    plain = "preauth_demo_exact_secret: %s\n" % DEFAULT_CONFIG["clients"][0]["client_secret"]
+    encrypted = subprocess.run(
+        [os.path.join(BIN, "ansible-vault"), "encrypt", "--vault-password-file", password, "--output", secrets, "-"],
+        input=plain,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    del encrypted
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
+    return {"password": password, "secrets": secrets, **{"env:" + k: v for k, v in env.items()}}
+
+
+def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
+    view = subprocess.run(
+        [os.path.join(BIN, "ansible-vault"), "view", "--vault-password-file", password, store], capture_output=True, text=True, check=True, env=env
+    )
+    lines = []
+    for line in view.stdout.splitlines():
+        found = SECRET_KEYS.match(line)
+        if found and found.group(3) not in ("null", "''"):
+            line = "%s%s: ******** (masked by the demo; ansible-vault view shows it)" % (found.group(1), found.group(2))
+        lines.append(line)
+    return lines
 
 
 def main() -> int:
-    say("preauth.oauth2 demo — against the local Exact Online simulator (nothing leaves this machine)")
+    say("preauth.oauth2 demo: preauthenticate an Exact Online connection against the local simulator")
     process = SimulatorProcess(control=True)
     control = process.start()
     try:
         base = process.base_url
-        step(1, "The simulator listens on %s" % base)
+        step(1, "The simulator behaves like Exact Online, one base URL per country (%s)" % base)
         realms = control.realms()
         for country in ("nl", "be", "co.uk"):
             say("    Exact Online %-6s authorize %s" % (country, realms[country]["authorize"]))
             say("    %-19s token     %s" % ("", realms[country]["token"]))
-
-        step(2, "Discovery document of the generic OpenID Connect profile (%s/strict)" % base)
+        say("    and a generic OpenID Connect server; its discovery document:")
         with urllib.request.urlopen(base + "/strict/.well-known/openid-configuration", timeout=10) as response:
             for key, value in json.load(response).items():
                 say("    %-38s %s" % (key, ", ".join(value) if isinstance(value, list) else value))
 
-        step(3, "A person signs in once, with two-step verification (a scripted browser plays the person)")
-        client = DEFAULT_CONFIG["clients"][0]
+        step(2, "A person preauthenticates acme-nl: ansible-playbook playbooks/preauthenticate.yml (interactive)")
+        work = prepare_workspace()
+        env = {k[4:]: v for k, v in work.items() if k.startswith("env:")}
+        say("    client secret: in %s (ansible-vault encrypted); vault password: a fake demo value" % os.path.relpath(work["secrets"], ROOT))
+        say("    a scripted browser plays the person: it signs in, types the code from the authenticator app and")
+        say("    presses Allow; the playbook's own output follows.")
+        say()
         user = DEFAULT_CONFIG["users"][0]
-        query = urllib.parse.urlencode(
-            {
-                "client_id": client["client_id"],
-                "redirect_uri": client["redirect_uris"][0],
-                "response_type": "code",
-                "state": "demo-state",
-                "force_login": "1",
-            }
-        )
-        browser = ScriptedBrowser(narrate=lambda s: say("    browser: " + s))
-        landed = browser.login(realms["nl"]["authorize"] + "?" + query, user["username"], user["password"], user["totp_secret"])
-        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landed).query))
-        say("    landed on %s?code=%s&state=%s" % (client["redirect_uris"][0], mask(params["code"]), params["state"]))
-        say("    the code contains '!' and arrived URL-encoded; it lives 3 minutes and works once")
 
+        def sign_in(url: str) -> str:
+            say()
+            browser = ScriptedBrowser(narrate=lambda s: say("    [browser] " + s))
+            landed = browser.login(url, user["username"], user["password"], user["totp_secret"])
+            say("    [person] copies the address and pastes it at the prompt (hidden input)")
+            return landed
+
+        command = [
+            os.path.join(BIN, "ansible-playbook"),
+            "-i",
+            os.path.join(ROOT, "examples", "inventory.yml"),
+            os.path.join(ROOT, "playbooks", "preauthenticate.yml"),
+            "--vault-password-file",
+            work["password"],
+            "-e",
+            "@" + work["secrets"],
+            "-e",
+            "preauth_connection=acme-nl",
+            "-e",
+            "preauth_simulator_url=" + base,
+        ]
+        person = Person(sign_in=sign_in, echo=lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()))
+        code = person.run(command, env=env)
+        if code != 0:
+            say("the preauthentication failed (exit code %d)" % code)
+            return 1
+
+        step(3, "The token store: one ansible-vault encrypted file per connection")
+        store = os.path.join(WORK, "tokens", "acme-nl.yml")
+        with open(store, encoding="utf-8") as handle:
+            say("    %s starts with: %s" % (os.path.relpath(store, ROOT), handle.readline().strip()))
+        say("    ansible-vault view %s  (token values masked in this printout):" % os.path.relpath(store, ROOT))
+        for line in masked_view(work["password"], store, env):
+            say("    | " + line)
         state = control.state()
-        say("    simulator counters: %d token calls so far, %d chains alive (the code has not been exchanged)"
-            % (state["token_calls_total"], state["chains_alive"]))
+        say()
+        say("    simulator: %d token call(s), %d chain(s) alive" % (state["token_calls_total"], state["chains_alive"]))
 
         step(4, "Where the story continues")
-        say("    This release has the simulator, the action base and the quality gates. Next, in this order:")
-        say("    preauthenticate (authorization_url + code_exchange into an ansible-vault encrypted store),")
-        say("    keep chains alive (token_refresh, token_info, status), and deploy sealed settings to hosts.")
+        say("    The chain is owned by the controller. Next: keep it alive unattended (token_refresh, status),")
+        say("    and deploy it sealed to the hosts that run the replication product (the settings role).")
     finally:
         process.stop()
     say()
-    say("demo finished; the simulator has stopped")
+    say("demo finished; the simulator has stopped (workspace: build/demo)")
     return 0
 
 

@@ -2,7 +2,8 @@
 # Sourced by integration targets (needs/target/setup_simulator): start the local authorization
 # server in the background on an ephemeral 127.0.0.1 port, export SIM_URL, stop it on exit.
 
-COLLECTION_ROOT="${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/preauth/oauth2"
+
+export COLLECTION_ROOT="${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/preauth/oauth2"
 SIM_PYTHON="${ANSIBLE_TEST_PYTHON_INTERPRETER:-python3}"
 # Modules on localhost run with the same interpreter as the controller.
 export ANSIBLE_PYTHON_INTERPRETER="$SIM_PYTHON"
