@@ -100,19 +100,19 @@ platform:
   type: str
 redirect_uri:
   description: The redirect URI the platform will send the browser to.
-  returned: success and not check mode
+  returned: success
   type: str
 code_lifetime:
   description: Seconds the platform's authorization code lives, where known.
-  returned: success and not check mode
+  returned: success
   type: int
   sample: 180
 pkce:
   description: Whether a PKCE challenge was sent.
-  returned: success and not check mode
+  returned: success
   type: bool
 loopback_redirect:
   description: Whether the platform accepts a loopback redirect URI (V(allowed), V(not_allowed), V(unknown), ...).
-  returned: success and not check mode
+  returned: success
   type: str
 """

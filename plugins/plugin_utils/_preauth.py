@@ -90,7 +90,17 @@ def start(conn: Connection, store: TokenStore, check_mode: bool, pending_ttl: in
         return Step(
             changed=True,
             msg="check mode: would create a new authorization URL and store it as the pending attempt%s; nothing was sent or written" % replaced,
-            result={"connection": conn.name, "platform": conn.platform.name, "url": None, "state": None, "expires_at": None},
+            result={
+                "connection": conn.name,
+                "platform": conn.platform.name,
+                "url": None,
+                "state": None,
+                "expires_at": None,
+                "redirect_uri": conn.redirect_uri,
+                "code_lifetime": conn.platform.code_lifetime,
+                "pkce": conn.platform.pkce != "off",
+                "loopback_redirect": conn.platform.loopback_redirect,
+            },
             before=before,
             after=dict(before, pending_authorization_expires_at="(new)"),
         )

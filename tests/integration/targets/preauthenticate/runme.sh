@@ -35,6 +35,13 @@ run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url.out" 2>&1 || {
 url=$("$py" driver.py find-url "$work/url.out")
 grep -q "Step 4: run this playbook again with PREAUTH_REDIRECT_URL='<the address>' in the environment and -e preauth_connection=acme-nl" "$work/url.out"
 
+# Check mode predicts a new attempt, with --diff, and neither sends nor writes anything.
+before=$(sha256sum "$work/tokens/acme-nl.yml")
+run --check --diff -e preauth_connection=acme-nl -e preauth_step=url >"$work/check.out" 2>&1 || { tail -60 "$work/check.out"; exit 1; }
+grep -q "check mode: would create a new authorization URL and store it as the pending attempt (replacing the one that expires at" "$work/check.out"
+grep -q '"pending_authorization_expires_at": "(new)"' "$work/check.out"
+[ "$(sha256sum "$work/tokens/acme-nl.yml")" = "$before" ] || { echo "check mode wrote the store" >&2; exit 1; }
+
 # Bad input: the authorization URL pasted instead of the landed one.
 expect_failure pasted-auth-url "this is the authorization URL itself, not the URL the browser landed on" \
     -e preauth_connection=acme-nl -e "preauth_redirect_url=$url"
