@@ -17,6 +17,7 @@ import dataclasses
 import email.utils
 import hashlib
 import secrets
+import threading
 import time
 import typing as t
 import urllib.parse
@@ -204,16 +205,23 @@ class OAuthClient:
         self.timeout = timeout
         self.verify: bool | str = ca_path if ca_path else validate_certs
         self.sessions: dict[str, t.Any] = {}
+        self.discovered: dict[str, dict[str, t.Any]] = {}
+        self.lock = threading.Lock()
         self.calls = 0
 
     def _session(self, url: str) -> t.Any:
         key = urllib.parse.urlsplit(url).netloc
-        session = self.sessions.get(key)
-        if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            session.verify = self.verify
-            self.sessions[key] = session
+        with self.lock:
+            session = self.sessions.get(key)
+            if session is None:
+                session = requests.Session()
+                session.headers["User-Agent"] = USER_AGENT
+                session.verify = self.verify
+                # Enough pooled connections for the batch refresher's worker threads.
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                self.sessions[key] = session
         return session
 
     def close(self) -> None:
@@ -237,6 +245,17 @@ class OAuthClient:
             raise OAuthError("the request to the %s failed (%s)" % (what, type(exc).__name__), kind="connection") from None
 
     def discover(self, discovery_url: str) -> dict[str, t.Any]:
+        """Fetch a discovery document once per client (many connections share an issuer)."""
+        with self.lock:
+            cached = self.discovered.get(discovery_url)
+        if cached is not None:
+            return cached
+        document = self._fetch_discovery(discovery_url)
+        with self.lock:
+            self.discovered[discovery_url] = document
+        return document
+
+    def _fetch_discovery(self, discovery_url: str) -> dict[str, t.Any]:
         response = self._request("GET", discovery_url, "discovery document", headers={"Accept": "application/json"})
         if response.status_code != 200:
             raise OAuthError(
@@ -259,7 +278,8 @@ class OAuthClient:
         else:
             body["client_id"] = client_id
             body["client_secret"] = client_secret
-        self.calls += 1
+        with self.lock:
+            self.calls += 1
         response = self._request("POST", token_url, "token endpoint", data=body, auth=auth, headers={"Accept": "application/json"})
         received_at = time.time()
         return self._token_answer(response, received_at)

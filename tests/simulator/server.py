@@ -424,7 +424,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
             if fault.minutely_reset_in is not None:
-                reset_ms = int((self.sim.authority.clock.now() + fault.minutely_reset_in) * 1000)
+                # Absolute times in headers use real time: tests age their stores instead of the
+                # controller's clock (simulator.timewarp), so only real time means the same to both.
+                reset_ms = int((time.time() + fault.minutely_reset_in) * 1000)
                 headers["X-RateLimit-Minutely-Reset"] = str(reset_ms)
                 headers["X-RateLimit-Minutely-Remaining"] = "0"
             self._send(Reply(429 if fault.kind == "http_429" else 503, text="", content_type="text/plain", headers=headers))

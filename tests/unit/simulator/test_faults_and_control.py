@@ -79,7 +79,7 @@ def test_429_with_and_without_rate_limit_headers(sim, control):
     assert first.status_code == 429
     assert first.headers["Retry-After"] == "7"
     reset_ms = int(first.headers["X-RateLimit-Minutely-Reset"])
-    now_ms = control.state()["clock"]["now"] * 1000
+    now_ms = time.time() * 1000
     assert 25_000 < reset_ms - now_ms <= 30_000
     second = refresh(url, EXACT, body["refresh_token"])
     assert second.status_code == 429

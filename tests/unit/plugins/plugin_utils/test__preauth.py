@@ -13,60 +13,10 @@ import urllib.parse
 
 import pytest
 import requests
-from ansible.parsing.vault import VaultLib, VaultSecret
-
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
+from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored
 from conftest import EXACT, STRICT, TWINFIELD, USER
-from simulator.browser import ScriptedBrowser
-
-CONTACT = {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example.test", "company": "Example B.V."}
-VAULT = VaultLib([("default", VaultSecret(b"FAKE-vault-password"))])
-
-
-def params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
-    found = {name: spec.get("default") for name, spec in CONNECTION_ARGS.items()}
-    found.update(
-        connection="acme-nl",
-        platform="exact_online",
-        country="nl",
-        base_url=sim.base_url + "/nl",
-        client_id=EXACT["client_id"],
-        client_secret=EXACT["client_secret"],
-        redirect_uri=EXACT["redirect_uris"][0],
-        store_dir=str(tmp_path / "tokens"),
-        timeout=5.0,
-    )
-    found.update(overrides)
-    return found
-
-
-def begin(p: dict[str, t.Any], check_mode: bool = False):
-    client = http_client(p)
-    return start(resolve(p, client), open_store(p, VAULT), check_mode, 900)
-
-
-def finish(p: dict[str, t.Any], check_mode: bool = False, **kwargs: t.Any):
-    client = None if check_mode else http_client(p)
-    hidden: list[str] = []
-    step = complete(
-        resolve(p, client), open_store(p, VAULT), client, check_mode, kwargs.pop("contact", CONTACT), hide=lambda *v: hidden.extend(x for x in v if x), **kwargs
-    )
-    return step
-
-
-def sign_in(url: str, decision: str = "allow") -> str:
-    return ScriptedBrowser().login(url, USER["username"], USER["password"], USER["totp_secret"], decision)
-
-
-def preauthenticate(p: dict[str, t.Any], **kwargs: t.Any):
-    return finish(p, redirect_url=sign_in(begin(p).result["url"]), **kwargs)
-
-
-def stored(p: dict[str, t.Any]) -> dict[str, t.Any]:
-    return open_store(p, VAULT).read(p["connection"]).data
-
 
 @pytest.fixture
 def exact(sim, tmp_path):

@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+
+# The keys of one inventory entry (preauth_connections) that describe the connection.
+ENTRY_KEYS = ("platform", "country", "tenant", "environment", "base_url", "client_id", "client_secret", "redirect_uri", "scopes", "endpoints", "issuer", "client_auth")
+ENTRY_SPEC = {"connection": CONNECTION_ARGS["connection"], **{k: CONNECTION_ARGS[k] for k in ENTRY_KEYS}}
+SHARED = ("store_dir", "vault_id", "validate_certs", "ca_path", "timeout")
+
+
+def _spec() -> dict[str, t.Any]:
+    spec = connection_args(
+        connections={"type": "list", "elements": "dict"},
+        access_token_min_ttl={"type": "int", "default": 0},
+        refresh_before={"type": "int", "default": 7 * 86400},
+        force={"type": "bool", "default": False},
+        parallel={"type": "int", "default": 8},
+        fail_on_error={"type": "bool", "default": True},
+        return_access_token={"type": "bool", "default": False},
+        max_wait={"type": "int", "default": 60},
+    )
+    for name in ("connection", "platform", "client_id"):
+        spec[name] = dict(spec[name], required=False)
+    return spec
+
+
+class ActionModule(PreauthAction):
+    argument_spec = _spec()
+    mutually_exclusive = [("connection", "connections")]
+    required_one_of = [("connection", "connections")]
+    required_by = {"connection": ("platform", "client_id")}
+
+    def _entries(self, params: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+        if params["connection"]:
+            return [{k: params[k] for k in ENTRY_SPEC}]
+        entries = []
+        for position, raw in enumerate(params["connections"]):
+            known = {k: v for k, v in raw.items() if k in ENTRY_KEYS}
+            known["connection"] = raw.get("name", raw.get("connection"))
+            self.hide(raw.get("client_secret") if isinstance(raw.get("client_secret"), str) else None)
+            entries.append(dict(known, _position=position))
+        return entries
+
+    def _connections(self, entries: list[dict[str, t.Any]], params: dict[str, t.Any], client: t.Any) -> tuple[list[t.Any], list[str]]:
+        validator = ArgumentSpecValidator(ENTRY_SPEC)
+        items: list[Connection | PreauthError] = []
+        names: list[str] = []
+        for entry in entries:
+            position = entry.pop("_position", 0)
+            name = str(entry.get("connection") or "connections[%d]" % position)
+            if name in names:
+                raise PreauthError("connection %s is listed twice in connections" % name)
+            names.append(name)
+            checked = validator.validate(entry)
+            if checked.error_messages:
+                items.append(PreauthError("invalid connection definition: %s" % "; ".join(str(m) for m in checked.error_messages)))
+                continue
+            merged = dict(to_plain(checked.validated_parameters), **{k: params[k] for k in SHARED})
+            try:
+                items.append(resolve(merged, client))
+            except PreauthError as exc:
+                items.append(exc)
+        return items, names
+
+    def run_action(self, request: Request) -> Outcome:
+        params = request.params
+        if params["connection"]:
+            self.hide(params["client_secret"])
+        entries = self._entries(params)
+        client = None if request.check_mode else http_client(params)
+        try:
+            items, names = self._connections(entries, params, client)
+            policy = Policy(
+                access_token_min_ttl=params["access_token_min_ttl"],
+                refresh_before=params["refresh_before"],
+                force=params["force"],
+                max_wait=params["max_wait"],
+                return_access_token=params["return_access_token"],
+            )
+            refresher = Refresher(open_store(params, self._loader._vault), client, policy, check_mode=request.check_mode)
+            results = refresher.run_many(items, names, params["parallel"])
+        finally:
+            if client is not None:
+                client.close()
+        counts = {status: sum(1 for r in results if r.status == status) for status in ("refreshed", "unchanged", "skipped", "failed")}
+        public = [r.public() for r in results]
+        summary = ["%s: %s - %s" % (r.connection, r.status, r.msg) for r in results]
+        msg = "%(refreshed)d refreshed, %(unchanged)d unchanged, %(skipped)d skipped, %(failed)d failed" % counts
+        if request.check_mode:
+            msg = "check mode: " + msg.replace("refreshed", "would be refreshed", 1) + "; nothing was sent or written"
+        body = {
+            "connections": public,
+            "counts": counts,
+            "summary": summary,
+            "token_calls": sum(r.token_calls for r in results),
+            "reauthorization_required": [r.connection for r in results if r.reauthorization_required],
+        }
+        if params["connection"]:
+            body.update({k: v for k, v in public[0].items() if k != "msg"})
+        if counts["failed"] and params["fail_on_error"]:
+            failed = "; ".join("%s: %s" % (r.connection, r.msg) for r in results if r.status == "failed")
+            for chain in results:
+                self.hide(chain.access_token)  # a failed result is shown: no token in it
+            details = dict(body, connections=[{k: v for k, v in c.items() if k != "access_token"} for c in public])
+            details.pop("access_token", None)
+            raise PreauthError("%s. %s" % (msg, failed), **details)
+        return Outcome(
+            changed=counts["refreshed"] > 0,
+            result=body,
+            msg=msg,
+            before={r.connection: r.before for r in results if r.before},
+            after={r.connection: (r.after or r.before) for r in results if r.before},
+            carries_secrets=params["return_access_token"],
+        )

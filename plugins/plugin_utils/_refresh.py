@@ -1,0 +1,373 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Keep chains alive: decide, refresh, persist - one connection at a time, many in parallel.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+For each connection, under its store lock and after re-reading the store:
+
+1. decide: refresh when the access token has less than ``access_token_min_ttl`` seconds left,
+   the refresh token's estimated life is under ``refresh_before``, a previous refresh lost its
+   response, or ``force``; never inside the platform's minimum interval (Exact Online: 570 s
+   after the last access token), never for a chain handed over to a host, never beyond the
+   platform's daily token-call budget;
+2. record an in-flight marker (the refresh token's fingerprint and time) and save it;
+3. send one refresh request; on 429/503 wait as the platform says, within a bounded budget;
+4. on success persist the new pair before anything else; on an answer that says the token is
+   spent or expired mark ``reauthorization_required``; on a lost answer (timeout, reset, 5xx,
+   gateway page) keep the stored token and the marker, so the next run tries that token once
+   more and learns from the platform whether it was spent.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime
+import time
+import typing as t
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+
+DAY = 86400
+# Definition fields that make a stored chain another chain when they change.
+IDENTITY_FIELDS = ("platform", "client_id", "country", "token_url")
+REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
+
+
+@dataclasses.dataclass
+class Policy:
+    access_token_min_ttl: float = 0
+    refresh_before: float = 7 * DAY
+    force: bool = False
+    max_wait: float = 60.0
+    return_access_token: bool = False
+
+
+@dataclasses.dataclass
+class ChainResult:
+    connection: str
+    status: str  # refreshed | unchanged | skipped | failed
+    reason: str
+    msg: str
+    platform: str | None = None
+    generation: int | None = None
+    owner: str | None = None
+    before: dict[str, t.Any] | None = None
+    after: dict[str, t.Any] | None = None
+    token_calls: int = 0
+    reauthorization_required: bool = False
+    access_token: str | None = None
+
+    def public(self) -> dict[str, t.Any]:
+        data = {
+            "connection": self.connection,
+            "status": self.status,
+            "reason": self.reason,
+            "msg": self.msg,
+            "platform": self.platform,
+            "generation": self.generation,
+            "owner": self.owner,
+            "token_calls": self.token_calls,
+            "reauthorization_required": self.reauthorization_required,
+            "refresh_fingerprint": (self.after or self.before or {}).get("refresh_fingerprint"),
+            "access_expires_at": (self.after or self.before or {}).get("access_expires_at"),
+            "refresh_expires_at": (self.after or self.before or {}).get("refresh_expires_at"),
+        }
+        if self.access_token is not None:
+            data["access_token"] = self.access_token
+        return data
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _metadata(record: Record) -> dict[str, t.Any]:
+    tokens = record.data.get("tokens") or {}
+    return {
+        "refresh_fingerprint": tokens.get("refresh_fingerprint"),
+        "access_expires_at": iso(tokens.get("access_expires_at")),
+        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
+    }
+
+
+def _duration(seconds: float) -> str:
+    if abs(seconds) >= 2 * DAY:
+        return "%.1f days" % (seconds / DAY)
+    if abs(seconds) >= 7200:
+        return "%.1f hours" % (seconds / 3600)
+    return "%d s" % seconds
+
+
+class Refresher:
+    """Refreshes connections with one shared HTTP client (one session per endpoint host)."""
+
+    def __init__(
+        self,
+        store: TokenStore,
+        client: OAuthClient | None,
+        policy: Policy,
+        check_mode: bool = False,
+        now: t.Callable[[], float] = time.time,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.check_mode = check_mode
+        self.now = now
+        self.sleep = sleep
+
+    # -- batch -----------------------------------------------------------------------------
+
+    def run_many(self, connections: t.Sequence[Connection | PreauthError], names: t.Sequence[str], parallel: int) -> list[ChainResult]:
+        """Refresh every connection; one failure never stops the others. Order follows ``names``."""
+        results: dict[str, ChainResult] = {}
+
+        def one(item: Connection | PreauthError, name: str) -> ChainResult:
+            if isinstance(item, PreauthError):
+                return ChainResult(name, "failed", "invalid_definition", item.msg)
+            return self.run_one(item)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="preauth-refresh") as pool:
+            futures = {pool.submit(one, item, name): name for item, name in zip(connections, names)}
+            for future in concurrent.futures.as_completed(futures):
+                name = futures[future]
+                try:
+                    results[name] = future.result()
+                except PreauthError as exc:
+                    results[name] = ChainResult(name, "failed", "error", exc.msg)
+        return [results[name] for name in names]
+
+    # -- one connection --------------------------------------------------------------------
+
+    def run_one(self, conn: Connection) -> ChainResult:
+        if self.check_mode:
+            record = self.store.read(conn.name)
+            return self._decide_and_act(conn, record)
+        with self.store.locked(conn.name) as record:
+            return self._decide_and_act(conn, record)
+
+    def _decide_and_act(self, conn: Connection, record: Record) -> ChainResult:
+        data = record.data
+        result = ChainResult(conn.name, "failed", "", "", platform=conn.platform.name, generation=data.get("generation"))
+        result.before = _metadata(record)
+        owner = data.get("owner") or {}
+        result.owner = owner.get("host") if owner.get("kind") == "host" else "controller"
+        tokens = data.get("tokens")
+        if not record.exists or not tokens or not tokens.get("refresh_token"):
+            result.reason = "no_chain"
+            result.msg = "no stored chain in %s; %s to create one" % (self.store.path(conn.name), REAUTHORIZE)
+            return result
+        stored = data.get("definition") or {}
+        current = conn.definition()
+        differs = [k for k in IDENTITY_FIELDS if stored.get(k) != current.get(k)]
+        if differs:
+            result.reason = "definition_changed"
+            result.msg = "the inventory's definition no longer matches the stored chain (%s: stored %s, inventory %s); %s again" % (
+                ", ".join(differs),
+                ", ".join(str(stored.get(k)) for k in differs),
+                ", ".join(str(current.get(k)) for k in differs),
+                REAUTHORIZE.replace("run", "preauthenticate with"),
+            )
+            return result
+        reauth = data.get("reauthorization_required")
+        if reauth:
+            result.reason = "reauthorization_required"
+            result.reauthorization_required = True
+            result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), REAUTHORIZE)
+            return result
+        if owner.get("kind") == "host":
+            result.status, result.reason = "skipped", "owned_by_host"
+            result.msg = "generation %s is owned by host %s since %s; that host's product refreshes it" % (
+                owner.get("generation", data.get("generation")),
+                owner.get("host"),
+                iso(owner.get("since")),
+            )
+            return result
+        if not conn.client_secret:
+            result.reason = "config"
+            result.msg = "client_secret is missing; keep the app's client secret in ansible-vault and pass it in the connection definition"
+            return result
+
+        now = self.now()
+        in_flight = data.get("in_flight")
+        why = self._why(tokens, in_flight, now)
+        if why is None:
+            result.status, result.reason = "unchanged", "not_needed"
+            result.msg = "nothing to do: access token valid until %s, refresh token until %s" % (
+                iso(tokens.get("access_expires_at")),
+                iso(tokens.get("refresh_expires_at")) or "the platform revokes it",
+            )
+            return self._with_access(result, tokens)
+        interval = conn.platform.min_refresh_interval
+        since = now - float(tokens.get("obtained_at") or 0)
+        if interval and since < interval:
+            result.status, result.reason = "skipped", "too_early"
+            result.msg = "%s, but %s allows a refresh only %d s after the last access token: not before %s; keeping the current access token" % (
+                why,
+                conn.platform.title,
+                interval,
+                iso(float(tokens["obtained_at"]) + interval),
+            )
+            return self._with_access(result, tokens)
+        budget = conn.platform.daily_token_budget
+        calls = data.get("token_calls") or {}
+        used = calls.get("count", 0) if calls.get("day") == int(now // DAY) else 0
+        if budget and used >= budget:
+            result.reason = "budget"
+            result.msg = "%s, but the daily budget of %d token calls is used up; the next refresh is possible after %s" % (
+                why,
+                budget,
+                iso((int(now // DAY) + 1) * DAY),
+            )
+            return result
+        if self.check_mode:
+            result.status, result.reason = "refreshed", "would_refresh"
+            result.msg = "check mode: would refresh (%s); nothing was sent or written" % why
+            result.after = dict(result.before, refresh_fingerprint="(new)" if conn.rotating else result.before["refresh_fingerprint"])
+            return result
+        return self._refresh(conn, record, result, why)
+
+    def _why(self, tokens: dict[str, t.Any], in_flight: dict[str, t.Any] | None, now: float) -> str | None:
+        if in_flight:
+            return "the refresh started at %s lost its answer; trying that token once more" % iso(in_flight.get("started_at"))
+        if self.policy.force:
+            return "forced"
+        access_left = float(tokens.get("access_expires_at") or 0) - now
+        # min ttl 0 (the default): an expired access token alone is no reason; the next user refreshes.
+        if self.policy.access_token_min_ttl > 0 and access_left < self.policy.access_token_min_ttl:
+            return "the access token %s" % ("expired %s ago" % _duration(-access_left) if access_left < 0 else "has %s left" % _duration(access_left))
+        refresh_at = tokens.get("refresh_expires_at")
+        if refresh_at is not None and float(refresh_at) - now < self.policy.refresh_before:
+            return "the refresh token expires in %s" % _duration(float(refresh_at) - now)
+        return None
+
+    def _with_access(self, result: ChainResult, tokens: dict[str, t.Any]) -> ChainResult:
+        if self.policy.return_access_token:
+            result.access_token = tokens.get("access_token")
+        return result
+
+    def _count_call(self, record: Record) -> None:
+        day = int(self.now() // DAY)
+        calls = record.data.get("token_calls") or {}
+        record.data["token_calls"] = {"day": day, "count": (calls.get("count", 0) if calls.get("day") == day else 0) + 1}
+
+    def _refresh(self, conn: Connection, record: Record, result: ChainResult, why: str) -> ChainResult:
+        if self.client is None or conn.endpoints is None:
+            raise PreauthError("the token endpoint of platform %s could not be resolved" % conn.platform.name)
+        data = record.data
+        tokens = data["tokens"]
+        presented = tokens["refresh_token"]
+        previous_flight = dict(data.get("in_flight") or {})
+        waited = 0.0
+        while True:
+            data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(self.now(), 3)}
+            self._count_call(record)
+            self.store.save(record)  # the marker is on disk before the request leaves
+            result.token_calls += 1
+            try:
+                fresh = self.client.refresh(conn.endpoints.token, presented, conn.client_id, conn.client_secret or "", conn.client_auth)
+                break
+            except OAuthError as exc:
+                if exc.kind == "rate_limited":
+                    wait = exc.retry_after if exc.retry_after is not None else 60 - (self.now() % 60)
+                    if waited + wait <= self.policy.max_wait:
+                        data["in_flight"] = None  # answered: nothing was rotated
+                        self.sleep(wait)
+                        waited += wait
+                        continue
+                return self._failed(record, result, exc, previous_flight)
+        return self._persist(conn, record, result, fresh, why)
+
+    def _persist(self, conn: Connection, record: Record, result: ChainResult, fresh: TokenSet, why: str) -> ChainResult:
+        data = record.data
+        old = data["tokens"]
+        refresh_token = fresh.refresh_token or old["refresh_token"]
+        access_life = fresh.expires_in if fresh.expires_in is not None else conn.platform.access_token_lifetime
+        refresh_life = conn.platform.refresh_token_lifetime
+        received = fresh.received_at
+        data["tokens"] = {
+            "access_token": fresh.access_token,
+            "refresh_token": refresh_token,
+            "token_type": fresh.token_type,
+            "scope": fresh.scope if fresh.scope is not None else old.get("scope"),
+            "obtained_at": round(received, 3),
+            "access_expires_at": round(received + access_life, 3) if access_life else None,
+            "refresh_expires_at": round(received + refresh_life, 3) if refresh_life else None,
+            "refresh_fingerprint": fingerprint(refresh_token),
+            "last_refresh_at": round(received, 3),
+        }
+        data["in_flight"] = None
+        data["last_error"] = None
+        record.add_event("refreshed", received, generation=data.get("generation"), fingerprint=fingerprint(refresh_token), replaced=old.get("refresh_fingerprint"))
+        self.store.save(record)  # persisted before the result says so
+        result.status, result.reason = "refreshed", "refreshed"
+        result.after = _metadata(record)
+        rotated = "rotated" if refresh_token != old["refresh_token"] else "kept"
+        result.msg = "refreshed (%s); refresh token %s, access token valid until %s" % (why, rotated, result.after["access_expires_at"])
+        return self._with_access(result, data["tokens"])
+
+    def _failed(self, record: Record, result: ChainResult, exc: OAuthError, previous_flight: dict[str, t.Any]) -> ChainResult:
+        data = record.data
+        now = round(self.now(), 3)
+        data["last_error"] = {"at": now, "kind": exc.kind, "message": exc.msg}
+        if exc.kind == "too_early":
+            data["in_flight"] = None
+            self.store.save(record)
+            result.status, result.reason = "skipped", "too_early"
+            result.msg = "the platform says it is too early to refresh (%s); keeping the current access token" % exc.msg
+            return self._with_access(result, data["tokens"])
+        if exc.kind in ("invalid_grant", "expired"):
+            data["in_flight"] = None
+            if previous_flight:
+                reason = "the refresh at %s lost its answer after the platform had already rotated the token, and the platform now refuses it (%s)" % (
+                    iso(previous_flight.get("started_at")),
+                    exc.msg,
+                )
+            elif exc.kind == "expired":
+                reason = "the refresh token expired (%s)" % exc.msg
+            else:
+                reason = "the platform refuses the refresh token: it was used elsewhere, revoked or expired (%s)" % exc.msg
+            data["reauthorization_required"] = {"since": now, "reason": reason}
+            record.add_event("reauthorization_required", now, generation=data.get("generation"))
+            self.store.save(record)
+            result.reason = "reauthorization_required"
+            result.reauthorization_required = True
+            result.msg = "needs a new preauthentication: %s; %s" % (reason, REAUTHORIZE)
+            return result
+        if exc.kind in ("invalid_client", "config"):
+            data["in_flight"] = None
+            self.store.save(record)
+            result.reason = "config"
+            result.msg = "%s: check client_id and client_secret of the app registration; the stored chain is unchanged" % exc.msg
+            return result
+        if exc.kind == "rate_limited":
+            data["in_flight"] = None
+            self.store.save(record)
+            result.reason = "rate_limited"
+            result.msg = "%s beyond the waiting budget of %d s; the stored chain is unchanged, try again later" % (exc.msg, self.policy.max_wait)
+            return result
+        if exc.kind == "oauth_error" and exc.status is not None and exc.status < 500:
+            data["in_flight"] = None
+            self.store.save(record)
+            result.reason = "refused"
+            result.msg = "%s; the stored chain is unchanged" % exc.msg
+            return result
+        # timeout, connection, 5xx, gateway pages: the platform may have rotated the token.
+        record.add_event("refresh_lost", now, generation=data.get("generation"), kind=exc.kind)
+        self.store.save(record)
+        result.reason = "lost_response"
+        result.msg = (
+            "%s; the platform may or may not have rotated the refresh token. The stored token and an in-flight marker are kept; "
+            "the next run tries that token once more and reports whether the chain survived" % exc.msg
+        )
+        return result

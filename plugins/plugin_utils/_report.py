@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Reports on stored chains: per-connection summaries, Prometheus textfile metrics, atomic files.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+No Ansible imports. ``summarize`` reads one decrypted store and returns metadata only;
+``secrets_of`` is the separate, explicit way to get the values a deploy role needs.
+``prometheus_text`` holds no time-dependent value (no "generated at", no "days left"), so an
+unchanged set of chains gives a byte-identical file and a re-run reports no change; alert rules
+compute ``expiry - time()`` themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import typing as t
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
+
+DAY = 86400.0
+
+# Metric name, help text, and the summary value it reports (None: the series is left out).
+_METRICS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any]], float | None]], ...] = (
+    (
+        "preauth_refresh_token_expiry_timestamp_seconds",
+        "Estimated expiry of the connection's refresh token (Unix time); absent when the platform's lifetime is unknown.",
+        lambda s: s["timestamps"]["refresh_expires_at"],
+    ),
+    (
+        "preauth_reauthorization_required",
+        "1 when the connection's chain no longer works and a person has to preauthenticate it again.",
+        lambda s: 1.0 if s["reauthorization_required"] else 0.0,
+    ),
+    (
+        "preauth_last_refresh_timestamp_seconds",
+        "Last successful refresh of the connection's chain, or its preauthentication when it was never refreshed (Unix time).",
+        lambda s: s["timestamps"]["last_refresh_at"] or s["timestamps"]["preauthenticated_at"],
+    ),
+    (
+        "preauth_chain_present",
+        "1 when the store holds tokens for the connection, 0 after they were revoked or before the first preauthentication.",
+        lambda s: 1.0 if s["has_tokens"] else 0.0,
+    ),
+)
+
+
+class ReportError(PreauthError):
+    """A report cannot be made or written."""
+
+
+def _number(value: t.Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
+    """Metadata of one decrypted store for reports: never a token or a secret."""
+    definition = data.get("definition") or {}
+    owner = data.get("owner") or {}
+    tokens = data.get("tokens") or {}
+    person = data.get("preauthenticated_by") or {}
+    reauth = data.get("reauthorization_required") or None
+    error = data.get("last_error") or None
+    refresh_expires = _number(tokens.get("refresh_expires_at"))
+    preauthenticated = _number(person.get("at"))
+    last_refresh = _number(tokens.get("last_refresh_at"))
+    name = " ".join(str(person[k]).strip() for k in ("first_name", "last_name") if person.get(k)) or None
+    return {
+        "connection": data.get("connection"),
+        "platform": definition.get("platform"),
+        "owner": owner.get("host") if owner.get("kind") == "host" else "controller",
+        "owner_since": iso(_number(owner.get("since"))),
+        "generation": int(data.get("generation") or 0),
+        "deployed_to": sorted(data.get("deployed_to") or []),
+        "has_tokens": bool(tokens),
+        "refresh_fingerprint": tokens.get("refresh_fingerprint"),
+        "preauthenticated_by": {
+            "name": name,
+            "email": person.get("email"),
+            "company": person.get("company"),
+            "at": iso(preauthenticated),
+        },
+        "access_expires_at": iso(_number(tokens.get("access_expires_at"))),
+        "refresh_expires_at": iso(refresh_expires),
+        "days_left": round((refresh_expires - now) / DAY, 1) if refresh_expires is not None else None,
+        "last_refresh_at": iso(last_refresh),
+        "last_error": {"at": iso(_number(error.get("at"))), "kind": error.get("kind"), "message": error.get("message")} if error else None,
+        "reauthorization_required": bool(reauth),
+        "reauthorization_reason": reauth.get("reason") if reauth else None,
+        "in_flight": bool(data.get("in_flight")),
+        "timestamps": {
+            "access_expires_at": _number(tokens.get("access_expires_at")),
+            "refresh_expires_at": refresh_expires,
+            "last_refresh_at": last_refresh,
+            "preauthenticated_at": preauthenticated,
+        },
+    }
+
+
+def secrets_of(data: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What a deploy role needs besides the metadata. Only for results that are hidden (no_log)."""
+    definition = data.get("definition") or {}
+    tokens = data.get("tokens") or {}
+    return {
+        "access_token": tokens.get("access_token"),
+        "refresh_token": tokens.get("refresh_token"),
+        "client_id": definition.get("client_id"),
+        "token_url": definition.get("token_url"),
+        "base_url": definition.get("base_url"),
+        "redirect_uri": definition.get("redirect_uri"),
+    }
+
+
+def by_days_left(summaries: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Fewest days left first; chains whose expiry is unknown last; ties by connection name."""
+    return sorted(summaries, key=lambda s: (s["days_left"] is None, s["days_left"] or 0.0, s["connection"] or ""))
+
+
+def collect(store: TokenStore, names: t.Sequence[str] | None, now: float, with_secrets: bool = False) -> list[dict[str, t.Any]]:
+    """Summaries of the named connections, or of every store file in the store directory.
+
+    A named connection without a store file, or a store that cannot be decrypted, is an error:
+    a report that silently leaves a connection out would hide the one that needs attention.
+    """
+    wanted = [check_connection_name(n) for n in names] if names is not None else store.connections()
+    found = []
+    for name in dict.fromkeys(wanted):
+        record = store.read(name)
+        if not record.exists:
+            raise ReportError(
+                "connection %s has no token store in %s (no file %s.yml); create one by preauthenticating it: run "
+                "playbooks/preauthenticate.yml with -e preauth_connection=%s, or check store_dir" % (name, store.store_dir, name, name)
+            )
+        summary = summarize(record.data, now)
+        if with_secrets:
+            summary.update(secrets_of(record.data))
+        found.append(summary)
+    return by_days_left(found)
+
+
+# -- Prometheus textfile collector -----------------------------------------------------------
+
+
+def escape_label(value: t.Any) -> str:
+    """A label value as the Prometheus text format wants it: backslash, double quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _sample(value: float) -> str:
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def prometheus_text(summaries: t.Iterable[dict[str, t.Any]]) -> str:
+    """The metrics of these chains in the text exposition format, for node_exporter's textfile collector.
+
+    Series are ordered by connection name so equal input gives byte-identical output.
+    """
+    ordered = sorted(summaries, key=lambda s: s["connection"] or "")
+    lines = []
+    for metric, help_text, pick in _METRICS:
+        lines.append("# HELP %s %s" % (metric, help_text))
+        lines.append("# TYPE %s gauge" % metric)
+        for summary in ordered:
+            value = pick(summary)
+            if value is None:
+                continue
+            labels = 'connection="%s",platform="%s"' % (escape_label(summary["connection"] or ""), escape_label(summary["platform"] or ""))
+            lines.append("%s{%s} %s" % (metric, labels, _sample(value)))
+    return "\n".join(lines) + "\n"
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def read_text(path: str) -> str | None:
+    """The file's content, or None when it does not exist (or cannot be read as text)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write through a temporary file in the same directory, fsync it, rename it over ``path``.
+
+    A reader (node_exporter) sees the old file or the new one, never half of one.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as exc:
+        raise ReportError("cannot write %s: %s in %s; create the directory or choose another path" % (path, exc.strerror, directory)) from None
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(text.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ReportError("cannot write %s: %s; the previous file is unchanged" % (path, exc.strerror)) from None
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def update_file(path: str, text: str, check_mode: bool) -> tuple[bool, str | None]:
+    """Write ``text`` to ``path`` only when it differs from what is there. Returns (changed, old text)."""
+    old = read_text(path)
+    if old == text:
+        return False, old
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ReportError("cannot write %s: the directory %s does not exist; create it or choose another path" % (path, directory))
+    if not check_mode:
+        write_atomic(path, text)
+    return True, old

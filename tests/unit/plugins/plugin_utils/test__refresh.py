@@ -1,0 +1,222 @@
+"""Refreshing against the simulator: decisions, rotation, faults, the lost-response path."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+import pytest
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+from conftest import STRICT
+from simulator.timewarp import warp
+from chains import VAULT, params, preauthenticate, stored
+
+DAY = 86400
+
+
+def refresher(p: dict[str, t.Any], check_mode: bool = False, sleeps: list[float] | None = None, **policy: t.Any) -> Refresher:
+    client = None if check_mode else http_client(p)
+    sleep = sleeps.append if sleeps is not None else (lambda s: None)
+    return Refresher(open_store(p, VAULT), client, Policy(**policy), check_mode=check_mode, sleep=sleep)
+
+
+def refresh(p: dict[str, t.Any], check_mode: bool = False, **policy: t.Any):
+    return refresher(p, check_mode, **policy).run_one(resolve(p, None if check_mode else http_client(p)))
+
+
+@pytest.fixture
+def exact(sim, tmp_path, control):
+    p = params(sim, tmp_path)
+    preauthenticate(p)
+    return p
+
+
+def later(p: dict[str, t.Any], control: t.Any, seconds: float) -> None:
+    warp(seconds, control, open_store(p, VAULT))
+
+
+def test_nothing_to_do_calls_nobody(exact, control):
+    calls = control.state()["token_calls_total"]
+    result = refresh(exact)
+    assert (result.status, result.reason) == ("unchanged", "not_needed")
+    assert result.msg.startswith("nothing to do: access token valid until")
+    assert control.state()["token_calls_total"] == calls
+
+
+def test_refresh_when_the_refresh_token_gets_old_and_persist_the_rotation(exact, control):
+    before = stored(exact)["tokens"]
+    later(exact, control, 24 * DAY)
+    result = refresh(exact)
+    assert result.status == "refreshed"
+    assert "the refresh token expires in 6.0 days" in result.msg and "refresh token rotated" in result.msg
+    after = stored(exact)
+    assert after["tokens"]["refresh_token"] != before["refresh_token"]
+    assert after["tokens"]["refresh_fingerprint"] == result.after["refresh_fingerprint"]
+    assert after["in_flight"] is None and after["token_calls"]["count"] == 1
+    assert after["history"][-1]["event"] == "refreshed"
+    chain = control.state()["chains"][0]
+    assert chain["refresh_fingerprint"] == after["tokens"]["refresh_fingerprint"]
+    assert refresh(exact).status == "unchanged"
+
+
+def test_access_token_min_ttl(exact, control):
+    later(exact, control, 590)
+    assert refresh(exact).status == "unchanged"
+    result = refresh(exact, access_token_min_ttl=60)
+    assert result.status == "refreshed" and re.search(r"the access token has (9|10) s left", result.msg)
+
+
+def test_a_forced_refresh_inside_570_seconds_is_skipped_without_a_call(exact, control):
+    calls = control.state()["token_calls_total"]
+    result = refresh(exact, force=True)
+    assert (result.status, result.reason) == ("skipped", "too_early")
+    assert "Exact Online allows a refresh only 570 s after the last access token: not before" in result.msg
+    assert control.state()["token_calls_total"] == calls
+    later(exact, control, 570)
+    assert refresh(exact, force=True).status == "refreshed"
+
+
+def test_check_mode_predicts_without_calls_or_writes(exact, control):
+    later(exact, control, 24 * DAY)
+    path = open_store(exact, VAULT).path(exact["connection"])
+    content = open(path, "rb").read()
+    calls = control.state()["token_calls_total"]
+    result = refresh(exact, check_mode=True)
+    assert (result.status, result.reason) == ("refreshed", "would_refresh")
+    assert result.msg.startswith("check mode: would refresh (the refresh token expires in")
+    assert open(path, "rb").read() == content and control.state()["token_calls_total"] == calls
+
+
+def test_idle_30_day_expiry_means_reauthorization(exact, control):
+    later(exact, control, 31 * DAY)
+    result = refresh(exact)
+    assert (result.status, result.reason) == ("failed", "reauthorization_required")
+    assert "the refresh token expired (the token endpoint refused the request (HTTP 400 invalid_request: The refresh token expired at" in result.msg
+    assert result.msg.endswith("run playbooks/preauthenticate.yml for this connection")
+    again = refresh(exact)
+    assert again.reason == "reauthorization_required" and again.token_calls == 0
+
+
+def test_a_lost_answer_keeps_the_token_and_the_next_run_learns_it_was_spent(exact, control):
+    later(exact, control, 24 * DAY)
+    before = stored(exact)["tokens"]
+    control.inject_fault("http_500_after")
+    lost = refresh(exact)
+    assert (lost.status, lost.reason) == ("failed", "lost_response")
+    assert "The stored token and an in-flight marker are kept" in lost.msg
+    data = stored(exact)
+    assert data["tokens"] == before and data["in_flight"]["fingerprint"] == before["refresh_fingerprint"]
+    later(exact, control, 600)
+    spent = refresh(exact)
+    assert spent.reason == "reauthorization_required"
+    assert "lost its answer after the platform had already rotated the token, and the platform now refuses it" in spent.msg
+    assert stored(exact)["in_flight"] is None
+
+
+def test_a_lost_request_that_never_arrived_is_retried_once_and_works(exact, control):
+    later(exact, control, 24 * DAY)
+    control.inject_fault("http_500_before")
+    assert refresh(exact).reason == "lost_response"
+    result = refresh(exact)
+    assert result.status == "refreshed" and "lost its answer; trying that token once more" in result.msg
+
+
+@pytest.mark.parametrize("fault", [{"kind": "html_502"}, {"kind": "timeout_after", "seconds": 2}, {"kind": "reset_before"}])
+def test_other_lost_answers(exact, control, fault):
+    later(exact, control, 24 * DAY)
+    control.inject_fault(**fault)
+    result = refresher(dict(exact, timeout=0.5)).run_one(resolve(dict(exact, timeout=0.5), None))
+    assert result.reason == "lost_response" and stored(exact)["in_flight"] is not None
+
+
+def test_429_waits_as_told_within_the_budget(exact, control):
+    later(exact, control, 24 * DAY)
+    control.inject_fault("http_429", retry_after=7)
+    control.inject_fault("http_429", minutely_reset_in=20)
+    sleeps: list[float] = []
+    result = refresher(exact, sleeps=sleeps).run_one(resolve(exact, None))
+    assert result.status == "refreshed" and result.token_calls == 3
+    assert sleeps[0] == 7 and 15 < sleeps[1] <= 20
+
+
+def test_429_beyond_the_budget_fails_without_losing_anything(exact, control):
+    later(exact, control, 24 * DAY)
+    control.inject_fault("http_429", retry_after=50, count=2)
+    result = refresher(exact, sleeps=[], max_wait=60).run_one(resolve(exact, None))
+    assert result.reason == "rate_limited" and "beyond the waiting budget of 60 s" in result.msg
+    assert stored(exact)["in_flight"] is None
+    assert refresh(exact).status == "refreshed"
+
+
+def test_wrong_client_secret_is_a_configuration_error(exact, control):
+    later(exact, control, 24 * DAY)
+    result = refresh(dict(exact, client_secret="FAKE-wrong"))
+    assert result.reason == "config" and "check client_id and client_secret" in result.msg
+    assert stored(exact)["reauthorization_required"] is None
+
+
+def test_the_daily_budget_is_never_exceeded(exact, control):
+    later(exact, control, 24 * DAY)
+    store = open_store(exact, VAULT)
+    with store.locked(exact["connection"]) as record:
+        record.data["token_calls"] = {"day": int(__import__("time").time() // DAY), "count": 200}
+    calls = control.state()["token_calls_total"]
+    result = refresh(exact)
+    assert result.reason == "budget" and "the daily budget of 200 token calls is used up" in result.msg
+    assert control.state()["token_calls_total"] == calls
+
+
+def test_handed_over_chains_are_skipped(exact):
+    with open_store(exact, VAULT).locked(exact["connection"]) as record:
+        record.data["owner"] = {"kind": "host", "host": "replicator-1", "since": 0, "generation": 1}
+    result = refresh(exact, force=True)
+    assert (result.status, result.reason) == ("skipped", "owned_by_host")
+    assert "is owned by host replicator-1" in result.msg
+
+
+def test_a_changed_definition_is_refused(exact):
+    result = refresh(dict(exact, client_id="00000000-0000-4000-8000-0000000000ff"))
+    assert result.reason == "definition_changed"
+    assert "the inventory's definition no longer matches the stored chain (client_id: stored" in result.msg
+
+
+def test_no_stored_chain(sim, tmp_path):
+    p = params(sim, tmp_path, connection="never")
+    result = refresh(p)
+    assert result.reason == "no_chain" and "run playbooks/preauthenticate.yml for this connection to create one" in result.msg
+
+
+def test_batch_keeps_going_past_failures(sim, tmp_path, control):
+    good = params(sim, tmp_path, connection="good")
+    bad = params(sim, tmp_path, connection="bad")
+    preauthenticate(good)
+    preauthenticate(bad)
+    warp(24 * DAY, control, open_store(good, VAULT))
+    with open_store(bad, VAULT).locked("bad") as record:
+        record.data["reauthorization_required"] = {"since": 0, "reason": "test"}
+    conns: list[t.Any] = [resolve(good, None), resolve(bad, None), PreauthError("broken")]
+    results = refresher(good).run_many(conns, ["good", "bad", "broken"], parallel=3)
+    assert [(r.connection, r.status) for r in results] == [("good", "refreshed"), ("bad", "failed"), ("broken", "failed")]
+
+
+def test_strict_profile_chain_refreshes_without_minimum_interval(sim, tmp_path, control):
+    p = params(
+        sim,
+        tmp_path,
+        connection="crm",
+        platform="generic",
+        country=None,
+        base_url=None,
+        issuer=sim.base_url + "/strict",
+        client_id=STRICT["client_id"],
+        client_secret=STRICT["client_secret"],
+    )
+    preauthenticate(p)
+    first = refresh(p, force=True)
+    assert first.status == "refreshed"
+    assert refresh(p, force=True).status == "refreshed"
+    state = control.state()
+    assert state["chains_revoked"] == 0 and state["chains"][0]["refreshes"] == 2
