@@ -9,7 +9,7 @@ OLD := .venv-2.19
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 
-.PHONY: help demo test test-new test-old bootstrap units integration sanity lint build-check changelog-check clean
+.PHONY: help demo test test-new test-old bootstrap units integration sanity lint build-check changelog-check clean bench
 
 help:
 	@echo "make demo   run the story against the local simulator"
@@ -33,6 +33,9 @@ test-new:
 test-old:
 	@tools/bootstrap.sh old
 	@tools/test.sh $(OLD)
+
+# Not part of make test: refresh N = 10, 100, 1000 chains three ways; writes bench/results.md.
+bench: ; @tools/bootstrap.sh new && $(NEW)/bin/python bench/run.py
 
 clean:
 	rm -rf build .pytest_cache preauth-oauth2-*.tar.gz

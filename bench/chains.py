@@ -37,7 +37,7 @@ def install_imports() -> None:
     """Import the simulator and ``ansible_collections.preauth.oauth2`` from this checkout."""
     tests = os.path.join(ROOT, "tests")
     if tests not in sys.path:
-        sys.path.insert(0, tests)
+        sys.path.append(tests)  # after bench/: tests/ has a chains.py of its own
     from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
     _AnsibleCollectionFinder(paths=[os.path.join(ROOT, "build", "collections")])._install()
@@ -107,7 +107,7 @@ class Creator:
     def many(self, store_dir: str, names: list[str]) -> dict[str, str]:
         """Preauthenticate every name into ``store_dir``; return name -> refresh fingerprint."""
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            return dict(zip(names, pool.map(lambda name: self.one(store_dir, name), names)))
+            return dict(zip(names, pool.map(lambda name: self.one(store_dir, name), names), strict=True))
 
 
 # -- the user-format files of variants (b) and (c) --------------------------------------------
@@ -171,6 +171,7 @@ def age_user_files(token_dir: str, names: list[str], seconds: float, vault: t.An
 
 def stored_fingerprints(variant: str, where: str, names: list[str], vault: t.Any) -> dict[str, str | None]:
     """name -> fingerprint of the refresh token the variant has stored now."""
+    from ansible.errors import AnsibleError
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import fingerprint
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
 
@@ -178,12 +179,12 @@ def stored_fingerprints(variant: str, where: str, names: list[str], vault: t.Any
     if variant == "a":
         store = TokenStore(where, vault)
         for name in names:
-            found[name] = ((store.read(name).data.get("tokens") or {})).get("refresh_fingerprint")
+            found[name] = (store.read(name).data.get("tokens") or {}).get("refresh_fingerprint")
     else:
         for name in names:
             try:
                 found[name] = fingerprint(read_encrypted(os.path.join(where, name + ".yml"), vault).get("refresh_token"))
-            except Exception:  # a damaged or missing file is a failed check, reported as such
+            except (OSError, AnsibleError, yaml.YAMLError, AttributeError):  # a missing or damaged file fails the check
                 found[name] = None
     return found
 

@@ -13,7 +13,6 @@ import sys
 import typing as t
 
 import yaml
-
 from chains import REDIRECT_URI, SCOPES, STRICT_CLIENT_ID, STRICT_CLIENT_SECRET, connection_name, endpoints
 
 

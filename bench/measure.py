@@ -90,8 +90,7 @@ def main() -> int:
             while not done.is_set():
                 rss, count = tree_rss_kb(proc.pid)
                 peak["samples"] += 1
-                if rss > peak["rss"]:
-                    peak["rss"] = rss
+                peak["rss"] = max(peak["rss"], rss)
                 peak["processes"] = max(peak["processes"], count)
                 done.wait(args.interval)
 

@@ -198,11 +198,23 @@ class TokenStore:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             self._acquire(fd, connection)
+            self._remove_leftovers(connection)
             record = self.read(connection)
             yield record
             self.save(record)
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _remove_leftovers(self, connection: str) -> None:
+        """Remove temporary files of writes that a killed process left behind (ciphertext only).
+
+        Only the lock holder writes temporary files, so with the lock held every one is stale.
+        """
+        prefix = "." + connection + "."
+        for name in os.listdir(self.store_dir):
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.store_dir, name))
 
     def _acquire(self, fd: int, connection: str) -> None:
         deadline = time.monotonic() + self.lock_timeout

@@ -224,3 +224,14 @@ def test_a_loose_store_directory_is_tightened(tmp_path):
     os.chmod(loose, 0o755)
     write(TokenStore(str(loose), vault()), "acme", generation=1)
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
+
+
+def test_leftover_temporary_files_of_a_killed_writer_are_removed(store):
+    write(store, "acme", generation=1)
+    leftover = os.path.join(store.store_dir, ".acme.x1y2z3.tmp")
+    other = os.path.join(store.store_dir, ".other.x1y2z3.tmp")
+    for name in (leftover, other):
+        with open(name, "wb") as handle:
+            handle.write(b"$ANSIBLE_VAULT;1.1;AES256\n3132")
+    write(store, "acme", generation=2)
+    assert not os.path.exists(leftover) and os.path.exists(other)

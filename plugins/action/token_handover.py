@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
+
+
+class ActionModule(PreauthAction):
+    # Not in the oauth2 action group: its module_defaults carry options (client_id, platform, ...)
+    # that this argument spec would reject.
+    argument_spec = {
+        "connection": dict(CONNECTION_ARGS["connection"]),
+        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        "host": {"type": "str"},
+        "state": {"type": "str", "default": "host", "choices": list(STATES)},
+    }
+    required_if = [("state", "host", ["host"])]
+
+    def run_action(self, request: Request) -> Outcome:
+        params = request.params
+        step = handover(open_store(params, self._loader._vault), params["connection"], params["state"], params["host"], request.check_mode)
+        return Outcome(changed=step.changed, result=step.result, msg=step.msg, before=step.before, after=step.after)

@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, prometheus_text, update_file
+
+
+class ActionModule(PreauthAction):
+    # Not in the oauth2 action group: module_defaults for the group set client_id, platform and the
+    # other connection options, which this argument spec would reject.
+    argument_spec = {
+        "connection": {"type": "str"},
+        "connections": {"type": "list", "elements": "str"},
+        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        "return_secrets": {"type": "bool", "default": False},
+        "prometheus_file": {"type": "path"},
+    }
+    mutually_exclusive = [("connection", "connections")]
+
+    def run_action(self, request: Request) -> Outcome:
+        params = request.params
+        store = open_store(params, self._loader._vault)
+        names = [params["connection"]] if params["connection"] else params["connections"]
+        now = time.time()
+        found = collect(store, names, now, with_secrets=params["return_secrets"])
+        outcome = Outcome(result={"connections": found, "count": len(found)}, carries_secrets=params["return_secrets"])
+        path = params["prometheus_file"]
+        if path:
+            # prometheus_text reads metadata fields only: secrets never reach the file.
+            text = prometheus_text(found)
+            changed, old = update_file(path, text, request.check_mode)
+            outcome.changed = changed
+            outcome.result["prometheus_file"] = path
+            if changed:
+                outcome.before = {"prometheus_file": path, "metrics": (old or "").splitlines()}
+                outcome.after = {"prometheus_file": path, "metrics": text.splitlines()}
+            verb = ("would write" if request.check_mode else "wrote") if changed else "left unchanged"
+            outcome.msg = "%d connection(s); %s the Prometheus file %s" % (len(found), verb, path)
+        else:
+            outcome.msg = "%d connection(s) in %s" % (len(found), store.store_dir)
+        return outcome

@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: token_info
+short_description: Report on stored refresh-token chains, optionally as a Prometheus textfile
+version_added: 0.1.0
+description:
+  - Reads the token store of one connection, of several, or of every connection that has a store file in O(store_dir), and
+    returns for each its platform, owner, generation, who preauthenticated it and when, access and refresh token expiry, days
+    left, last refresh, last error and whether it needs reauthorization. The list is sorted by days left, fewest first.
+  - Read-only - the store is never written and no platform is called.
+  - With O(return_secrets=true) each entry also carries the tokens and the app's client ID and endpoints, and the whole result
+    is hidden from output and logs (C(no_log)). This is how a deploy role gets the credentials.
+  - With O(prometheus_file) it writes the metrics C(preauth_refresh_token_expiry_timestamp_seconds),
+    C(preauth_reauthorization_required), C(preauth_last_refresh_timestamp_seconds) and C(preauth_chain_present) (labels
+    C(connection) and C(platform)) for node_exporter's textfile collector, so an alert fires before a chain dies. The file
+    holds no secret and no time-dependent value; it is replaced atomically, and only when its content changes.
+  - Not a member of the C(group/preauth.oauth2.oauth2) action group - C(module_defaults) for that group set connection
+    options such as O(preauth.oauth2.code_exchange#module:client_id) that this module does not take. Set O(store_dir) for it
+    separately, for example with C(module_defaults) for C(preauth.oauth2.token_info) itself.
+author:
+  - preauth.oauth2 developers (@preauth-oauth2)
+extends_documentation_fragment:
+  - preauth.oauth2.attributes
+  - preauth.oauth2.attributes.controller
+options:
+  connection:
+    description:
+      - Report on this connection only. It must have a store file; a connection without one fails with a message that says
+        how to create it (run C(playbooks/preauthenticate.yml) for it).
+      - Without O(connection) and O(connections), every store file in O(store_dir) is reported.
+    type: str
+  connections:
+    description:
+      - Report on these connections. Each must have a store file.
+    type: list
+    elements: str
+  store_dir:
+    description:
+      - Directory of the token store.
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
+        of the controller user.
+    type: path
+  vault_id:
+    description:
+      - Vault identity that would encrypt a new store file. This module never writes a store, and reading uses whichever
+        vault secret of the run decrypts the file; the option is accepted so that the same store options work for every
+        module of the collection.
+    type: str
+  return_secrets:
+    description:
+      - Add C(access_token), C(refresh_token), C(client_id), C(token_url), C(base_url) and C(redirect_uri) to every entry of
+        RV(connections), and hide the whole result from output and logs.
+      - The client secret is never in the store, so it is never returned.
+    type: bool
+    default: false
+  prometheus_file:
+    description:
+      - Write the metrics of the reported connections to this file, in the Prometheus text format, for node_exporter's
+        textfile collector (its C(--collector.textfile.directory); the name must end in C(.prom)).
+      - Written through a temporary file in the same directory and renamed, with mode 0644; the directory must exist.
+        Reported as changed only when the content changed.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the store as always; reports whether O(prometheus_file) would change without writing it.
+  diff_mode:
+    support: full
+    details:
+      - Shows the metric lines of O(prometheus_file) before and after when it changes; they hold no secret.
+  idempotent:
+    support: full
+    details:
+      - The store is never written, and O(prometheus_file) is rewritten only when the chains changed.
+seealso:
+  - module: preauth.oauth2.token_handover
+  - module: preauth.oauth2.token_revoke
+  - name: node_exporter textfile collector
+    description: How node_exporter reads C(*.prom) files.
+    link: https://github.com/prometheus/node_exporter#textfile-collector
+"""
+
+EXAMPLES = r"""
+- name: Report on every connection in the store
+  preauth.oauth2.token_info:
+    store_dir: /srv/preauth/tokens
+  register: preauth_info
+
+- name: Warn about chains that die within a week
+  ansible.builtin.debug:
+    msg: "{{ item.connection }}: {{ item.days_left }} days left (refresh token expires {{ item.refresh_expires_at }})"
+  loop: "{{ preauth_info.connections | selectattr('days_left', 'ne', none) | selectattr('days_left', 'lt', 7) }}"
+  loop_control:
+    label: "{{ item.connection }}"
+
+- name: Write metrics for node_exporter
+  preauth.oauth2.token_info:
+    store_dir: /srv/preauth/tokens
+    prometheus_file: /var/lib/node_exporter/textfile_collector/preauth.prom
+
+- name: Get the credentials of one connection for a deployment
+  preauth.oauth2.token_info:
+    connection: acme-nl
+    store_dir: /srv/preauth/tokens
+    return_secrets: true
+  register: preauth_credentials
+  no_log: true
+"""
+
+RETURN = r"""
+connections:
+  description:
+    - One entry per connection, sorted by RV(connections[].days_left), fewest first; connections whose refresh-token expiry
+      is unknown come last.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    connection:
+      description: The connection name.
+      type: str
+      sample: acme-nl
+    platform:
+      description: The platform of the stored chain.
+      type: str
+      sample: exact_online
+    owner:
+      description: V(controller), or the name of the host the chain was handed over to with M(preauth.oauth2.token_handover).
+      type: str
+      sample: controller
+    owner_since:
+      description: Since when the owner owns the chain (UTC, ISO 8601).
+      type: str
+    generation:
+      description: The chain's generation; every preauthentication adds one.
+      type: int
+      sample: 1
+    deployed_to:
+      description: Hosts a chain of a platform that does not rotate refresh tokens was deployed to.
+      type: list
+      elements: str
+    has_tokens:
+      description: Whether the store holds tokens; V(false) after M(preauth.oauth2.token_revoke).
+      type: bool
+    refresh_fingerprint:
+      description: First 12 hex digits of the SHA-256 of the refresh token.
+      type: str
+      sample: 3f9a1c0be2d4
+    preauthenticated_by:
+      description: Who preauthenticated the current generation, and when.
+      type: dict
+      contains:
+        name:
+          description: First and last name.
+          type: str
+        email:
+          description: Business e-mail address.
+          type: str
+        company:
+          description: Legal company name.
+          type: str
+        at:
+          description: When (UTC, ISO 8601).
+          type: str
+    access_expires_at:
+      description: When the access token expires (UTC, ISO 8601).
+      type: str
+    refresh_expires_at:
+      description: Estimated expiry of the refresh token (UTC, ISO 8601), V(null) when the platform's lifetime is unknown.
+      type: str
+    days_left:
+      description: Days until RV(connections[].refresh_expires_at), one decimal; negative when past; V(null) when unknown.
+      type: float
+      sample: 29.6
+    last_refresh_at:
+      description: Last successful refresh (UTC, ISO 8601), V(null) when never refreshed.
+      type: str
+    last_error:
+      description: The last refresh error, with C(at), C(kind) and C(message); V(null) when the last refresh worked.
+      type: dict
+    reauthorization_required:
+      description: Whether the chain no longer works and a person has to preauthenticate it again.
+      type: bool
+    reauthorization_reason:
+      description: Why reauthorization is required.
+      type: str
+    in_flight:
+      description: Whether a refresh was started whose outcome is unknown (the next refresh settles it).
+      type: bool
+    timestamps:
+      description: The same times as Unix timestamps (C(access_expires_at), C(refresh_expires_at), C(last_refresh_at),
+        C(preauthenticated_at)), for arithmetic in templates.
+      type: dict
+    access_token:
+      description: The access token.
+      returned: when O(return_secrets=true)
+      type: str
+    refresh_token:
+      description: The refresh token.
+      returned: when O(return_secrets=true)
+      type: str
+    client_id:
+      description: The app's client ID the chain belongs to.
+      returned: when O(return_secrets=true)
+      type: str
+    token_url:
+      description: The token endpoint of the chain.
+      returned: when O(return_secrets=true)
+      type: str
+    base_url:
+      description: The platform's base address (for Exact Online the Invantive C(api-url)).
+      returned: when O(return_secrets=true)
+      type: str
+    redirect_uri:
+      description: The redirect URI registered for the app.
+      returned: when O(return_secrets=true)
+      type: str
+count:
+  description: Number of connections reported.
+  returned: success
+  type: int
+  sample: 3
+prometheus_file:
+  description: The path of the metrics file.
+  returned: when O(prometheus_file) is set
+  type: str
+"""

@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: token_refresh
+short_description: Keep preauthenticated refresh-token chains alive - idempotent, single-flight, crash-safe, batched
+version_added: 0.1.0
+description:
+  - Refreshes the controller-owned chains that need it and persists every rotated refresh token before it reports success.
+  - Per connection, under the store's lock and after re-reading the store, it refreshes when the access token has less than
+    O(access_token_min_ttl) seconds left, when the refresh token's estimated remaining life is under O(refresh_before), when
+    an earlier refresh lost its answer, or when O(force=true). It never refreshes inside the platform's minimum interval
+    (Exact Online 570 seconds after the last access token; a forced refresh there is skipped with a message, not an
+    error and not a token call), never a chain handed over to a host (reported as owned by that host), and never beyond
+    the platform's daily token-call budget.
+  - Before the request leaves, an in-flight marker (the refresh token's fingerprint and time) is saved. A refresh whose
+    answer is lost (timeout, reset connection, 5xx, a gateway page) keeps the stored token and the marker; the next run
+    tries that token once more and, if the platform says it is spent, marks the connection as needing a new
+    preauthentication, saying why. There are no blind retries on the token endpoint; only 429 and 503 answers are retried,
+    after the wait the platform asks for (C(Retry-After), Exact Online's C(X-RateLimit-Minutely-Reset)), within O(max_wait).
+  - Answers C(invalid_grant) and "refresh token expired" mean the chain is gone - the connection is marked
+    C(reauthorization_required) and fails with a message to run C(playbooks/preauthenticate.yml). C(access_denied) with
+    C(TooEarlyToRefreshTokens) keeps the current access token and is not an error. C(invalid_client) is a configuration error.
+  - O(connections) refreshes many connections concurrently (O(parallel) at a time, one HTTP session per endpoint host). One
+    failed connection does not stop the others; the task fails at the end if any failed, unless O(fail_on_error=false).
+  - Results carry metadata only, unless O(return_access_token=true).
+author:
+  - preauth.oauth2 developers (@preauth-oauth2)
+extends_documentation_fragment:
+  - preauth.oauth2.connection
+  - preauth.oauth2.attributes
+  - preauth.oauth2.attributes.actiongroup_oauth2
+  - preauth.oauth2.attributes.controller
+options:
+  connection:
+    description:
+      - Name of one connection to refresh. Use O(connections) for many.
+      - 1 to 128 letters, digits, V(.), V(_) or V(-), not starting with V(.).
+    type: str
+  platform:
+    description:
+      - The OAuth2 platform of O(connection). Required with O(connection).
+    type: str
+    choices:
+      - atlassian
+      - calendly
+      - exact_online
+      - fortnox
+      - generic
+      - github
+      - gitlab
+      - google
+      - hubspot
+      - loket
+      - microsoft
+      - paypal
+      - quickbooks
+      - salesforce
+      - teamleader
+      - twinfield
+      - visma_net
+      - xero
+      - zoom
+  client_id:
+    description:
+      - Client ID of the app of O(connection). Required with O(connection).
+    type: str
+  connections:
+    description:
+      - Connection definitions as in the inventory's C(preauth_connections) list, each a dict with C(name), C(platform),
+        C(client_id), C(client_secret) and the other connection options (C(country), C(base_url), C(issuer), C(endpoints),
+        C(redirect_uri), C(scopes), ...). Keys this module does not use (such as C(hosts)) are ignored.
+      - The store options (O(store_dir), O(vault_id)) and HTTP options of the task apply to all of them.
+    type: list
+    elements: dict
+  access_token_min_ttl:
+    description:
+      - Refresh when the access token has less than this many seconds left. V(0) never refreshes for the access token's
+        sake (the product that uses the chain does that).
+    type: int
+    default: 0
+  refresh_before:
+    description:
+      - Refresh when the refresh token's estimated remaining life is under this many seconds (default 7 days, for Exact
+        Online's 30-day idle lifetime). Platforms without a known refresh-token lifetime are not refreshed for this reason.
+    type: int
+    default: 604800
+  force:
+    description:
+      - Refresh even when nothing asks for it, but never inside the platform's minimum refresh interval.
+    type: bool
+    default: false
+  parallel:
+    description:
+      - How many connections are refreshed at the same time.
+    type: int
+    default: 8
+  fail_on_error:
+    description:
+      - Fail the task when any connection failed or needs a new preauthentication. With V(false) the task reports them in
+        RV(connections) and RV(counts) and succeeds.
+    type: bool
+    default: true
+  return_access_token:
+    description:
+      - Add each connection's current access token to its result, for playbooks that call an API next. The whole result
+        is then hidden from output and logs (C(_ansible_no_log)).
+    type: bool
+    default: false
+  max_wait:
+    description:
+      - Seconds a connection may wait in total for 429/503 answers before it gives up for this run.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports what would be refreshed and why, with no network call and no write.
+  diff_mode:
+    support: full
+    details:
+      - Shows each connection's refresh-token fingerprint and expiry times before and after; never a token.
+  idempotent:
+    support: full
+    details:
+      - A run with nothing to do changes nothing and makes no token call.
+seealso:
+  - module: preauth.oauth2.code_exchange
+notes:
+  - Run it on a schedule (cron, AWX) with C(playbooks/refresh.yml); several runs at once are safe, the store's lock makes
+    the second one find nothing to do.
+"""
+
+EXAMPLES = r"""
+- name: Keep every connection of the inventory alive
+  preauth.oauth2.token_refresh:
+    connections: "{{ preauth_connections }}"
+    store_dir: /srv/preauth/tokens
+    fail_on_error: false
+  register: refreshed
+
+- name: Refresh one connection and use its access token right away
+  preauth.oauth2.token_refresh:
+    connection: acme-nl
+    platform: exact_online
+    country: nl
+    client_id: 00000000-0000-4000-8000-000000000000
+    client_secret: "{{ vault_acme_client_secret }}"
+    access_token_min_ttl: 120
+    return_access_token: true
+  register: acme
+  no_log: true
+"""
+
+RETURN = r"""
+connections:
+  description: One result per connection, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    connection:
+      description: The connection name.
+      type: str
+    status:
+      description: V(refreshed), V(unchanged), V(skipped) or V(failed). In check mode V(refreshed) means "would be refreshed".
+      type: str
+    reason:
+      description: >-
+        Why, as a word - V(refreshed), V(not_needed), V(too_early), V(owned_by_host), V(reauthorization_required),
+        V(lost_response), V(rate_limited), V(budget), V(config), V(definition_changed), V(no_chain), ...
+      type: str
+    msg:
+      description: What happened and, for failures, what to do next.
+      type: str
+    generation:
+      description: The chain's generation.
+      type: int
+    owner:
+      description: V(controller), or the host the chain was handed over to.
+      type: str
+    refresh_fingerprint:
+      description: First 12 hex digits of the SHA-256 of the current refresh token.
+      type: str
+    access_expires_at:
+      description: When the current access token expires (UTC, ISO 8601).
+      type: str
+    refresh_expires_at:
+      description: Estimated expiry of the refresh token (UTC, ISO 8601), where the platform's lifetime is known.
+      type: str
+    token_calls:
+      description: Token-endpoint calls made for this connection in this run.
+      type: int
+    reauthorization_required:
+      description: Whether the connection needs a new preauthentication.
+      type: bool
+    access_token:
+      description: The current access token.
+      type: str
+      returned: when O(return_access_token=true)
+counts:
+  description: How many connections were refreshed, unchanged, skipped and failed.
+  returned: always
+  type: dict
+  sample: {"refreshed": 3, "unchanged": 40, "skipped": 1, "failed": 0}
+summary:
+  description: One line per connection, for a report.
+  returned: always
+  type: list
+  elements: str
+token_calls:
+  description: Token-endpoint calls made in this run.
+  returned: always
+  type: int
+reauthorization_required:
+  description: Names of the connections that need a new preauthentication.
+  returned: always
+  type: list
+  elements: str
+status:
+  description: The status of O(connection) (single-connection use).
+  returned: when O(connection) is given
+  type: str
+"""

@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Revoke a connection's chain: at the platform's RFC 7009 endpoint where it has one, then in the store.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+The store keeps the generation, the audit record and the history; only the tokens go. Where the
+platform has no revocation endpoint the tokens are removed all the same and the user is told
+where to revoke the app's access by hand (``MANUAL_REVOCATION``, data keyed by platform name).
+The revocation request is sent with the connection's lock held, so no refresh can rotate the
+token between the request and the write; a refused request leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+import urllib.parse
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, _retry_after
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary, iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+
+# Where a person revokes the app's access when the platform has no revocation endpoint.
+MANUAL_REVOCATION: t.Mapping[str, str] = {
+    "exact_online": "My Exact Online → Security center → Revoke (next to the app)",
+    "teamleader": "in the Marketplace, uninstall the integration",
+}
+MANUAL_REVOCATION_FALLBACK = "in %s's account or security settings, remove the app's access"
+
+
+class RevokeError(PreauthError):
+    """The chain cannot be revoked as asked; the stored tokens are unchanged."""
+
+
+def manual_revocation(platform_name: str, platform_title: str) -> str:
+    return MANUAL_REVOCATION.get(platform_name) or MANUAL_REVOCATION_FALLBACK % platform_title
+
+
+class RevocationClient(OAuthClient):
+    """The OAuth client plus RFC 7009 token revocation, on the same sessions and error classes."""
+
+    def revoke(self, url: str, token: str, hint: str, client_id: str, client_secret: str, client_auth: str) -> None:
+        """POST ``token`` to the revocation endpoint with client authentication as at the token endpoint.
+
+        RFC 7009 answers 200 for any token it accepted the request for, known or not.
+        """
+        form = {"token": token, "token_type_hint": hint}
+        auth = None
+        if client_auth == "client_secret_basic":
+            # RFC 6749 section 2.3.1: both parts form-encoded before Basic encoding.
+            auth = (urllib.parse.quote_plus(client_id), urllib.parse.quote_plus(client_secret))
+        else:
+            form["client_id"] = client_id
+            form["client_secret"] = client_secret
+        response = self._request("POST", url, "revocation endpoint", data=form, auth=auth, headers={"Accept": "application/json"})
+        status = response.status_code
+        if status == 200:
+            return
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        error = str(payload.get("error") or "") if isinstance(payload, dict) else ""
+        description = str(payload.get("error_description") or "").strip() if isinstance(payload, dict) else ""
+        detail = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
+        if status in (429, 503):
+            wait = _retry_after(response.headers, time.time())
+            raise OAuthError(
+                "the revocation endpoint is unavailable (%s)%s" % (detail, "; it asks to retry after %.0f s" % wait if wait is not None else ""),
+                kind="rate_limited",
+                status=status,
+                error=error or None,
+                retry_after=wait,
+            )
+        kind = "invalid_client" if error == "invalid_client" or status == 401 else "server_error" if status >= 500 else "oauth_error"
+        raise OAuthError("the revocation endpoint refused the request (%s)" % detail, kind=kind, status=status, error=error or None)
+
+
+def _failure(exc: OAuthError, name: str, url: str) -> RevokeError:
+    kept = "the tokens stay in the store; nothing was changed"
+    if exc.kind == "invalid_client":
+        what = "check client_id and client_secret against the app registration"
+    elif exc.kind in ("rate_limited", "server_error", "timeout", "connection"):
+        what = "try again later"
+    else:
+        what = "check the revocation endpoint and the client authentication (client_auth)"
+    return RevokeError("connection %s: revoking at %s failed: %s; %s, %s" % (name, url, exc.msg, what, kept))
+
+
+def check_definition(record: Record, conn: Connection) -> None:
+    """The options must name the app that obtained the chain, or the platform would revoke nothing."""
+    stored = record.data.get("definition") or {}
+    for field, given in (("platform", conn.platform.name), ("client_id", conn.client_id)):
+        if stored.get(field) != given:
+            raise RevokeError(
+                "connection %s: the stored chain was obtained with %s %s, but this task gives %s; revoke it with the definition "
+                "it was preauthenticated with (a revocation by another app is ignored by the platform). Nothing was changed."
+                % (record.connection, field, stored.get(field), given)
+            )
+
+
+def _owner_warnings(record: Record) -> list[str]:
+    data = record.data
+    owner = data.get("owner") or {}
+    name = record.connection
+    warnings = []
+    if owner.get("kind") == "host":
+        warnings.append(
+            "connection %s generation %s is owned by host %s: once the chain is revoked the product on %s stops working. If that "
+            "product rotated the refresh token since the hand-over, the platform may not know the stored one; then also revoke the "
+            "app's access at the platform" % (name, data.get("generation"), owner.get("host"), owner.get("host"))
+        )
+    deployed = sorted(data.get("deployed_to") or [])
+    if deployed:
+        warnings.append("connection %s was deployed to %s: the products there stop working once it is revoked" % (name, ", ".join(deployed)))
+    in_flight = data.get("in_flight")
+    if in_flight:
+        warnings.append(
+            "connection %s had a refresh with an unknown outcome (started at %s): the platform may have rotated the refresh token, "
+            "so the chain may live on with a token this store never received; revoke the app's access at the platform as well"
+            % (name, iso(in_flight.get("started_at")))
+        )
+    return warnings
+
+
+def _remove_tokens(record: Record, now: float, url: str | None) -> None:
+    data = record.data
+    tokens = data.get("tokens") or {}
+    owner = data.get("owner") or {}
+    record.add_event(
+        "revoked",
+        now,
+        generation=data.get("generation"),
+        fingerprint=tokens.get("refresh_fingerprint"),
+        at_platform=url is not None,
+        owner=owner.get("host") if owner.get("kind") == "host" else "controller",
+        deployed_to=sorted(data.get("deployed_to") or []),
+    )
+    data["tokens"] = None
+    data["in_flight"] = None
+    data["owner"] = {"kind": "controller", "since": round(now, 3)}
+    data.pop("deployed_to", None)
+
+
+def revoke(
+    conn: Connection,
+    store: TokenStore,
+    client: RevocationClient | None,
+    check_mode: bool,
+    resolve_with_client: t.Callable[[], Connection] | None = None,
+    now: t.Callable[[], float] = time.time,
+    hide: t.Callable[..., None] = lambda *values: None,
+) -> tuple[Step, list[str]]:
+    """Revoke the connection's chain. Returns the step and the warnings for the user.
+
+    ``resolve_with_client`` resolves the connection again with network access, for a generic
+    platform whose revocation endpoint comes from discovery.
+    """
+    name = conn.name
+    record = store.read(name)
+    if not record.exists:
+        raise RevokeError(
+            "connection %s has no token store in %s (no file %s.yml); there is nothing to revoke. Check the connection name and store_dir"
+            % (name, store.store_dir, name)
+        )
+    before = chain_summary(record)
+    base = {"connection": name, "platform": conn.platform.name, "generation": before["generation"]}
+    if not record.data.get("tokens"):
+        revoked = [e for e in record.data.get("history") or [] if e.get("event") == "revoked"]
+        when = " (revoked at %s)" % iso(revoked[-1]["at"]) if revoked else ""
+        result = dict(base, revoked_at_platform=False, revocation_url=None, manual_revocation=None)
+        return Step(False, "connection %s holds no tokens%s; nothing to revoke" % (name, when), result, before, before), []
+    check_definition(record, conn)
+    url = (record.data.get("definition") or {}).get("revocation_url") or (conn.endpoints.revocation if conn.endpoints else None)
+    if url is None and conn.endpoints is None and resolve_with_client is not None and not check_mode:
+        found = resolve_with_client()
+        url = found.endpoints.revocation if found.endpoints else None
+    manual = None if url else manual_revocation(conn.platform.name, conn.platform.title)
+    if url and not conn.client_secret:
+        raise RevokeError(
+            "connection %s: client_secret is needed to revoke at %s (the platform authenticates the app); keep it in ansible-vault "
+            "and pass it as client_secret. Nothing was changed." % (name, url)
+        )
+    warnings = _owner_warnings(record)
+    after = dict(before, owner="controller", refresh_fingerprint=None, refresh_expires_at=None, access_expires_at=None)
+    result = dict(base, revoked_at_platform=bool(url), revocation_url=url, manual_revocation=manual)
+    if check_mode:
+        if url:
+            msg = "check mode: would revoke the refresh token of connection %s at %s and remove the tokens from the store" % (name, url)
+        elif conn.endpoints is None:
+            msg = "check mode: would look up the revocation endpoint of connection %s by discovery, revoke there, and remove the tokens" % name
+            result.update(revoked_at_platform=None, manual_revocation=None)
+        else:
+            msg = "check mode: would remove the tokens of connection %s from the store; %s has no revocation endpoint, so revoke by hand: %s" % (
+                name,
+                conn.platform.title,
+                manual,
+            )
+        return Step(True, msg + "; nothing was sent or written", result, before, after), warnings
+    with store.locked(name) as record:
+        tokens = record.data.get("tokens") or {}
+        if not tokens:
+            return Step(False, "connection %s holds no tokens; another run revoked them meanwhile" % name, result, before, chain_summary(record)), []
+        refresh_token = tokens.get("refresh_token")
+        hide(refresh_token, tokens.get("access_token"))
+        if url and refresh_token:
+            if client is None:
+                raise RevokeError("connection %s: no HTTP client to revoke at %s" % (name, url))
+            try:
+                client.revoke(url, refresh_token, "refresh_token", conn.client_id, str(conn.client_secret), conn.client_auth)
+            except OAuthError as exc:
+                raise _failure(exc, name, url) from None
+        _remove_tokens(record, now(), url)
+        after = chain_summary(record)
+    if url:
+        msg = "revoked the refresh token of connection %s at %s and removed the tokens from the store; the audit record and history stay" % (name, url)
+    else:
+        msg = (
+            "removed the tokens of connection %s from the store (the audit record and history stay); %s has no revocation endpoint, so "
+            "the app's access stays valid at the platform until you revoke it by hand: %s" % (name, conn.platform.title, manual)
+        )
+    return Step(True, msg, result, before, after), warnings

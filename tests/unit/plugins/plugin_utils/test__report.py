@@ -1,0 +1,378 @@
+"""Reports on stored chains: summaries, Prometheus textfile metrics, atomic files, and the
+token_info action over real vault-encrypted stores made through the simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+from ansible.parsing.vault import VaultSecret
+
+from action_runner import run_action
+from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import (
+    ReportError,
+    by_days_left,
+    escape_label,
+    prometheus_text,
+    summarize,
+    update_file,
+    write_atomic,
+)
+from chains import VAULT, params, preauthenticate, stored
+from conftest import STRICT
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+
+
+def sample(value: float) -> str:
+    """A sample value as the text format shows it."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def data(name: str = "acme-nl", **fields) -> dict:
+    """A decrypted store as code_exchange and token_refresh leave it, with fake token values."""
+    base = {
+        "schema": 1,
+        "connection": name,
+        "definition": {"platform": "exact_online", "client_id": "FAKE-client", "token_url": "https://t.example.test/token"},
+        "generation": 3,
+        "owner": {"kind": "controller", "since": NOW - 10 * DAY},
+        "preauthenticated_by": {
+            "first_name": "Ada",
+            "last_name": "Jansen",
+            "job_title": "Controller",
+            "email": "ada@example.test",
+            "company": "Example B.V.",
+            "at": NOW - 10 * DAY,
+            "controller_user": "ada",
+            "controller_host": "ctl",
+        },
+        "tokens": {
+            "access_token": "FAKE-access-token",
+            "refresh_token": "FAKE-refresh-token",
+            "token_type": "Bearer",
+            "scope": "",
+            "obtained_at": NOW - DAY,
+            "access_expires_at": NOW - DAY + 600,
+            "refresh_expires_at": NOW + 12.34 * DAY,
+            "refresh_fingerprint": "0123456789ab",
+            "last_refresh_at": NOW - DAY,
+        },
+        "in_flight": None,
+        "reauthorization_required": None,
+        "last_error": None,
+        "history": [],
+    }
+    base.update(fields)
+    return base
+
+
+# -- summaries -------------------------------------------------------------------------------
+
+
+def test_summary_of_a_controller_owned_chain():
+    summary = summarize(data(), NOW)
+    assert summary["connection"] == "acme-nl" and summary["platform"] == "exact_online"
+    assert summary["owner"] == "controller" and summary["generation"] == 3
+    assert summary["preauthenticated_by"] == {"name": "Ada Jansen", "email": "ada@example.test", "company": "Example B.V.", "at": "2027-01-05T08:00:00Z"}
+    assert summary["days_left"] == 12.3
+    assert summary["refresh_expires_at"] == "2027-01-27T16:09:36Z"
+    assert summary["last_refresh_at"] == "2027-01-14T08:00:00Z"
+    assert summary["access_expires_at"] == "2027-01-14T08:10:00Z"
+    assert summary["reauthorization_required"] is False and summary["reauthorization_reason"] is None
+    assert summary["in_flight"] is False and summary["last_error"] is None and summary["has_tokens"] is True
+    assert summary["timestamps"]["refresh_expires_at"] == NOW + 12.34 * DAY
+    assert "FAKE-access-token" not in json.dumps(summary) and "FAKE-refresh-token" not in json.dumps(summary)
+
+
+def test_summary_of_a_chain_in_trouble():
+    summary = summarize(
+        data(
+            owner={"kind": "host", "host": "dwh01", "since": NOW, "generation": 3},
+            reauthorization_required={"since": NOW, "reason": "the platform says the refresh token was already used"},
+            last_error={"at": NOW, "kind": "invalid_grant", "message": "the token endpoint refused the request (HTTP 400 invalid_grant)"},
+            in_flight={"fingerprint": "0123456789ab", "started_at": NOW},
+        ),
+        NOW + 13 * DAY,
+    )
+    assert summary["owner"] == "dwh01"
+    assert summary["reauthorization_required"] is True
+    assert summary["reauthorization_reason"] == "the platform says the refresh token was already used"
+    assert summary["last_error"] == {"at": "2027-01-15T08:00:00Z", "kind": "invalid_grant", "message": "the token endpoint refused the request (HTTP 400 invalid_grant)"}
+    assert summary["in_flight"] is True
+    assert summary["days_left"] == -0.7  # expired: negative, so it sorts first
+
+
+def test_days_left_is_unknown_without_a_refresh_expiry_or_without_tokens():
+    unknown = summarize(data(tokens=dict(data()["tokens"], refresh_expires_at=None)), NOW)
+    assert unknown["days_left"] is None and unknown["refresh_expires_at"] is None
+    revoked = summarize(data(tokens=None), NOW)
+    assert revoked["days_left"] is None and revoked["has_tokens"] is False and revoked["refresh_fingerprint"] is None
+
+
+def test_sorting_by_days_left_with_unknown_last_and_names_breaking_ties():
+    summaries = [
+        {"connection": "z", "days_left": None},
+        {"connection": "b", "days_left": 5.0},
+        {"connection": "a", "days_left": 5.0},
+        {"connection": "y", "days_left": None},
+        {"connection": "c", "days_left": -1.5},
+        {"connection": "d", "days_left": 0.0},
+    ]
+    assert [s["connection"] for s in by_days_left(summaries)] == ["c", "d", "a", "b", "y", "z"]
+
+
+# -- Prometheus text -------------------------------------------------------------------------
+
+
+def test_prometheus_text_format():
+    never_refreshed = data("b-conn", tokens=dict(data()["tokens"], last_refresh_at=None, refresh_expires_at=None))
+    needs_login = data("a-conn", reauthorization_required={"since": NOW, "reason": "spent"})
+    text = prometheus_text([summarize(never_refreshed, NOW), summarize(needs_login, NOW), summarize(data("c-conn", tokens=None), NOW)])
+    lines = text.splitlines()
+    assert text.endswith("\n")
+    assert [line for line in lines if line.startswith("# TYPE")] == [
+        "# TYPE preauth_refresh_token_expiry_timestamp_seconds gauge",
+        "# TYPE preauth_reauthorization_required gauge",
+        "# TYPE preauth_last_refresh_timestamp_seconds gauge",
+        "# TYPE preauth_chain_present gauge",
+    ]
+    assert sum(line.startswith("# HELP preauth_") for line in lines) == 4
+    samples = [line for line in lines if not line.startswith("#")]
+    assert samples == [
+        # b-conn's lifetime is unknown and c-conn was revoked: no expiry series for them.
+        'preauth_refresh_token_expiry_timestamp_seconds{connection="a-conn",platform="exact_online"} %s' % sample(NOW + 12.34 * DAY),
+        'preauth_reauthorization_required{connection="a-conn",platform="exact_online"} 1',
+        'preauth_reauthorization_required{connection="b-conn",platform="exact_online"} 0',
+        'preauth_reauthorization_required{connection="c-conn",platform="exact_online"} 0',
+        'preauth_last_refresh_timestamp_seconds{connection="a-conn",platform="exact_online"} 1799913600',
+        # never refreshed: the preauthentication time
+        'preauth_last_refresh_timestamp_seconds{connection="b-conn",platform="exact_online"} 1799136000',
+        'preauth_last_refresh_timestamp_seconds{connection="c-conn",platform="exact_online"} 1799136000',
+        'preauth_chain_present{connection="a-conn",platform="exact_online"} 1',
+        'preauth_chain_present{connection="b-conn",platform="exact_online"} 1',
+        'preauth_chain_present{connection="c-conn",platform="exact_online"} 0',
+    ]
+
+
+def test_prometheus_label_values_are_escaped():
+    assert escape_label('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+    odd = data(definition={"platform": 'ex"act\\on\nline'})
+    assert 'platform="ex\\"act\\\\on\\nline"} 0' in prometheus_text([summarize(odd, NOW)])
+
+
+def test_prometheus_text_does_not_depend_on_the_time_it_is_made():
+    assert prometheus_text([summarize(data(), NOW)]) == prometheus_text([summarize(data(), NOW + 5 * DAY)])
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def test_write_atomic_replaces_the_file_with_mode_0644_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "preauth.prom"
+    path.write_text("old\n")
+    os.chmod(path, 0o600)
+    inode = os.stat(path).st_ino
+    old_umask = os.umask(0o077)
+    try:
+        write_atomic(str(path), "new\n")
+    finally:
+        os.umask(old_umask)
+    assert path.read_text() == "new\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.stat(path).st_ino != inode  # renamed over, not rewritten in place
+    assert os.listdir(tmp_path) == ["preauth.prom"]
+
+
+def test_write_atomic_into_a_missing_directory(tmp_path):
+    with pytest.raises(ReportError, match=r"cannot write .*/missing/x.prom: No such file or directory in .*/missing; create the directory or choose another path"):
+        write_atomic(str(tmp_path / "missing" / "x.prom"), "x\n")
+
+
+def test_update_file_writes_only_a_change_and_nothing_in_check_mode(tmp_path):
+    path = str(tmp_path / "preauth.prom")
+    assert update_file(path, "a\n", check_mode=True) == (True, None)
+    assert not os.path.exists(path)
+    assert update_file(path, "a\n", check_mode=False) == (True, None)
+    before = os.stat(path)
+    assert update_file(path, "a\n", check_mode=False) == (False, "a\n")
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert update_file(path, "b\n", check_mode=True) == (True, "a\n")
+    assert open(path).read() == "a\n"
+    with pytest.raises(ReportError, match=r"the directory .*/nowhere does not exist; create it or choose another path"):
+        update_file(str(tmp_path / "nowhere" / "x.prom"), "a\n", check_mode=True)
+
+
+# -- token_info over real stores ------------------------------------------------------------
+
+
+@pytest.fixture
+def three(sim, tmp_path):
+    """Three real chains: Exact (30 days left), one Exact aged to 2.5 days left, a strict one with no known expiry."""
+    exact = params(sim, tmp_path)
+    preauthenticate(exact)
+    aged = params(sim, tmp_path, connection="aged-nl")
+    preauthenticate(aged)
+    with open_store(aged, VAULT).locked("aged-nl") as record:
+        record.data["tokens"]["refresh_expires_at"] = record.data["tokens"]["obtained_at"] - 27.5 * DAY + 30 * DAY
+    strict = params(
+        sim,
+        tmp_path,
+        connection="crm",
+        platform="generic",
+        country=None,
+        base_url=None,
+        issuer=sim.base_url + "/strict",
+        client_id=STRICT["client_id"],
+        client_secret=STRICT["client_secret"],
+        scopes=["openid", "offline_access"],
+    )
+    preauthenticate(strict)
+    return exact, aged, strict
+
+
+def store_bytes(store_dir: str) -> dict[str, str]:
+    return {n: hashlib.sha256(open(os.path.join(store_dir, n), "rb").read()).hexdigest() for n in sorted(os.listdir(store_dir)) if n.endswith(".yml")}
+
+
+def test_every_connection_sorted_by_days_left_and_nothing_secret(three):
+    exact, aged, strict = three
+    before = store_bytes(exact["store_dir"])
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"]})
+    assert result["changed"] is False and result["count"] == 3
+    assert [c["connection"] for c in result["connections"]] == ["aged-nl", "acme-nl", "crm"]
+    days = [c["days_left"] for c in result["connections"]]
+    assert days[0] == 2.5 and days[1] == 30.0 and days[2] is None
+    assert result["connections"][1]["preauthenticated_by"]["name"] == "Ada Jansen"
+    assert result["msg"] == "3 connection(s) in %s" % exact["store_dir"]
+    assert "_ansible_no_log" not in result
+    text = json.dumps(result)
+    for p in three:
+        tokens = stored(p)["tokens"]
+        assert tokens["refresh_token"] not in text and tokens["access_token"] not in text
+        assert p["client_secret"] not in text
+    assert store_bytes(exact["store_dir"]) == before  # read-only
+
+
+def test_named_connections_in_check_mode(three):
+    exact, _aged, strict = three
+    one = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "crm"}, check_mode=True)
+    assert one["count"] == 1 and one["connections"][0]["platform"] == "generic" and one["connections"][0]["days_left"] is None
+    two = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connections": ["crm", "acme-nl", "crm"]})
+    assert [c["connection"] for c in two["connections"]] == ["acme-nl", "crm"]
+
+
+def test_return_secrets_marks_the_result_no_log(three):
+    exact, _aged, _strict = three
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl", "return_secrets": True})
+    assert result["_ansible_no_log"] is True
+    entry = result["connections"][0]
+    tokens = stored(exact)["tokens"]
+    assert entry["access_token"] == tokens["access_token"] and entry["refresh_token"] == tokens["refresh_token"]
+    assert entry["client_id"] == exact["client_id"]
+    assert entry["token_url"] == exact["base_url"] + "/api/oauth2/token" and entry["base_url"] == exact["base_url"]
+    assert entry["redirect_uri"] == exact["redirect_uri"]
+    assert "client_secret" not in entry
+
+
+def test_prometheus_file_is_written_once_and_rewritten_only_on_change(three, tmp_path):
+    exact, aged, strict = three
+    prom = tmp_path / "textfile" / "preauth.prom"
+    prom.parent.mkdir()
+    args = {"store_dir": exact["store_dir"], "prometheus_file": str(prom)}
+    predicted = run_action(TokenInfo, args, check_mode=True, diff=True)
+    assert predicted["changed"] is True and not prom.exists()
+    assert predicted["msg"] == "3 connection(s); would write the Prometheus file %s" % prom
+    assert predicted["diff"]["before"]["metrics"] == [] and len(predicted["diff"]["after"]["metrics"]) > 8
+    first = run_action(TokenInfo, args)
+    assert first["changed"] is True and first["prometheus_file"] == str(prom)
+    text = prom.read_text()
+    expiry = stored(exact)["tokens"]["refresh_expires_at"]
+    assert 'preauth_refresh_token_expiry_timestamp_seconds{connection="acme-nl",platform="exact_online"} %s\n' % sample(expiry) in text
+    assert 'preauth_reauthorization_required{connection="crm",platform="generic"} 0\n' in text
+    assert not any(line.startswith("preauth_refresh_token_expiry_timestamp_seconds{connection=\"crm\"") for line in text.splitlines())
+    assert stat.S_IMODE(os.stat(prom).st_mode) == 0o644
+    for p in three:
+        assert stored(p)["tokens"]["refresh_token"] not in text
+    inode, mtime = os.stat(prom).st_ino, os.stat(prom).st_mtime_ns
+    again = run_action(TokenInfo, args)
+    assert again["changed"] is False and again["msg"] == "3 connection(s); left unchanged the Prometheus file %s" % prom
+    assert (os.stat(prom).st_ino, os.stat(prom).st_mtime_ns) == (inode, mtime)
+    # A chain that needs reauthorization changes the metrics: the file is replaced.
+    with open_store(aged, VAULT).locked("aged-nl") as record:
+        record.data["reauthorization_required"] = {"since": 1.0, "reason": "spent"}
+    changed = run_action(TokenInfo, args)
+    assert changed["changed"] is True and os.stat(prom).st_ino != inode
+    assert 'preauth_reauthorization_required{connection="aged-nl",platform="exact_online"} 1\n' in prom.read_text()
+
+
+def test_prometheus_file_with_return_secrets_holds_no_secret(three, tmp_path):
+    exact, _aged, _strict = three
+    prom = tmp_path / "preauth.prom"
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(prom), "return_secrets": True})
+    assert result["changed"] is True and result["_ansible_no_log"] is True
+    assert stored(exact)["tokens"]["refresh_token"] not in prom.read_text()
+    assert "access_token" not in prom.read_text()
+
+
+def test_an_empty_store_directory_reports_nothing(tmp_path):
+    result = run_action(TokenInfo, {"store_dir": str(tmp_path / "none"), "prometheus_file": str(tmp_path / "p.prom")})
+    assert result["count"] == 0 and result["connections"] == [] and result["changed"] is True
+    assert (tmp_path / "p.prom").read_text().count("# TYPE") == 4
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_a_named_connection_without_a_store_says_how_to_create_one(three):
+    exact, _aged, _strict = three
+    for args in ({"connection": "nope"}, {"connections": ["acme-nl", "nope"]}):
+        result = run_action(TokenInfo, dict(args, store_dir=exact["store_dir"]))
+        assert result["failed"] is True
+        assert result["msg"] == (
+            "connection nope has no token store in %s (no file nope.yml); create one by preauthenticating it: run "
+            "playbooks/preauthenticate.yml with -e preauth_connection=nope, or check store_dir" % exact["store_dir"]
+        )
+
+
+def test_a_store_that_cannot_be_decrypted_fails_with_the_store_message(three):
+    exact, _aged, _strict = three
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"]}, secrets=[("default", VaultSecret(b"FAKE-wrong-password"))])
+    assert result["failed"] is True
+    assert result["msg"].startswith("cannot decrypt the token store %s/" % exact["store_dir"])
+    assert "with the vault secrets of this run" in result["msg"]
+    no_secret = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl"}, secrets=[])
+    assert "is vault-encrypted and this run has no vault secret; run ansible-playbook with --ask-vault-pass" in no_secret["msg"]
+
+
+def test_an_invalid_connection_name(tmp_path):
+    result = run_action(TokenInfo, {"store_dir": str(tmp_path), "connection": "../etc"})
+    assert result["failed"] is True
+    assert result["msg"] == "connection name '../etc' is not valid: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' (the name is also the store file's name)"
+
+
+def test_connection_and_connections_are_mutually_exclusive(tmp_path):
+    result = run_action(TokenInfo, {"store_dir": str(tmp_path), "connection": "a", "connections": ["b"]})
+    assert result["failed"] is True
+    assert "preauth.oauth2.token_info: invalid arguments: parameters are mutually exclusive: connection|connections" in result["msg"]
+
+
+def test_shared_connection_options_are_refused(tmp_path):
+    # Why token_info is not in the oauth2 action group: module_defaults would send it these.
+    result = run_action(TokenInfo, {"store_dir": str(tmp_path), "client_id": "x"})
+    assert result["failed"] is True
+    assert result["msg"].startswith("preauth.oauth2.token_info: invalid arguments: client_id. Supported parameters include: connection, connections,")
+
+
+def test_a_prometheus_file_in_a_missing_directory(three, tmp_path):
+    exact, _aged, _strict = three
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(tmp_path / "no" / "p.prom")})
+    assert result["failed"] is True
+    assert result["msg"] == "cannot write %s: the directory %s does not exist; create it or choose another path" % (tmp_path / "no" / "p.prom", tmp_path / "no")
