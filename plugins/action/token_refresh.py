@@ -15,7 +15,20 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_pl
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
 # The keys of one inventory entry (preauth_connections) that describe the connection.
-ENTRY_KEYS = ("platform", "country", "tenant", "environment", "base_url", "client_id", "client_secret", "redirect_uri", "scopes", "endpoints", "issuer", "client_auth")
+ENTRY_KEYS = (
+    "platform",
+    "country",
+    "tenant",
+    "environment",
+    "base_url",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "scopes",
+    "endpoints",
+    "issuer",
+    "client_auth",
+)
 ENTRY_SPEC = {"connection": CONNECTION_ARGS["connection"], **{k: CONNECTION_ARGS[k] for k in ENTRY_KEYS}}
 SHARED = ("store_dir", "vault_id", "validate_certs", "ca_path", "timeout")
 
@@ -113,7 +126,8 @@ class ActionModule(PreauthAction):
             failed = "; ".join("%s: %s" % (r.connection, r.msg) for r in results if r.status == "failed")
             for chain in results:
                 self.hide(chain.access_token)  # a failed result is shown: no token in it
-            details = dict(body, connections=[{k: v for k, v in c.items() if k != "access_token"} for c in public])
+            details = dict(body)
+            details["connections"] = [{k: v for k, v in c.items() if k != "access_token"} for c in public]
             details.pop("access_token", None)
             raise PreauthError("%s. %s" % (msg, failed), **details)
         return Outcome(

@@ -61,7 +61,7 @@ options:
   prometheus_file:
     description:
       - Write the metrics of the reported connections to this file, in the Prometheus text format, for node_exporter's
-        textfile collector (its C(--collector.textfile.directory); the name must end in C(.prom)).
+        textfile collector (in its C(--collector.textfile.directory); node_exporter reads only files whose name ends in C(.prom)).
       - Written through a temporary file in the same directory and renamed, with mode 0644; the directory must exist.
         Reported as changed only when the content changed.
     type: path

@@ -140,14 +140,15 @@ def handover(
     name = check_connection_name(connection)
     if state not in STATES:
         raise HandoverError("state must be one of %s, not %r" % (", ".join(STATES), state))
-    if check_mode:
-        record = store.read(name)
-        before = ownership(record)
-        changed, msg = _decide(record, store, state, host, now())
-        after = ownership(record)
-        if changed:
-            msg = "check mode: %s; nothing was written" % _prediction(name, before, after)
-    else:
+    # Decide on an unlocked read first: refusals and no-ops need neither the lock nor a lock file.
+    record = store.read(name)
+    before = ownership(record)
+    changed, msg = _decide(record, store, state, host, now())
+    after = ownership(record)
+    if changed and check_mode:
+        msg = "check mode: %s; nothing was written" % _prediction(name, before, after)
+    elif changed:
+        # The decision that counts is made again under the lock, on what the store holds now.
         with store.locked(name) as record:
             before = ownership(record)
             changed, msg = _decide(record, store, state, host, now())

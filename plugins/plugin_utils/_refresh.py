@@ -308,7 +308,9 @@ class Refresher:
         }
         data["in_flight"] = None
         data["last_error"] = None
-        record.add_event("refreshed", received, generation=data.get("generation"), fingerprint=fingerprint(refresh_token), replaced=old.get("refresh_fingerprint"))
+        record.add_event(
+            "refreshed", received, generation=data.get("generation"), fingerprint=fingerprint(refresh_token), replaced=old.get("refresh_fingerprint")
+        )
         self.store.save(record)  # persisted before the result says so
         result.status, result.reason = "refreshed", "refreshed"
         result.after = _metadata(record)

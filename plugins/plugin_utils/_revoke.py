@@ -205,7 +205,10 @@ def revoke(
     with store.locked(name) as record:
         tokens = record.data.get("tokens") or {}
         if not tokens:
-            return Step(False, "connection %s holds no tokens; another run revoked them meanwhile" % name, result, before, chain_summary(record)), []
+            result.update(revoked_at_platform=False, revocation_url=None, manual_revocation=None)
+            return Step(False, "connection %s holds no tokens; another run removed them meanwhile" % name, result, before, chain_summary(record)), []
+        # Re-read under the lock: a preauthentication in between may have stored another app's chain.
+        check_definition(record, conn)
         refresh_token = tokens.get("refresh_token")
         hide(refresh_token, tokens.get("access_token"))
         if url and refresh_token:

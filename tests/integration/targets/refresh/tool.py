@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.request
 
 import yaml
 
@@ -74,7 +73,13 @@ def inventory(sim: str, work: str, strict: str, exact: str) -> None:
             "vars": {
                 "preauth_store_dir": os.path.join(work, "tokens"),
                 "preauth_simulator": sim,
-                "preauth_contact": {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example.test", "company": "Example B.V."},
+                "preauth_contact": {
+                    "first_name": "Ada",
+                    "last_name": "Jansen",
+                    "job_title": "Controller",
+                    "email": "ada@example.test",
+                    "company": "Example B.V.",
+                },
                 "preauth_connections": connections,
             },
         }
@@ -137,7 +142,8 @@ def counter(sim: str, what: str) -> None:
 
 def scan(sim: str, work: str) -> None:
     tokens = os.path.join(work, "tokens")
-    report = ControlClient(sim)._call("POST", "/_sim/scan", {"paths": [work], "exclude": [os.path.join(tokens, n) for n in os.listdir(tokens) if n.endswith(".yml")]})
+    stores = [os.path.join(tokens, n) for n in os.listdir(tokens) if n.endswith(".yml")]
+    report = ControlClient(sim)._call("POST", "/_sim/scan", {"paths": [work], "exclude": stores})
     if report["leaks"]:
         raise SystemExit("secrets leaked: " + "; ".join("%(kind)s in %(path)s" % leak for leak in report["leaks"]))
     print("secret scan: %(values)d secret values, %(files)d files, clean" % report)

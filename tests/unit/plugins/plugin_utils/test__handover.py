@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
 
 import pytest
 
@@ -11,7 +14,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import HandoverError, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import iso
-from chains import VAULT, params, preauthenticate, stored
+from chains import VAULT, begin, params, preauthenticate, stored
 from conftest import STRICT, TWINFIELD
 
 
@@ -107,6 +110,38 @@ def test_return_ownership_to_the_controller(exact):
     assert hand(exact, host="dwh02")["owner"] == "dwh02"
 
 
+def test_two_runs_at_once_hand_the_chain_to_one_host_only(exact):
+    # Both runs decide on their unlocked read at the same moment; the lock and the second decision
+    # under it let exactly one of them through.
+    both_read = threading.Barrier(2, timeout=10)
+    outcomes: dict[str, object] = {}
+
+    def run(host: str) -> None:
+        first = [True]
+
+        def now() -> float:
+            if first[0]:
+                first[0] = False
+                both_read.wait()
+            return time.time()
+
+        try:
+            outcomes[host] = handover(open_store(exact, VAULT), "acme-nl", "host", host, False, now=now).result["owner"]
+        except HandoverError as exc:
+            outcomes[host] = exc.msg
+
+    threads = [threading.Thread(target=run, args=(host,)) for host in ("dwh01", "dwh02")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    winner = stored(exact)["owner"]["host"]
+    loser = "dwh02" if winner == "dwh01" else "dwh01"
+    assert outcomes[winner] == winner
+    assert str(outcomes[loser]).startswith("connection acme-nl generation 1 is owned by host %s since" % winner)
+    assert [e["event"] for e in stored(exact)["history"]].count("handed_over") == 1
+
+
 def test_a_new_generation_starts_at_the_controller_and_may_go_to_another_host(exact):
     hand(exact, host="dwh01")
     preauthenticate(exact)
@@ -125,7 +160,8 @@ def test_check_mode_predicts_and_writes_nothing(exact):
     assert file_hash(exact) == unchanged and stored(exact)["owner"]["kind"] == "controller"
     hand(exact, host="dwh01")
     back = hand(exact, check_mode=True, state="controller")
-    assert back["changed"] is True and back["msg"].startswith("check mode: would make the controller the owner of connection acme-nl generation 1 (now host dwh01)")
+    assert back["changed"] is True
+    assert back["msg"].startswith("check mode: would make the controller the owner of connection acme-nl generation 1 (now host dwh01)")
     assert stored(exact)["owner"]["host"] == "dwh01"
 
 
@@ -182,6 +218,18 @@ def test_no_store(sim, tmp_path):
     )
     back = hand(p, state="controller")
     assert back["msg"] == "connection nope has no token store in %s; there is no ownership to return" % p["store_dir"]
+    assert not os.path.exists(p["store_dir"])  # a refusal creates neither the directory nor a lock file
+
+
+def test_a_store_without_a_completed_preauthentication(sim, tmp_path):
+    p = params(sim, tmp_path, connection="half")
+    begin(p)  # an authorization URL was made, the code never exchanged
+    result = hand(p, host="dwh01")
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "connection half cannot be handed over: it holds no tokens; preauthenticate it again: run playbooks/preauthenticate.yml with "
+        "-e preauth_connection=half"
+    )
 
 
 def test_revoked_chain(exact):

@@ -18,6 +18,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import Prea
 from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored
 from conftest import EXACT, STRICT, TWINFIELD, USER
 
+
 @pytest.fixture
 def exact(sim, tmp_path):
     return params(sim, tmp_path)

@@ -104,7 +104,11 @@ def test_summary_of_a_chain_in_trouble():
     assert summary["owner"] == "dwh01"
     assert summary["reauthorization_required"] is True
     assert summary["reauthorization_reason"] == "the platform says the refresh token was already used"
-    assert summary["last_error"] == {"at": "2027-01-15T08:00:00Z", "kind": "invalid_grant", "message": "the token endpoint refused the request (HTTP 400 invalid_grant)"}
+    assert summary["last_error"] == {
+        "at": "2027-01-15T08:00:00Z",
+        "kind": "invalid_grant",
+        "message": "the token endpoint refused the request (HTTP 400 invalid_grant)",
+    }
     assert summary["in_flight"] is True
     assert summary["days_left"] == -0.7  # expired: negative, so it sorts first
 
@@ -191,7 +195,8 @@ def test_write_atomic_replaces_the_file_with_mode_0644_and_leaves_no_temp_file(t
 
 
 def test_write_atomic_into_a_missing_directory(tmp_path):
-    with pytest.raises(ReportError, match=r"cannot write .*/missing/x.prom: No such file or directory in .*/missing; create the directory or choose another path"):
+    message = r"cannot write .*/missing/x.prom: No such file or directory in .*/missing; create the directory or choose another path"
+    with pytest.raises(ReportError, match=message):
         write_atomic(str(tmp_path / "missing" / "x.prom"), "x\n")
 
 
@@ -297,7 +302,7 @@ def test_prometheus_file_is_written_once_and_rewritten_only_on_change(three, tmp
     expiry = stored(exact)["tokens"]["refresh_expires_at"]
     assert 'preauth_refresh_token_expiry_timestamp_seconds{connection="acme-nl",platform="exact_online"} %s\n' % sample(expiry) in text
     assert 'preauth_reauthorization_required{connection="crm",platform="generic"} 0\n' in text
-    assert not any(line.startswith("preauth_refresh_token_expiry_timestamp_seconds{connection=\"crm\"") for line in text.splitlines())
+    assert not any(line.startswith('preauth_refresh_token_expiry_timestamp_seconds{connection="crm"') for line in text.splitlines())
     assert stat.S_IMODE(os.stat(prom).st_mode) == 0o644
     for p in three:
         assert stored(p)["tokens"]["refresh_token"] not in text
@@ -355,7 +360,10 @@ def test_a_store_that_cannot_be_decrypted_fails_with_the_store_message(three):
 def test_an_invalid_connection_name(tmp_path):
     result = run_action(TokenInfo, {"store_dir": str(tmp_path), "connection": "../etc"})
     assert result["failed"] is True
-    assert result["msg"] == "connection name '../etc' is not valid: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' (the name is also the store file's name)"
+    assert result["msg"] == (
+        "connection name '../etc' is not valid: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' "
+        "(the name is also the store file's name)"
+    )
 
 
 def test_connection_and_connections_are_mutually_exclusive(tmp_path):
@@ -376,3 +384,13 @@ def test_a_prometheus_file_in_a_missing_directory(three, tmp_path):
     result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(tmp_path / "no" / "p.prom")})
     assert result["failed"] is True
     assert result["msg"] == "cannot write %s: the directory %s does not exist; create it or choose another path" % (tmp_path / "no" / "p.prom", tmp_path / "no")
+
+
+def test_a_prometheus_file_that_is_a_directory(three, tmp_path):
+    exact, _aged, _strict = three
+    target = tmp_path / "preauth.prom"
+    target.mkdir()
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(target)})
+    assert result["failed"] is True
+    assert result["msg"] == "cannot write %s: Is a directory; the previous file is unchanged" % target
+    assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []

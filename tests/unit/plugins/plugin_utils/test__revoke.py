@@ -4,8 +4,10 @@ platform has none, and every refusal with its message and the stored chain intac
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import socket
+import threading
 
 import pytest
 import requests
@@ -73,9 +75,7 @@ def test_revoke_at_the_rfc7009_endpoint(sim, tmp_path, control, client_auth):
     result = revoke(p, diff=True)
     assert result["changed"] is True and "failed" not in result
     url = sim.base_url + "/strict/revoke"
-    assert result["msg"] == (
-        "revoked the refresh token of connection crm at %s and removed the tokens from the store; the audit record and history stay" % url
-    )
+    assert result["msg"] == ("revoked the refresh token of connection crm at %s and removed the tokens from the store; the audit record and history stay" % url)
     assert (result["revoked_at_platform"], result["revocation_url"], result["manual_revocation"]) == (True, url, None)
     assert result["diff"]["before"]["refresh_fingerprint"] == before["tokens"]["refresh_fingerprint"]
     assert result["diff"]["after"]["refresh_fingerprint"] is None
@@ -138,6 +138,30 @@ def test_a_chain_with_a_refresh_in_flight_is_revoked_with_a_warning(strict):
     assert "had a refresh with an unknown outcome (started at 2027-01-15T08:00:00Z)" in result["warnings"][0]
 
 
+def test_a_non_rotating_chain_deployed_to_hosts_is_revoked_with_a_warning(sim, tmp_path, control):
+    base = sim.base_url + "/strict"
+    p = params(
+        sim,
+        tmp_path,
+        connection="gmail",
+        platform="google",
+        country=None,
+        base_url=None,
+        client_id=STRICT["client_id"],
+        client_secret=STRICT["client_secret"],
+        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
+        scopes=["openid", "offline_access"],
+    )
+    preauthenticate(p)
+    for host in ("dwh02", "dwh01"):
+        run_action(TokenHandover, dict(pick(p, "connection", "store_dir"), host=host))
+    result = revoke(p)
+    assert result["changed"] is True and result["revocation_url"] == base + "/revoke" and control.state()["chains_revoked"] == 1
+    assert result["warnings"] == ["connection gmail was deployed to dwh01, dwh02: the products there stop working once it is revoked"]
+    after = stored(p)
+    assert "deployed_to" not in after and after["history"][-1]["deployed_to"] == ["dwh01", "dwh02"]
+
+
 # -- where the platform has no revocation endpoint ----------------------------------------------
 
 
@@ -179,7 +203,10 @@ def test_teamleader_says_to_uninstall_the_integration(sim, tmp_path):
         )
     result = revoke(p)
     assert result["changed"] is True and result["manual_revocation"] == "in the Marketplace, uninstall the integration"
-    assert result["msg"].endswith("Teamleader Focus has no revocation endpoint, so the app's access stays valid at the platform until you revoke it by hand: in the Marketplace, uninstall the integration")
+    assert result["msg"].endswith(
+        "Teamleader Focus has no revocation endpoint, so the app's access stays valid at the platform until you revoke it by hand: "
+        "in the Marketplace, uninstall the integration"
+    )
     assert stored(p)["tokens"] is None
 
 
@@ -231,6 +258,47 @@ def test_an_unreachable_revocation_endpoint(strict):
         "later, the tokens stay in the store; nothing was changed" % url
     )
     assert stored(strict)["tokens"] is not None
+
+
+def test_a_revocation_endpoint_that_asks_to_retry_later(strict):
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(503)
+            self.send_header("Retry-After", "120")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/revoke" % server.server_address[1]
+    try:
+        with open_store(strict, VAULT).locked("crm") as record:
+            record.data["definition"]["revocation_url"] = url
+        result = revoke(strict)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result["msg"] == (
+        "connection crm: revoking at %s failed: the revocation endpoint is unavailable (HTTP 503); it asks to retry after 120 s; "
+        "try again later, the tokens stay in the store; nothing was changed" % url
+    )
+    assert stored(strict)["tokens"] is not None
+
+
+def test_the_revocation_endpoint_comes_from_discovery_when_the_store_has_none(strict, control):
+    with open_store(strict, VAULT).locked("crm") as record:
+        record.data["definition"]["revocation_url"] = None
+    predicted = revoke(strict, check_mode=True)
+    assert predicted["changed"] is True and predicted["revoked_at_platform"] is None
+    assert predicted["msg"] == (
+        "check mode: would look up the revocation endpoint of connection crm by discovery, revoke there, and remove the tokens; " "nothing was sent or written"
+    )
+    result = revoke(strict)
+    assert result["revocation_url"] == control.base_url + "/strict/revoke" and control.state()["chains_revoked"] == 1
 
 
 def test_another_app_cannot_revoke_the_chain(strict):
