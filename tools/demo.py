@@ -27,6 +27,7 @@ from simulator import DEFAULT_CONFIG  # noqa: E402
 from simulator.browser import ScriptedBrowser  # noqa: E402
 from simulator.control import SimulatorProcess  # noqa: E402
 from simulator.person import Person  # noqa: E402
+from simulator.timewarp import warp  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 WORK = os.path.join(ROOT, "build", "demo")
@@ -64,6 +65,30 @@ def prepare_workspace() -> dict[str, str]:
     del encrypted
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
     return {"password": password, "secrets": secrets, **{"env:" + k: v for k, v in env.items()}}
+
+
+def open_store(work: dict[str, str]):
+    """The demo store, opened with the collection's own TokenStore and the demo vault password."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+    _AnsibleCollectionFinder(paths=[os.path.join(ROOT, "build", "collections")])._install()
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+
+    with open(work["password"], "rb") as handle:
+        vault = VaultLib([("default", VaultSecret(handle.read().strip()))])
+    return TokenStore(os.path.join(WORK, "tokens"), vault)
+
+
+def run_visibly(command: list[str], env: dict[str, str]) -> None:
+    shown = [("@" + os.path.relpath(c[1:], ROOT) if c.startswith("@") else os.path.relpath(c, ROOT)) if ROOT in c else c for c in command]
+    say("    $ " + " ".join(shown))
+    done = subprocess.run(command, env=dict(env, ANSIBLE_NOCOLOR="1"), capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.strip():
+            say("    | " + line)
+    if done.returncode != 0:
+        raise SystemExit("the playbook failed (exit code %d): %s" % (done.returncode, done.stderr[-500:]))
 
 
 def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
@@ -142,9 +167,27 @@ def main() -> int:
         say()
         say("    simulator: %d token call(s), %d chain(s) alive" % (state["token_calls_total"], state["chains_alive"]))
 
-        step(4, "Where the story continues")
-        say("    The chain is owned by the controller. Next: keep it alive unattended (token_refresh, status),")
-        say("    and deploy it sealed to the hosts that run the replication product (the settings role).")
+        step(4, "24 days later: the scheduled refresh keeps the chain alive")
+        say("    the simulator's clock and the store's times move 24 days forward; Exact Online's refresh token")
+        say("    would die after 30 idle days, and refresh_before (7 days) asks for a refresh now")
+        warp(24 * 86400, control, open_store(work))
+        playbook = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "examples", "inventory.yml")]
+        common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"], "-e", "preauth_simulator_url=" + base]
+        calls = control.state()["token_calls_total"]
+        run_visibly(playbook + [os.path.join(ROOT, "playbooks", "refresh.yml")] + common, env)
+        say("    token calls: %d" % (control.state()["token_calls_total"] - calls))
+
+        step(5, "The same playbook again, right away: nothing to do, nothing changed, no token call")
+        calls = control.state()["token_calls_total"]
+        run_visibly(playbook + [os.path.join(ROOT, "playbooks", "refresh.yml")] + common, env)
+        say("    token calls: %d" % (control.state()["token_calls_total"] - calls))
+
+        step(6, "Status of every connection, sorted by days left (playbooks/status.yml)")
+        run_visibly(playbook + [os.path.join(ROOT, "playbooks", "status.yml")] + common, env)
+
+        step(7, "Where the story continues")
+        say("    Deploy the chain sealed to the hosts that run the replication product (the settings role) -")
+        say("    for a rotating chain like Exact Online's, handed over to exactly one host.")
     finally:
         process.stop()
     say()
