@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.connection
   - preauth.oauth2.attributes
+  - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
 notes:
   - O(client_secret) is needed when the platform has a revocation endpoint.

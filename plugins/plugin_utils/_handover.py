@@ -20,7 +20,8 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import get_platform
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore, check_connection_name
 
 STATES = ("host", "controller")

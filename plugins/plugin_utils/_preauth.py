@@ -16,7 +16,6 @@ failure before that leaves the stored chain exactly as it was.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import getpass
 import hmac
 import re
@@ -40,6 +39,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     same_redirect_target,
 )
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 CONTACT_FIELDS = ("first_name", "last_name", "job_title", "email", "company")
@@ -53,12 +53,6 @@ class Step:
     before: dict[str, t.Any] | None = None
     after: dict[str, t.Any] | None = None
     secrets: list[str] = dataclasses.field(default_factory=list)
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def chain_summary(record: Record) -> dict[str, t.Any]:

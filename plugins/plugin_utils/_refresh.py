@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import datetime
 import time
 import typing as t
 
@@ -33,6 +32,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 DAY = 86400
 # Definition fields that make a stored chain another chain when they change.
@@ -82,12 +82,6 @@ class ChainResult:
         if self.access_token is not None:
             data["access_token"] = self.access_token
         return data
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _metadata(record: Record) -> dict[str, t.Any]:
@@ -165,7 +159,14 @@ class Refresher:
         tokens = data.get("tokens")
         if not record.exists or not tokens or not tokens.get("refresh_token"):
             result.reason = "no_chain"
-            result.msg = "no stored chain in %s; %s to create one" % (self.store.path(conn.name), REAUTHORIZE)
+            revoked = [e for e in data.get("history") or [] if e.get("event") == "revoked"]
+            if record.exists and revoked:
+                result.msg = "the tokens were revoked at %s; %s again, or remove the connection from preauth_connections" % (
+                    iso(revoked[-1].get("at")),
+                    REAUTHORIZE.replace("run", "preauthenticate with"),
+                )
+            else:
+                result.msg = "no stored chain in %s; %s to create one" % (self.store.path(conn.name), REAUTHORIZE)
             return result
         stored = data.get("definition") or {}
         current = conn.definition()

@@ -21,7 +21,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
 
 DAY = 86400.0

@@ -22,7 +22,8 @@ import urllib.parse
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, _retry_after
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary, iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
 
 # Where a person revokes the app's access when the platform has no revocation endpoint.

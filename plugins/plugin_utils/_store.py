@@ -205,12 +205,17 @@ class TokenStore:
         finally:
             os.close(fd)  # closing releases the lock
 
+    @staticmethod
+    def _tmp_prefix(connection: str) -> str:
+        # '~' is not allowed in connection names: the prefix of "acme" never matches "acme.x".
+        return "." + connection + "~"
+
     def _remove_leftovers(self, connection: str) -> None:
         """Remove temporary files of writes that a killed process left behind (ciphertext only).
 
         Only the lock holder writes temporary files, so with the lock held every one is stale.
         """
-        prefix = "." + connection + "."
+        prefix = self._tmp_prefix(connection)
         for name in os.listdir(self.store_dir):
             if name.startswith(prefix) and name.endswith(".tmp"):
                 with contextlib.suppress(OSError):
@@ -241,7 +246,7 @@ class TokenStore:
             return False
         path = self.path(record.connection)
         b_ciphertext = self._encrypt(record, yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
-        fd, tmp = tempfile.mkstemp(dir=self.store_dir, prefix="." + record.connection + ".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.store_dir, prefix=self._tmp_prefix(record.connection), suffix=".tmp")
         try:
             try:
                 os.fchmod(fd, 0o600)

@@ -220,3 +220,13 @@ def test_strict_profile_chain_refreshes_without_minimum_interval(sim, tmp_path, 
     assert refresh(p, force=True).status == "refreshed"
     state = control.state()
     assert state["chains_revoked"] == 0 and state["chains"][0]["refreshes"] == 2
+
+
+def test_a_revoked_connection_says_so(exact):
+    with open_store(exact, VAULT).locked(exact["connection"]) as record:
+        record.data["tokens"] = None
+        record.add_event("revoked", 1795000000.0, generation=1)
+    result = refresh(exact)
+    assert result.reason == "no_chain"
+    assert result.msg.startswith("the tokens were revoked at 2026-11-18T")
+    assert "preauthenticate with playbooks/preauthenticate.yml for this connection again, or remove the connection from preauth_connections" in result.msg

@@ -228,8 +228,8 @@ def test_a_loose_store_directory_is_tightened(tmp_path):
 
 def test_leftover_temporary_files_of_a_killed_writer_are_removed(store):
     write(store, "acme", generation=1)
-    leftover = os.path.join(store.store_dir, ".acme.x1y2z3.tmp")
-    other = os.path.join(store.store_dir, ".other.x1y2z3.tmp")
+    leftover = os.path.join(store.store_dir, ".acme~x1y2z3.tmp")
+    other = os.path.join(store.store_dir, ".acme.x~x1y2z3.tmp")  # another connection's, named acme.x
     for name in (leftover, other):
         with open(name, "wb") as handle:
             handle.write(b"$ANSIBLE_VAULT;1.1;AES256\n3132")
