@@ -36,6 +36,13 @@ import typing as t
 
 import yaml
 
+try:  # libyaml's parser is many times faster; a batch refresh reads every store
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
 
@@ -178,7 +185,7 @@ class TokenStore:
                 "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (path, connection)
             ) from None
         try:
-            data = yaml.safe_load(b_plain)
+            data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader
         except yaml.YAMLError:
             data = None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("connection") != connection:
@@ -198,7 +205,6 @@ class TokenStore:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             self._acquire(fd, connection)
-            self._remove_leftovers(connection)
             record = self.read(connection)
             yield record
             self.save(record)
@@ -214,6 +220,7 @@ class TokenStore:
         """Remove temporary files of writes that a killed process left behind (ciphertext only).
 
         Only the lock holder writes temporary files, so with the lock held every one is stale.
+        Called before a write, so that runs with nothing to write never list the directory.
         """
         prefix = self._tmp_prefix(connection)
         for name in os.listdir(self.store_dir):
@@ -245,7 +252,8 @@ class TokenStore:
         if data == record.original:
             return False
         path = self.path(record.connection)
-        b_ciphertext = self._encrypt(record, yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
+        b_ciphertext = self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
+        self._remove_leftovers(record.connection)
         fd, tmp = tempfile.mkstemp(dir=self.store_dir, prefix=self._tmp_prefix(record.connection), suffix=".tmp")
         try:
             try:
