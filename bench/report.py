@@ -113,6 +113,21 @@ def targets(runs: list[dict[str, t.Any]], sizes: list[int]) -> list[tuple[str, s
     return found
 
 
+def ratios(runs: list[dict[str, t.Any]], sizes: list[int]) -> list[str]:
+    """Per N, the first-run times side by side: (b)/(a) and (a)/(c)."""
+    lines = []
+    for n in sizes:
+        a, b, c = (find(runs, n, v, "refresh") for v in ("a", "b", "c"))
+        parts = ["%s %.2f s" % (v, r["wall_s"]) for v, r in (("(a)", a), ("(b)", b), ("(c)", c)) if _usable(r)]
+        if _usable(a) and _usable(b):
+            parts.append("(b)/(a) %.1fx" % (b["wall_s"] / a["wall_s"]))
+        if _usable(a) and _usable(c):
+            parts.append("(a)/(c) %.2fx" % (a["wall_s"] / c["wall_s"]))
+        if parts:
+            lines.append("N=%d refresh: %s" % (n, ", ".join(parts)))
+    return lines
+
+
 def machine() -> dict[str, str]:
     def meminfo(key: str) -> str:
         with open("/proc/meminfo", encoding="ascii") as handle:
@@ -148,7 +163,7 @@ def text_table(table: list[list[str]]) -> str:
 
 
 def markdown_table(table: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(table[0]) + " |", "|" + "|".join("---" for _ in table[0]) + "|"]
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "|".join(["---"] * len(table[0])) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table[1:]]
     return "\n".join(lines)
 
@@ -170,9 +185,16 @@ def write_markdown(path: str, runs: list[dict[str, t.Any]], sizes: list[int], no
         "",
     ]
     parts += ["- **%s** %s" % (verdict, text) for verdict, text in targets(runs, sizes)]
+    parts += ["", "Side by side:", ""] + ["- " + line for line in ratios(runs, sizes)]
     if notes:
         parts += ["", "## Notes", ""] + ["- " + note for note in notes]
     parts += ["", "## How it was measured", "", "- " + RSS_NOTE, "- Wall time: monotonic clock around the whole process, start to exit."]
+    loads = [r["load_before"] for r in runs if "load_before" in r]
+    if loads:
+        parts.append(
+            "- 1-minute load average just before each run: %.2f to %.2f (on %s CPUs; the simulator shares them)."
+            % (min(loads), max(loads), info.get("nproc", "?"))
+        )
     parts += ["", "Commands (per N, run from a scratch directory):", "", "```"] + commands + ["```"]
     parts += ["", "## Machine", ""] + ["- %s: %s" % (key, value) for key, value in info.items()]
     with open(path, "w", encoding="utf-8") as handle:
@@ -185,6 +207,9 @@ def print_report(runs: list[dict[str, t.Any]], sizes: list[int], notes: list[str
     print()
     for verdict, text in targets(runs, sizes):
         print("%-4s %s" % (verdict, text))
+    print()
+    for line in ratios(runs, sizes):
+        print(line)
     for note in notes:
         print("note: " + note)
     print()

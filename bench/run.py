@@ -116,6 +116,12 @@ def shown(cmd: list[str], work: str) -> str:
     return text
 
 
+def load_average() -> float:
+    """The 1-minute load average: other work on the machine makes every figure noisier."""
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return float(handle.read().split()[0])
+
+
 def measure(cmd: list[str], out_base: str, env: dict[str, str], cwd: str, timeout: float) -> dict[str, t.Any]:
     wrapper = [sys.executable, os.path.join(BENCH, "measure.py"), "--out", out_base + ".json", "--log", out_base + ".log", "--timeout", str(timeout), "--"]
     proc = subprocess.run(wrapper + cmd, env=env, cwd=cwd, check=False)
@@ -212,10 +218,11 @@ class Bench:
                     self.commands.append(shown(cmd, self.work))
                 for phase in ("refresh", "no-op"):
                     before = control.state()["token_calls_total"]
+                    load = load_average()
                     out = os.path.join(self.raw, "n%d-%s-%s" % (n, variant, phase))
                     measured = measure(cmd, out, self.env, base, self.args.run_timeout)
                     state = control.state()
-                    run = dict(measured, n=n, variant=variant, phase=phase, token_calls=state["token_calls_total"] - before)
+                    run = dict(measured, n=n, variant=variant, phase=phase, token_calls=state["token_calls_total"] - before, load_before=load)
                     if phase == "no-op":
                         stored = chains.stored_fingerprints(variant, where[variant], names, self.vault)
                         run["check"] = chains.check_chains(state, first[variant], stored, refreshes=1)
