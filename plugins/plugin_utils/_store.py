@@ -30,7 +30,6 @@ import fcntl
 import os
 import re
 import stat
-import tempfile
 import time
 import typing as t
 
@@ -211,22 +210,11 @@ class TokenStore:
         finally:
             os.close(fd)  # closing releases the lock
 
-    @staticmethod
-    def _tmp_prefix(connection: str) -> str:
-        # '~' is not allowed in connection names: the prefix of "acme" never matches "acme.x".
-        return "." + connection + "~"
-
-    def _remove_leftovers(self, connection: str) -> None:
-        """Remove temporary files of writes that a killed process left behind (ciphertext only).
-
-        Only the lock holder writes temporary files, so with the lock held every one is stale.
-        Called before a write, so that runs with nothing to write never list the directory.
-        """
-        prefix = self._tmp_prefix(connection)
-        for name in os.listdir(self.store_dir):
-            if name.startswith(prefix) and name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.store_dir, name))
+    def _tmp_path(self, connection: str) -> str:
+        # One fixed name per connection is safe: only the lock holder writes it. A file left by a
+        # killed writer (ciphertext only) is truncated and reused by the next write, so nothing
+        # ever has to list the directory. '~' cannot appear in a connection name.
+        return os.path.join(self.store_dir, "." + connection + "~write.tmp")
 
     def _acquire(self, fd: int, connection: str) -> None:
         deadline = time.monotonic() + self.lock_timeout
@@ -253,8 +241,11 @@ class TokenStore:
             return False
         path = self.path(record.connection)
         b_ciphertext = self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
-        self._remove_leftovers(record.connection)
-        fd, tmp = tempfile.mkstemp(dir=self.store_dir, prefix=self._tmp_prefix(record.connection), suffix=".tmp")
+        tmp = self._tmp_path(record.connection)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StoreError("could not write the token store %s (%s); the previous content is unchanged" % (path, exc.strerror)) from None
         try:
             try:
                 os.fchmod(fd, 0o600)

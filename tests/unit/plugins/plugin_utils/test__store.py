@@ -226,12 +226,13 @@ def test_a_loose_store_directory_is_tightened(tmp_path):
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
 
 
-def test_leftover_temporary_files_of_a_killed_writer_are_removed(store):
+def test_a_temporary_file_left_by_a_killed_writer_is_reused_by_the_next_write(store):
     write(store, "acme", generation=1)
-    leftover = os.path.join(store.store_dir, ".acme~x1y2z3.tmp")
-    other = os.path.join(store.store_dir, ".acme.x~x1y2z3.tmp")  # another connection's, named acme.x
+    leftover = os.path.join(store.store_dir, ".acme~write.tmp")
+    other = os.path.join(store.store_dir, ".acme.x~write.tmp")  # another connection's, named acme.x
     for name in (leftover, other):
         with open(name, "wb") as handle:
-            handle.write(b"$ANSIBLE_VAULT;1.1;AES256\n3132")
+            handle.write(b"$ANSIBLE_VAULT;1.1;AES256\n" + b"3132" * 5000)
     write(store, "acme", generation=2)
     assert not os.path.exists(leftover) and os.path.exists(other)
+    assert store.read("acme").data["generation"] == 2
