@@ -9,7 +9,7 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
-from conftest import EXACT, USER
+from conftest import EXACT, STRICT, USER
 from simulator.browser import ScriptedBrowser
 
 CONTACT = {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example.test", "company": "Example B.V."}
@@ -57,3 +57,19 @@ def preauthenticate(p: dict[str, t.Any], **kwargs: t.Any):
 
 def stored(p: dict[str, t.Any]) -> dict[str, t.Any]:
     return open_store(p, VAULT).read(p["connection"]).data
+
+
+def strict_params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
+    """A generic OpenID Connect connection on the simulator's rotating_strict server (discovery)."""
+    found = {
+        "connection": "crm",
+        "platform": "generic",
+        "country": None,
+        "base_url": None,
+        "issuer": sim.base_url + "/strict",
+        "client_id": STRICT["client_id"],
+        "client_secret": STRICT["client_secret"],
+        "scopes": ["openid", "offline_access"],
+    }
+    found.update(overrides)
+    return params(sim, tmp_path, **found)

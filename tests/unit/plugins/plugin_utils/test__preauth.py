@@ -15,8 +15,8 @@ import pytest
 import requests
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored
-from conftest import EXACT, STRICT, TWINFIELD, USER
+from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params
+from conftest import EXACT, TWINFIELD, USER
 
 
 @pytest.fixture
@@ -79,17 +79,7 @@ def test_a_second_preauthentication_is_a_new_generation(chained):
 
 
 def test_generic_platform_through_discovery_with_the_strict_profile(sim, tmp_path):
-    p = params(
-        sim,
-        tmp_path,
-        connection="crm",
-        platform="generic",
-        country=None,
-        base_url=None,
-        issuer=sim.base_url + "/strict",
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-    )
+    p = strict_params(sim, tmp_path)
     step = preauthenticate(p, verify=True)
     assert step.result["verified_as"]["sub"] == USER["username"]
     assert stored(p)["definition"]["token_url"] == sim.base_url + "/strict/token"
@@ -116,18 +106,7 @@ def test_non_rotating_platform_with_nonce_and_basic_auth(sim, tmp_path):
 
 
 def test_loopback_listener_catches_the_redirect(sim, tmp_path):
-    p = params(
-        sim,
-        tmp_path,
-        connection="crm",
-        platform="generic",
-        country=None,
-        base_url=None,
-        issuer=sim.base_url + "/strict",
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        redirect_uri="http://127.0.0.1:%d/callback" % _free_port(),
-    )
+    p = strict_params(sim, tmp_path, redirect_uri="http://127.0.0.1:%d/callback" % _free_port())
     url = begin(p).result["url"]
     seen: list[requests.Response] = []
 
@@ -262,18 +241,7 @@ def test_timeout(chained, control):
 
 
 def test_no_refresh_token_came_back(sim, tmp_path):
-    p = params(
-        sim,
-        tmp_path,
-        connection="crm",
-        platform="generic",
-        country=None,
-        base_url=None,
-        issuer=sim.base_url + "/strict",
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        scopes=["openid"],
-    )
+    p = strict_params(sim, tmp_path, scopes=["openid"])
     with pytest.raises(PreauthError, match=r"no refresh token, so the connection cannot be kept alive unattended; .*offline_access.*Nothing was stored"):
         preauthenticate(p)
     assert "tokens" not in stored(p)

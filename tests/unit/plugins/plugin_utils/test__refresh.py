@@ -10,9 +10,8 @@ import pytest
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
-from conftest import STRICT
 from simulator.timewarp import warp
-from chains import VAULT, params, preauthenticate, stored
+from chains import VAULT, params, preauthenticate, stored, strict_params
 
 DAY = 86400
 
@@ -203,17 +202,7 @@ def test_batch_keeps_going_past_failures(sim, tmp_path, control):
 
 
 def test_strict_profile_chain_refreshes_without_minimum_interval(sim, tmp_path, control):
-    p = params(
-        sim,
-        tmp_path,
-        connection="crm",
-        platform="generic",
-        country=None,
-        base_url=None,
-        issuer=sim.base_url + "/strict",
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-    )
+    p = strict_params(sim, tmp_path)
     preauthenticate(p)
     first = refresh(p, force=True)
     assert first.status == "refreshed"

@@ -23,8 +23,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import (
     update_file,
     write_atomic,
 )
-from chains import VAULT, params, preauthenticate, stored
-from conftest import STRICT
+from chains import VAULT, params, preauthenticate, stored, strict_params
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -227,18 +226,7 @@ def three(sim, tmp_path):
     preauthenticate(aged)
     with open_store(aged, VAULT).locked("aged-nl") as record:
         record.data["tokens"]["refresh_expires_at"] = record.data["tokens"]["obtained_at"] - 27.5 * DAY + 30 * DAY
-    strict = params(
-        sim,
-        tmp_path,
-        connection="crm",
-        platform="generic",
-        country=None,
-        base_url=None,
-        issuer=sim.base_url + "/strict",
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        scopes=["openid", "offline_access"],
-    )
+    strict = strict_params(sim, tmp_path)
     preauthenticate(strict)
     return exact, aged, strict
 

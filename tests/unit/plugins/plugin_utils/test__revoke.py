@@ -17,7 +17,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.action.token_revoke import ActionModule as TokenRevoke
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import MANUAL_REVOCATION, manual_revocation
-from chains import VAULT, params, preauthenticate, stored
+from chains import VAULT, params, preauthenticate, stored, strict_params
 from conftest import STRICT
 
 
@@ -27,26 +27,6 @@ def revoke(p, check_mode: bool = False, diff: bool = False, **overrides):
 
 def file_hash(p) -> str:
     return hashlib.sha256(open(open_store(p, VAULT).path(p["connection"]), "rb").read()).hexdigest()
-
-
-def strict_params(sim, tmp_path, **overrides):
-    return params(
-        sim,
-        tmp_path,
-        **dict(
-            dict(
-                connection="crm",
-                platform="generic",
-                country=None,
-                base_url=None,
-                issuer=sim.base_url + "/strict",
-                client_id=STRICT["client_id"],
-                client_secret=STRICT["client_secret"],
-                scopes=["openid", "offline_access"],
-            ),
-            **overrides,
-        ),
-    )
 
 
 @pytest.fixture
