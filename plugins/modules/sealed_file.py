@@ -49,10 +49,13 @@ options:
         C(cryptography) on the target.
       - V(auto) uses V(systemd-creds) when C(systemd-creds) is installed and can encrypt and decrypt a probe value on the host,
         else V(hostkey).
+      - V(plain) does not seal - it writes O(content) as it is, for programs that cannot use the collection's runner. The file
+        is protected only by its owner and mode; results and diffs still show only metadata, and an existing file is compared
+        byte for byte.
       - An existing file is unsealed with the method that sealed it, whatever this option says, and resealed when the method
         differs.
     type: str
-    choices: [auto, systemd-creds, hostkey]
+    choices: [auto, systemd-creds, hostkey, plain]
     default: auto
   state:
     description:
@@ -110,6 +113,7 @@ notes:
   - The fingerprint is a truncated hash of the content; do not seal short, guessable content if its fingerprint must not be
     checkable.
   - Files are unsealed for programs by the collection's runner, which reads them with the same code.
+  - The P(preauth.oauth2.settings#role) role writes Invantive settings files with this module, sealed or (V(plain)) not.
 seealso:
   - name: systemd-creds
     description: The systemd tool for encrypted credentials.
@@ -223,6 +227,9 @@ from ansible_collections.preauth.oauth2.plugins.module_utils._sealing import (
 )
 
 
+PLAIN = "plain"
+
+
 def metadata(method: str, plaintext: bytes) -> dict:
     return {"state": "present", "method": method, "content_size": len(plaintext), "content_sha256": fingerprint(plaintext)}
 
@@ -232,7 +239,7 @@ def main() -> None:
         argument_spec=dict(
             path=dict(type="path", required=True),
             content=dict(type="str", no_log=True),
-            method=dict(type="str", default="auto", choices=["auto", "systemd-creds", "hostkey"]),
+            method=dict(type="str", default="auto", choices=["auto", "systemd-creds", "hostkey", PLAIN]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             # a path, not a secret; the key itself is never an argument
             host_key_path=dict(type="path", default=DEFAULT_HOST_KEY_PATH, no_log=False),
@@ -264,11 +271,15 @@ def main() -> None:
             module.exit_json(diff=diff, **result)
 
         plaintext = to_bytes(module.params["content"], errors="surrogate_or_strict")
-        systemd_creds = module.get_bin_path("systemd-creds")
-        method = resolve_method(module.params["method"], systemd_creds)
+        systemd_creds = module.get_bin_path("systemd-creds") if module.params["method"] != PLAIN else None
+        method = PLAIN if module.params["method"] == PLAIN else resolve_method(module.params["method"], systemd_creds)
         need_cryptography(method)
         reseal = True
-        if existing is not None:
+        if existing is not None and method == PLAIN:
+            # Nothing to unseal: the bytes are the content.
+            diff["before"] = metadata(PLAIN, existing)
+            reseal = existing != plaintext
+        elif existing is not None:
             existing_method = detect_method(existing)
             need_cryptography(existing_method)
             current = unseal_data(existing, path, systemd_creds=systemd_creds, **keys)
@@ -282,7 +293,7 @@ def main() -> None:
         if reseal and module.check_mode:
             result["changed"] = True
         elif reseal:
-            sealed = seal(plaintext, path, method, systemd_creds=systemd_creds, **keys)
+            sealed = plaintext if method == PLAIN else seal(plaintext, path, method, systemd_creds=systemd_creds, **keys)
 
             def set_attributes(tmp: str) -> None:
                 # the new file appears with its final owner and mode, never with the temporary file's

@@ -249,3 +249,24 @@ def test_auto_without_systemd_creds_uses_hostkey(target, path, tmp_path):
     finally:
         os.environ["PATH"] = old_path
     assert result["changed"] is True and result["method"] == "hostkey" and unseal(target, path) == FAKE
+
+
+def test_plain_method_writes_the_content_compares_bytes_and_creates_no_host_key(target, path):
+    first = target.run(path=path, content=FAKE, method="plain", mode="0600")
+    assert first["changed"] is True and first["method"] == "plain"
+    assert read(path) == FAKE.encode()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert not os.path.exists(target.host_key_path)
+    again = target.run(path=path, content=FAKE, method="plain", mode="0600")
+    assert again["changed"] is False
+    changed = target.run(path=path, content=FAKE_CHANGED, method="plain", mode="0600")
+    assert changed["changed"] is True
+    assert changed["diff"]["before"]["content_sha256"] == _sealing.fingerprint(FAKE.encode())
+    assert changed["diff"]["after"]["content_sha256"] == _sealing.fingerprint(FAKE_CHANGED.encode())
+    assert read(path) == FAKE_CHANGED.encode()
+
+
+def test_plain_method_in_check_mode_writes_nothing(target, path):
+    result = target.run(check_mode=True, path=path, content=FAKE, method="plain")
+    assert result["changed"] is True and not os.path.exists(path)
+

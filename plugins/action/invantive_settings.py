@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, plan
+
+
+class ActionModule(PreauthAction):
+    # Not in the oauth2 action group, like token_info: its connection options are per entry.
+    argument_spec = {
+        "connections": {"type": "list", "elements": "dict", "required": True},
+        "host": {"type": "str"},
+        "names": {"type": "list", "elements": "str", "default": []},
+        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+    }
+
+    def run_action(self, request: Request) -> Outcome:
+        params = request.params
+        host = params["host"] or request.task_vars.get("inventory_hostname")
+        if not host:
+            raise PreauthError("invantive_settings: give host, the inventory name of the host the settings are for")
+        for entry in params["connections"]:
+            secret = entry.get("client_secret")
+            self.hide(secret if isinstance(secret, str) else None)
+        store = open_store(params, self._loader._vault)
+        planned = plan(store, params["connections"], host, params["names"])
+        for item in planned:
+            self.hide(item.content)
+        files = [item.public() for item in planned]
+        deploy = sum(1 for item in planned if item.action == DEPLOY)
+        keep = sum(1 for item in planned if item.action == KEEP)
+        return Outcome(
+            result={
+                "host": host,
+                "files": files,
+                "contents": {item.connection: item.content for item in planned if item.action == DEPLOY},
+                "summary": ["%s: %s - %s" % (item.connection, item.action, item.msg) for item in planned],
+                "counts": {"deploy": deploy, "keep": keep},
+            },
+            msg="host %s: %d settings file(s) to deploy, %d kept as the host's product left them" % (host, deploy, keep),
+            carries_secrets=bool(deploy),
+        )

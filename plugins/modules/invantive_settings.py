@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: invantive_settings
+short_description: Plan and render a host's Invantive settings files from the token store
+version_added: 0.1.0
+description:
+  - Decides which connections of the inventory go to a host, and renders one Invantive settings file per connection
+    (C(settings) - C(group) - C(connection) - C(database) with the provider code and a C(connectionString)) from the stored chain
+    and the inventory's client secret. Writes nothing - the P(preauth.oauth2.settings#role) role seals the files on the host
+    with M(preauth.oauth2.sealed_file) and then hands rotating chains over with M(preauth.oauth2.token_handover).
+  - "A connection goes to a host when its entry lists the host in C(hosts), or when O(names) lists it. Per chain ownership:
+    a rotating chain owned by the controller is deployed and marked for hand-over; one already owned by this host (same
+    generation) is kept - the product there holds the rotated token, so nothing overwrites it; one owned by another host is
+    refused with a message that says how to get a second chain. A platform that does not rotate refresh tokens, and an entry
+    with C(owner: controller), are deployed with the current tokens every time."
+  - The provider code and connection-string keys come from the collection's platform table (Exact Online - C(ExactOnlineAll)
+    with C(api-url), C(api-client-id), C(api-client-secret), C(api-redirect-url), C(api-refresh-token)). For platforms whose keys
+    Invantive does not document publicly, the entry gives them under C(invantive).
+  - A value the C(key=value;) connection string cannot carry - a C(;), surrounding white space, a leading quote, a control
+    character - is refused with a message that names the connection and key (never a secret value). XML escaping is complete.
+  - Any connection that cannot go to the host fails the task before anything is written, with every reason in one message.
+  - The result carries the files' contents (secrets) and is therefore hidden from output and logs as a whole; RV(summary)
+    and RV(files) hold only metadata, for a following M(ansible.builtin.debug).
+author:
+  - preauth.oauth2 developers (@preauth-oauth2)
+extends_documentation_fragment:
+  - preauth.oauth2.attributes
+  - preauth.oauth2.attributes.controller
+options:
+  connections:
+    description:
+      - The connection definitions of the inventory, as in C(preauth_connections). Each entry has C(name), C(platform),
+        C(client_id), C(client_secret) and the other connection options, and for deployment
+      - C(hosts) - the inventory names of the hosts that get the connection;
+      - C(owner) - V(handover) (default) or V(controller). V(controller) keeps a rotating chain owned by the controller, which
+        refreshes and redeploys it (only for products that never refresh the token themselves);
+      - "C(invantive) - optional: C(group) (default: the platform's title), C(alias) (default C(eol) for Exact Online, else the
+        platform name), C(provider), C(keys) (connection-string key per role: C(url), C(client_id), C(client_secret),
+        C(redirect_url), C(refresh_token)), C(extra) (more C(key: value) pairs for the connection string, not secret) and
+        C(order) (default 10)."
+    type: list
+    elements: dict
+    required: true
+  host:
+    description:
+      - The inventory name of the host the files are for. Defaults to the task's C(inventory_hostname).
+    type: str
+  names:
+    description:
+      - More connections for this host, by name, for inventories that list a host's connections in a host variable.
+    type: list
+    elements: str
+    default: []
+  store_dir:
+    description:
+      - Directory of the token store.
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
+        of the controller user.
+    type: path
+  vault_id:
+    description:
+      - Vault identity of the run; store files are read with whichever identity encrypted them.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the store as always; it never writes.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - Never changes anything.
+notes:
+  - The settings-file format and connection-string keys follow Invantive's public documentation; see the collection's
+    docs/deploy.md for what is confirmed and what is not.
+seealso:
+  - module: preauth.oauth2.sealed_file
+  - module: preauth.oauth2.token_handover
+  - module: preauth.oauth2.token_info
+"""
+
+EXAMPLES = r"""
+- name: Plan the settings files of this host
+  preauth.oauth2.invantive_settings:
+    connections: "{{ preauth_connections }}"
+    store_dir: /srv/preauth/tokens
+  register: preauth_plan
+
+- name: Show the plan
+  ansible.builtin.debug:
+    msg: "{{ preauth_plan.summary }}"
+
+- name: Seal each settings file on the host
+  preauth.oauth2.sealed_file:
+    path: "/home/invantive/invantive/{{ preauth_plan.files | selectattr('connection', 'eq', item) | map(attribute='file') | first }}.sealed"
+    content: "{{ preauth_plan.contents[item] }}"
+    owner: invantive
+    mode: "0600"
+  loop: "{{ preauth_plan.contents.keys() | list }}"
+  become: true
+"""
+
+RETURN = r"""
+host:
+  description: The host the plan is for.
+  returned: success
+  type: str
+  sample: dwh01
+files:
+  description: One entry per connection of the host, in inventory order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    connection:
+      description: The connection name.
+      type: str
+      sample: acme-nl
+    file:
+      description: The settings file name, C(settings-<connection>.xml).
+      type: str
+      sample: settings-acme-nl.xml
+    action:
+      description: V(deploy) - write the file; V(keep) - the host owns this generation, leave its file alone.
+      type: str
+      sample: deploy
+    handover:
+      description: Whether M(preauth.oauth2.token_handover) should record the host once the file is written.
+      type: bool
+    msg:
+      description: Why, in words.
+      type: str
+    generation:
+      description: The chain's generation.
+      type: int
+    owner:
+      description: The chain's owner now - V(controller) or a host.
+      type: str
+    rotating:
+      description: Whether the platform rotates refresh tokens (unknown counts as rotating).
+      type: bool
+    refresh_fingerprint:
+      description: First 12 hex digits of the SHA-256 of the refresh token that goes into the file.
+      type: str
+    content_sha256:
+      description: First 12 hex digits of the SHA-256 of the file content; V(null) for V(keep).
+      type: str
+contents:
+  description: The settings XML per connection to deploy. Secret - the whole result is hidden because of it.
+  returned: success
+  type: dict
+summary:
+  description: One line per connection - name, action and reason.
+  returned: success
+  type: list
+  elements: str
+counts:
+  description: How many files to deploy and how many to keep.
+  returned: success
+  type: dict
+  sample: {deploy: 2, keep: 1}
+"""

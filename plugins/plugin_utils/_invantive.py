@@ -1,0 +1,303 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Invantive settings files for a host: which connections go there, and what each file holds.
+
+This module util is PRIVATE to the collection. It can change at any time without notice.
+
+A settings file is ``<settings>`` → ``<group name>`` → ``<connection name>`` → ``<database
+order alias provider connectionString/>`` (``reference/invantive.md`` §1.2). The connection string is
+a ``key=value;key=value`` list; the provider code and the keys come from the platform table,
+and an inventory entry may override them under ``invantive:`` for platforms whose keys are not
+documented. A value that the connection string cannot carry (a ``;``, a quote at the start,
+surrounding spaces, a control character) is refused rather than mangled. XML escaping is left
+to ElementTree, which escapes every attribute value.
+
+Who may receive which chain follows the chain-ownership rules of ``_handover``: a rotating chain
+owned by the controller is deployed and then handed to the host; one already owned by this host
+is kept as the host's product left it; one owned by another host is refused. Non-rotating chains,
+and entries with ``owner: controller``, are deployed whenever their tokens change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import typing as t
+import xml.etree.ElementTree as ET
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import INVANTIVE_ROLES, Platform, get_platform
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
+
+# Short data container aliases users know from Invantive's examples; others use the platform name.
+DEFAULT_ALIASES = {"exact_online": "eol"}
+KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+OWNER_CHOICES = ("handover", "controller")
+INVANTIVE_OPTIONS = ("group", "alias", "provider", "keys", "extra", "order")
+DEPLOY = "deploy"
+KEEP = "keep"
+
+
+class SettingsError(PreauthError):
+    """A connection cannot be deployed as asked; the message says why and what to do."""
+
+
+def fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _preauthenticate_hint(name: str) -> str:
+    return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % name
+
+
+def check_value(name: str, key: str, value: str, secret: bool) -> str:
+    """A connection-string value, or a SettingsError that names the key and never shows a secret value."""
+    shown = "its value" if secret else repr(value)
+    problem = None
+    if value == "":
+        problem = "is empty"
+    elif ";" in value:
+        problem = "contains ';', which ends a key=value pair in the connection string"
+    elif value != value.strip():
+        problem = "starts or ends with white space, which the connection string drops"
+    elif value[0] in "\"'":
+        problem = "starts with a quote, which the connection string reads as quoting"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "contains a control character"
+    if problem:
+        raise SettingsError(
+            "connection %s: %s for %s %s, so it cannot be written into the Invantive settings file safely; nothing was deployed. "
+            "Fix the value in the inventory (or, for a token, preauthenticate again: %s)" % (name, shown, key, problem, _preauthenticate_hint(name))
+        )
+    return value
+
+
+def connection_string(name: str, pairs: t.Sequence[tuple[str, str, bool]]) -> str:
+    """``key=value;...`` from (key, value, secret) triples, each checked."""
+    parts = []
+    seen = set()
+    for key, value, secret in pairs:
+        if not KEY_PATTERN.match(key):
+            raise SettingsError("connection %s: %r is not a connection-string key (letters, digits, '-', '_', '.'); fix invantive.keys or invantive.extra" % (name, key))
+        if key.lower() in seen:
+            raise SettingsError("connection %s: the connection-string key %s is given twice; check invantive.keys and invantive.extra" % (name, key))
+        seen.add(key.lower())
+        parts.append("%s=%s" % (key, check_value(name, key, value, secret)))
+    return ";".join(parts)
+
+
+def settings_xml(group: str, connection: str, alias: str, provider: str, conn_string: str, order: int = 10) -> str:
+    """The settings file: one group, one connection, one data container."""
+    root = ET.Element("settings", {"forcedefault": "false"})
+    group_el = ET.SubElement(root, "group", {"name": group})
+    conn_el = ET.SubElement(group_el, "connection", {"name": connection})
+    ET.SubElement(
+        conn_el,
+        "database",
+        {"order": str(order), "alias": alias, "provider": provider, "connectionString": conn_string, "AllowConnectionStringRewrite": "false"},
+    )
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+@dataclasses.dataclass
+class Planned:
+    connection: str
+    file: str
+    action: str
+    handover: bool
+    msg: str
+    generation: int
+    owner: str
+    rotating: bool
+    refresh_fingerprint: str | None = None
+    content: str | None = None
+
+    def public(self) -> dict[str, t.Any]:
+        data = dataclasses.asdict(self)
+        content = data.pop("content")
+        data["content_sha256"] = fingerprint(content) if content is not None else None
+        return data
+
+
+def for_host(entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Sequence[str] = ()) -> list[t.Mapping[str, t.Any]]:
+    """The inventory entries that go to ``host``: those listing it in ``hosts``, and those named in ``names``."""
+    known = {str(e.get("name") or ""): e for e in entries}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SettingsError(
+            "host %s lists connection(s) %s, which preauth_connections does not define; add them to the inventory or remove them "
+            "from the host's preauth_settings_connections" % (host, ", ".join(unknown))
+        )
+    chosen = []
+    for entry in entries:
+        hosts = entry.get("hosts") or []
+        if isinstance(hosts, str):
+            hosts = [hosts]
+        if host in hosts or entry.get("name") in names:
+            chosen.append(entry)
+    return chosen
+
+
+def _invantive_options(name: str, entry: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    options = entry.get("invantive") or {}
+    if not isinstance(options, dict):
+        raise SettingsError("connection %s: invantive must be a dictionary with %s" % (name, ", ".join(INVANTIVE_OPTIONS)))
+    extra = sorted(set(options) - set(INVANTIVE_OPTIONS))
+    if extra:
+        raise SettingsError("connection %s: invantive has unknown option(s) %s; known: %s" % (name, ", ".join(extra), ", ".join(INVANTIVE_OPTIONS)))
+    return options
+
+
+def _keys(name: str, platform: Platform, options: t.Mapping[str, t.Any]) -> dict[str, str]:
+    keys = dict(platform.invantive_keys)
+    given = options.get("keys") or {}
+    bad = sorted(set(given) - set(INVANTIVE_ROLES))
+    if bad:
+        raise SettingsError("connection %s: invantive.keys has unknown role(s) %s; roles are %s" % (name, ", ".join(bad), ", ".join(INVANTIVE_ROLES)))
+    keys.update({role: str(key) for role, key in given.items() if key})
+    missing = [role for role in ("client_id", "refresh_token") if role not in keys]
+    if missing:
+        raise SettingsError(
+            "connection %s: the Invantive connection-string key(s) for %s on platform %s are not known to this collection; give them "
+            "in the inventory entry as invantive.keys (for example invantive: {provider: ..., keys: {client_id: api-client-id, "
+            "refresh_token: api-refresh-token}}) after checking the connector's documentation" % (name, ", ".join(missing), platform.name)
+        )
+    return keys
+
+
+def render(name: str, entry: t.Mapping[str, t.Any], platform: Platform, record: Record) -> str:
+    """The settings XML of one connection from its inventory entry and stored chain."""
+    options = _invantive_options(name, entry)
+    provider = options.get("provider") or platform.invantive_provider
+    if not provider:
+        raise SettingsError(
+            "connection %s: the Invantive provider code of platform %s is not known to this collection; give it as "
+            "invantive.provider in the inventory entry (the connector's 'Code for use in settings.xml')" % (name, platform.name)
+        )
+    keys = _keys(name, platform, options)
+    definition = record.data.get("definition") or {}
+    tokens = record.data.get("tokens") or {}
+    values: dict[str, tuple[str | None, bool]] = {
+        "url": (definition.get("base_url"), False),
+        "client_id": (definition.get("client_id"), False),
+        "client_secret": (entry.get("client_secret"), True),
+        "redirect_url": (definition.get("redirect_uri"), False),
+        "refresh_token": (tokens.get("refresh_token"), True),
+    }
+    pairs = []
+    for role in INVANTIVE_ROLES:
+        value, secret = values[role]
+        if role in keys and value:
+            pairs.append((keys[role], str(value), secret))
+    if not tokens.get("refresh_token"):
+        raise SettingsError("connection %s: the stored chain has no refresh token; %s" % (name, _preauthenticate_hint(name)))
+    for key, value in sorted((options.get("extra") or {}).items()):
+        pairs.append((str(key), str(value), False))
+    alias = str(options.get("alias") or DEFAULT_ALIASES.get(platform.name, platform.name))
+    if not ALIAS_PATTERN.match(alias):
+        raise SettingsError("connection %s: invantive.alias %r must be a letter followed by letters, digits or '_'" % (name, alias))
+    group = str(options.get("group") or platform.title)
+    order = options.get("order", 10)
+    if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+        raise SettingsError("connection %s: invantive.order must be a whole number, not %r" % (name, order))
+    return settings_xml(group, name, alias, str(provider), connection_string(name, pairs), order)
+
+
+def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store: TokenStore) -> Platform:
+    data = record.data
+    if not record.exists:
+        raise SettingsError(
+            "connection %s has no token store in %s (no file %s.yml), so there is nothing to deploy; %s"
+            % (name, store.store_dir, name, _preauthenticate_hint(name))
+        )
+    definition = data.get("definition") or {}
+    platform = get_platform(definition.get("platform") or "")
+    for key in ("platform", "client_id"):
+        wanted = entry.get(key)
+        if wanted and definition.get(key) and str(wanted) != str(definition.get(key)):
+            raise SettingsError(
+                "connection %s: the inventory's %s (%s) is not the one its stored chain was preauthenticated with (%s); nothing "
+                "was deployed. Preauthenticate the connection again with the new definition: %s"
+                % (name, key, wanted, definition.get(key), _preauthenticate_hint(name))
+            )
+    if not data.get("tokens"):
+        raise SettingsError("connection %s holds no tokens (revoked?), so there is nothing to deploy; %s" % (name, _preauthenticate_hint(name)))
+    reauth = data.get("reauthorization_required")
+    if reauth:
+        raise SettingsError(
+            "connection %s needs a new preauthentication since %s (%s), so it is not deployed; %s"
+            % (name, iso(reauth.get("since")), reauth.get("reason") or "no reason recorded", _preauthenticate_hint(name))
+        )
+    if data.get("in_flight"):
+        raise SettingsError(
+            "connection %s: a refresh started at %s has an unknown outcome, so the stored refresh token may be spent; run "
+            "playbooks/refresh.yml (or preauth.oauth2.token_refresh) for it first, which settles that, then deploy again"
+            % (name, iso(data["in_flight"].get("started_at")))
+        )
+    return platform
+
+
+def plan_one(store: TokenStore, entry: t.Mapping[str, t.Any], host: str) -> Planned:
+    name = check_connection_name(str(entry.get("name") or ""))
+    wanted_owner = entry.get("owner") or "handover"
+    if wanted_owner not in OWNER_CHOICES:
+        raise SettingsError("connection %s: owner must be %s, not %r" % (name, " or ".join(OWNER_CHOICES), wanted_owner))
+    record = store.read(name)
+    platform = _check_chain(name, entry, record, store)
+    data = record.data
+    generation = int(data.get("generation") or 0)
+    owner = data.get("owner") or {}
+    owned_by = owner.get("host") if owner.get("kind") == "host" else None
+    rotating = platform.rotation != "non_rotating"
+    fingerprint_ = hashlib.sha256(str(data["tokens"].get("refresh_token") or "").encode()).hexdigest()[:12]
+    common = dict(connection=name, file="settings-%s.xml" % name, generation=generation, owner=owned_by or "controller", rotating=rotating, refresh_fingerprint=fingerprint_)
+    if rotating and owned_by == host and int(owner.get("generation") or 0) == generation:
+        return Planned(
+            action=KEEP,
+            handover=False,
+            msg="connection %s generation %d is owned by host %s since %s; its product keeps the rotated token, so its settings are "
+            "left as they are (preauthenticate again to deploy a new generation)" % (name, generation, host, iso(owner.get("since"))),
+            **common,
+        )
+    if rotating and owned_by is not None:
+        raise SettingsError(
+            "connection %s generation %d is owned by host %s since %s, so it is not deployed to %s: a rotating refresh token lives in "
+            "one place. For %s, preauthenticate a separate chain (a second connection name); or, once the product on %s stopped "
+            "using it, return it with preauth.oauth2.token_handover state=controller and deploy again"
+            % (name, generation, owned_by, iso(owner.get("since")), host, host, owned_by)
+        )
+    content = render(name, entry, platform, record)
+    if rotating and wanted_owner == "controller":
+        msg = "connection %s generation %d stays owned by the controller (owner: controller) and is deployed with its current tokens" % (name, generation)
+        return Planned(action=DEPLOY, handover=False, msg=msg, content=content, **common)
+    if rotating:
+        msg = "connection %s generation %d is deployed and then handed over to host %s" % (name, generation, host)
+    else:
+        msg = "connection %s (%s does not rotate refresh tokens) is deployed with its current tokens" % (name, platform.title)
+    return Planned(action=DEPLOY, handover=True, msg=msg, content=content, **common)
+
+
+def plan(store: TokenStore, entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Sequence[str] = ()) -> list[Planned]:
+    """The settings files of ``host``; any connection that cannot go there fails the whole plan, before anything is written."""
+    chosen = for_host(entries, host, names)
+    planned, problems = [], []
+    seen = set()
+    for entry in chosen:
+        name = str(entry.get("name") or "")
+        if name in seen:
+            problems.append("connection %s is defined twice in preauth_connections" % name)
+            continue
+        seen.add(name)
+        try:
+            planned.append(plan_one(store, entry, host))
+        except PreauthError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SettingsError("host %s: %s" % (host, " | ".join(problems)))
+    return planned

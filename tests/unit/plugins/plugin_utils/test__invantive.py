@@ -1,0 +1,215 @@
+"""Invantive settings for a host: rendering, escaping, refusals and chain ownership, over real chains
+made at the simulator and read back through the invantive_settings action."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from action_runner import run_action
+from ansible_collections.preauth.oauth2.plugins.action.invantive_settings import ActionModule as InvantiveSettings
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import SettingsError, connection_string, settings_xml
+from chains import VAULT, params, preauthenticate, stored
+from conftest import EXACT, STRICT, TWINFIELD
+
+
+def entry(p, **extra):
+    """The inventory entry (preauth_connections item) of connection parameters ``p``."""
+    found = {"name": p["connection"], "platform": p["platform"], "client_id": p["client_id"], "client_secret": p["client_secret"]}
+    found.update(extra)
+    return found
+
+
+def plan(p, entries, host="target1", **args):
+    return run_action(InvantiveSettings, dict(connections=entries, host=host, store_dir=p["store_dir"], **args))
+
+
+def database(xml: str) -> dict:
+    root = ET.fromstring(xml)
+    assert root.tag == "settings"
+    (group,) = root.findall("group")
+    (conn,) = group.findall("connection")
+    (db,) = conn.findall("database")
+    return dict(db.attrib, group=group.get("name"), connection=conn.get("name"))
+
+
+def pairs(conn_string: str) -> dict:
+    return dict(part.split("=", 1) for part in conn_string.split(";"))
+
+
+@pytest.fixture
+def exact(sim, tmp_path):
+    p = params(sim, tmp_path)
+    preauthenticate(p)
+    return p
+
+
+@pytest.fixture
+def twinfield(sim, tmp_path):
+    base = sim.base_url + "/twinfield/auth/authentication/connect"
+    p = params(
+        sim,
+        tmp_path,
+        connection="books",
+        platform="twinfield",
+        country=None,
+        base_url=None,
+        client_id=TWINFIELD["client_id"],
+        client_secret=TWINFIELD["client_secret"],
+        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": None, "whoami": base + "/userinfo"},
+        scopes=["openid", "offline_access"],
+    )
+    preauthenticate(p)
+    return p
+
+
+@pytest.fixture
+def google(sim, tmp_path):
+    """A platform that does not rotate refresh tokens, served by the simulator's OpenID server."""
+    base = sim.base_url + "/strict"
+    p = params(
+        sim,
+        tmp_path,
+        connection="gmail",
+        platform="google",
+        country=None,
+        base_url=None,
+        client_id=STRICT["client_id"],
+        client_secret=STRICT["client_secret"],
+        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
+        scopes=["openid", "offline_access"],
+    )
+    preauthenticate(p)
+    return p
+
+
+def test_exact_settings_carry_the_provider_keys_and_current_tokens(exact):
+    result = plan(exact, [entry(exact, hosts=["target1"])])
+    assert result["_ansible_no_log"] is True and not result.get("failed"), result.get("msg")
+    (item,) = result["files"]
+    assert item["action"] == "deploy" and item["handover"] is True and item["file"] == "settings-acme-nl.xml"
+    assert "content" not in item and len(item["content_sha256"]) == 12
+    db = database(result["contents"]["acme-nl"])
+    assert (db["group"], db["connection"], db["alias"], db["provider"]) == ("Exact Online", "acme-nl", "eol", "ExactOnlineAll")
+    data = stored(exact)
+    assert pairs(db["connectionString"]) == {
+        "api-url": exact["base_url"],
+        "api-client-id": EXACT["client_id"],
+        "api-client-secret": EXACT["client_secret"],
+        "api-redirect-url": exact["redirect_uri"],
+        "api-refresh-token": data["tokens"]["refresh_token"],
+    }
+    assert result["counts"] == {"deploy": 1, "keep": 0}
+
+
+def test_only_the_hosts_connections_are_planned(exact):
+    other = dict(entry(exact), name="other-nl", hosts=["target2"])
+    assert plan(exact, [entry(exact, hosts=["target1"]), other])["counts"]["deploy"] == 1
+    # a connection named in the host's own list counts too; an unknown name is an error
+    assert plan(exact, [entry(exact)], names=["acme-nl"])["counts"]["deploy"] == 1
+    failed = plan(exact, [entry(exact)], names=["missing-nl"])
+    assert failed["failed"] and "missing-nl" in failed["msg"] and "preauth_connections" in failed["msg"]
+    assert plan(exact, [entry(exact, hosts=["target2"])], host="target1")["files"] == []
+
+
+def test_xml_escaping_keeps_awkward_but_legal_values_intact():
+    xml = settings_xml('R&D <"Ops">', "x", "eol", "ExactOnlineAll", connection_string("x", [("api-url", "https://h/?a=1&b=<2>", False)]))
+    db = database(xml)
+    assert db["group"] == 'R&D <"Ops">' and pairs(db["connectionString"]) == {"api-url": "https://h/?a=1&b=<2>"}
+    assert "&amp;" in xml and "&lt;" in xml
+
+
+@pytest.mark.parametrize(
+    "value, why",
+    [("a;b", "';'"), (" a", "white space"), ('"a', "quote"), ("a\nb", "control character"), ("", "empty")],
+)
+def test_values_that_break_the_connection_string_are_refused(value, why):
+    with pytest.raises(SettingsError) as caught:
+        connection_string("acme-nl", [("api-client-id", value, False)])
+    assert "acme-nl" in str(caught.value) and why in str(caught.value)
+
+
+def test_a_refused_secret_is_never_shown(exact):
+    bad = "FAKE-client-secret;with-a-semicolon"
+    result = plan(exact, [entry(exact, hosts=["target1"], client_secret=bad)])
+    assert result["failed"] and "api-client-secret" in result["msg"] and "';'" in result["msg"]
+    assert "FAKE-client-secret" not in str(result)
+
+
+def test_extra_keys_and_bad_keys(exact):
+    ok = plan(exact, [entry(exact, hosts=["target1"], invantive={"extra": {"api-division": "12345"}, "alias": "acme", "group": "Clients"})])
+    db = database(ok["contents"]["acme-nl"])
+    assert pairs(db["connectionString"])["api-division"] == "12345" and db["alias"] == "acme" and db["group"] == "Clients"
+    twice = plan(exact, [entry(exact, hosts=["target1"], invantive={"extra": {"api-url": "https://elsewhere.example"}})])
+    assert twice["failed"] and "twice" in twice["msg"]
+    unknown = plan(exact, [entry(exact, hosts=["target1"], invantive={"colour": "blue"})])
+    assert unknown["failed"] and "colour" in unknown["msg"]
+
+
+def test_platform_without_known_keys_needs_them_in_the_inventory(twinfield):
+    bare = plan(twinfield, [entry(twinfield, hosts=["target1"])])
+    assert bare["failed"] and "invantive.provider" in bare["msg"] and "books" in bare["msg"]
+    given = plan(
+        twinfield,
+        [entry(twinfield, hosts=["target1"], invantive={"provider": "Twinfield", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}})],
+    )
+    assert not given.get("failed"), given.get("msg")
+    db = database(given["contents"]["books"])
+    assert db["provider"] == "Twinfield" and set(pairs(db["connectionString"])) == {"api-client-id", "api-refresh-token"}
+
+
+def test_rotating_chain_kept_on_its_host_and_refused_elsewhere(exact):
+    store = open_store(exact, VAULT)
+    handover(store, "acme-nl", "host", "target1", check_mode=False)
+    kept = plan(exact, [entry(exact, hosts=["target1", "target2"])], host="target1")
+    assert kept["files"][0]["action"] == "keep" and kept["contents"] == {} and kept["counts"] == {"deploy": 0, "keep": 1}
+    refused = plan(exact, [entry(exact, hosts=["target1", "target2"])], host="target2")
+    assert refused["failed"] and "owned by host target1" in refused["msg"] and "second connection name" in refused["msg"]
+    assert "contents" not in refused
+
+
+def test_a_new_generation_is_deployed_and_handed_over_again(exact):
+    handover(open_store(exact, VAULT), "acme-nl", "host", "target1", check_mode=False)
+    preauthenticate(exact)
+    again = plan(exact, [entry(exact, hosts=["target2"])], host="target2")
+    assert again["files"][0]["action"] == "deploy" and again["files"][0]["generation"] == 2 and again["files"][0]["handover"]
+
+
+def test_controller_owned_rotating_chain_is_deployed_without_handover(exact):
+    result = plan(exact, [entry(exact, hosts=["target1"], owner="controller")])
+    assert result["files"][0]["action"] == "deploy" and result["files"][0]["handover"] is False
+
+
+def test_non_rotating_chain_goes_to_many_hosts(google):
+    spec = {"provider": "GoogleFake", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}}
+    e = entry(google, hosts=["target1", "target2"], invantive=spec)
+    for host in ("target1", "target2"):
+        result = plan(google, [e], host=host)
+        assert result["files"][0]["action"] == "deploy" and result["files"][0]["rotating"] is False, result.get("msg")
+        handover(open_store(google, VAULT), "gmail", "host", host, check_mode=False)
+    assert stored(google)["deployed_to"] == ["target1", "target2"]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"tokens": None}, "holds no tokens"),
+        ({"reauthorization_required": {"since": 1.0, "reason": "invalid_grant"}}, "new preauthentication"),
+        ({"in_flight": {"started_at": 1.0, "fingerprint": "x"}}, "unknown outcome"),
+    ],
+)
+def test_chains_that_cannot_be_deployed(exact, change, words):
+    with open_store(exact, VAULT).locked("acme-nl") as record:
+        record.data.update(change)
+    result = plan(exact, [entry(exact, hosts=["target1"])])
+    assert result["failed"] and words in result["msg"] and "acme-nl" in result["msg"]
+
+
+def test_missing_chain_and_definition_mismatch(exact):
+    missing = plan(exact, [dict(entry(exact), name="nobody-nl", hosts=["target1"])])
+    assert missing["failed"] and "no token store" in missing["msg"] and "preauthenticate.yml" in missing["msg"]
+    other = plan(exact, [entry(exact, hosts=["target1"], client_id="11111111-1111-4111-8111-111111111111")])
+    assert other["failed"] and "client_id" in other["msg"] and "preauthenticate" in other["msg"]
