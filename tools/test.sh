@@ -59,7 +59,7 @@ integration() {
     local venv=$1 core=$2 py=$3 log="$logs/integration-$2.log" tree targets rc failed_name
     tree=$(tools/collection-tree.sh "$root/build/ansible-test-integration-$core")
     targets=$(cd "$tree" && "$root/$venv/bin/ansible-test" integration --list-targets 2>/dev/null | grep -vc '^setup_')
-    (cd "$tree" && "$root/$venv/bin/ansible-test" integration --local --python "$py" --color no) >"$log" 2>&1
+    (cd "$tree" && "$root/$venv/bin/ansible-test" integration --local --python "$py" --color no --allow-destructive) >"$log" 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then
         record "integration targets (core $core)" "$targets" 0 "real ansible-playbook runs"
