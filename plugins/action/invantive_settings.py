@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, plan
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
 
 
 class ActionModule(PreauthAction):
@@ -16,6 +16,9 @@ class ActionModule(PreauthAction):
         "connections": {"type": "list", "elements": "dict", "required": True},
         "host": {"type": "str"},
         "names": {"type": "list", "elements": "str", "default": []},
+        "claims": {"type": "dict", "default": {}},
+        "redeploy_only": {"type": "bool", "default": False},
+        "only": {"type": "list", "elements": "str"},
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),
         "vault_id": dict(CONNECTION_ARGS["vault_id"]),
     }
@@ -29,20 +32,21 @@ class ActionModule(PreauthAction):
             secret = entry.get("client_secret")
             self.hide(secret if isinstance(secret, str) else None)
         store = open_store(params, self._loader._vault)
-        planned = plan(store, params["connections"], host, params["names"])
+        planned = plan(store, params["connections"], host, params["names"], params["claims"], params["redeploy_only"], params["only"])
         for item in planned:
             self.hide(item.content)
         files = [item.public() for item in planned]
         deploy = sum(1 for item in planned if item.action == DEPLOY)
         keep = sum(1 for item in planned if item.action == KEEP)
+        skip = sum(1 for item in planned if item.action == SKIP)
         return Outcome(
             result={
                 "host": host,
                 "files": files,
                 "contents": {item.connection: item.content for item in planned if item.action == DEPLOY},
                 "summary": ["%s: %s - %s" % (item.connection, item.action, item.msg) for item in planned],
-                "counts": {"deploy": deploy, "keep": keep},
+                "counts": {"deploy": deploy, "keep": keep, "skip": skip},
             },
-            msg="host %s: %d settings file(s) to deploy, %d kept as the host's product left them" % (host, deploy, keep),
+            msg="host %s: %d settings file(s) to deploy, %d kept as the host's product left them, %d skipped" % (host, deploy, keep, skip),
             carries_secrets=bool(deploy),
         )

@@ -17,7 +17,7 @@ description:
     a rotating chain owned by the controller is deployed and marked for hand-over; one already owned by this host (same
     generation) is kept - the product there holds the rotated token, so nothing overwrites it; one owned by another host is
     refused with a message that says how to get a second chain. A platform that does not rotate refresh tokens, and an entry
-    with C(owner: controller), are deployed with the current tokens every time."
+    with C(owner=controller), are deployed with the current tokens every time."
   - The provider code and connection-string keys come from the collection's platform table (Exact Online - C(ExactOnlineAll)
     with C(api-url), C(api-client-id), C(api-client-secret), C(api-redirect-url), C(api-refresh-token)). For platforms whose keys
     Invantive does not document publicly, the entry gives them under C(invantive).
@@ -56,6 +56,25 @@ options:
     type: list
     elements: str
     default: []
+  claims:
+    description:
+      - Connection name to the hosts that list it by name (in their C(preauth_settings_connections)), for every host of the play.
+        Together with the entries' C(hosts) it tells whether a rotating chain is given to more than one host - which is refused
+        for all of them, since a rotating refresh token lives in one place. The P(preauth.oauth2.settings#role) role fills it in.
+    type: dict
+    default: {}
+  only:
+    description:
+      - Of the host's connections, plan only these (by name). Default - all of them.
+    type: list
+    elements: str
+  redeploy_only:
+    description:
+      - Deploy only chains that stay owned by the controller - platforms that do not rotate refresh tokens, and entries with
+        C(owner=controller). Rotating chains that would be handed over are reported as V(skip). For redeployment after a
+        refresh (playbooks/refresh.yml); the first deployment of a rotating chain is playbooks/deploy.yml's job.
+    type: bool
+    default: false
   store_dir:
     description:
       - Directory of the token store.
@@ -128,7 +147,8 @@ files:
       type: str
       sample: settings-acme-nl.xml
     action:
-      description: V(deploy) - write the file; V(keep) - the host owns this generation, leave its file alone.
+      description: V(deploy) - write the file; V(keep) - the host owns this generation, leave its file alone; V(skip) - not with
+        O(redeploy_only).
       type: str
       sample: deploy
     handover:
@@ -162,8 +182,8 @@ summary:
   type: list
   elements: str
 counts:
-  description: How many files to deploy and how many to keep.
+  description: How many files to deploy, keep and skip.
   returned: success
   type: dict
-  sample: {deploy: 2, keep: 1}
+  sample: {deploy: 2, keep: 1, skip: 0}
 """

@@ -41,6 +41,7 @@ OWNER_CHOICES = ("handover", "controller")
 INVANTIVE_OPTIONS = ("group", "alias", "provider", "keys", "extra", "order")
 DEPLOY = "deploy"
 KEEP = "keep"
+SKIP = "skip"
 
 
 class SettingsError(PreauthError):
@@ -125,8 +126,11 @@ class Planned:
         return data
 
 
-def for_host(entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Sequence[str] = ()) -> list[t.Mapping[str, t.Any]]:
-    """The inventory entries that go to ``host``: those listing it in ``hosts``, and those named in ``names``."""
+def for_host(
+    entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Sequence[str] = (), only: t.Sequence[str] | None = None
+) -> list[t.Mapping[str, t.Any]]:
+    """The inventory entries that go to ``host``: those listing it in ``hosts``, and those named in ``names``; of these,
+    only the ones in ``only`` when it is given."""
     known = {str(e.get("name") or ""): e for e in entries}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -139,7 +143,7 @@ def for_host(entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Seq
         hosts = entry.get("hosts") or []
         if isinstance(hosts, str):
             hosts = [hosts]
-        if host in hosts or entry.get("name") in names:
+        if (host in hosts or entry.get("name") in names) and (only is None or entry.get("name") in only):
             chosen.append(entry)
     return chosen
 
@@ -243,7 +247,21 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
     return platform
 
 
-def plan_one(store: TokenStore, entry: t.Mapping[str, t.Any], host: str) -> Planned:
+def claimants(entry: t.Mapping[str, t.Any], claims: t.Mapping[str, t.Sequence[str]]) -> list[str]:
+    """Every host the inventory gives the connection to: its ``hosts`` and the hosts that list it by name."""
+    hosts = entry.get("hosts") or []
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    return sorted(set(hosts) | set(claims.get(str(entry.get("name") or ""), [])))
+
+
+def plan_one(
+    store: TokenStore,
+    entry: t.Mapping[str, t.Any],
+    host: str,
+    claims: t.Mapping[str, t.Sequence[str]] | None = None,
+    redeploy_only: bool = False,
+) -> Planned:
     name = check_connection_name(str(entry.get("name") or ""))
     wanted_owner = entry.get("owner") or "handover"
     if wanted_owner not in OWNER_CHOICES:
@@ -272,6 +290,21 @@ def plan_one(store: TokenStore, entry: t.Mapping[str, t.Any], host: str) -> Plan
             "using it, return it with preauth.oauth2.token_handover state=controller and deploy again"
             % (name, generation, owned_by, iso(owner.get("since")), host, host, owned_by)
         )
+    if redeploy_only and rotating and wanted_owner == "handover":
+        return Planned(
+            action=SKIP,
+            handover=False,
+            msg="connection %s generation %d is not deployed here: its first deployment hands the rotating chain over to the host, "
+            "which only playbooks/deploy.yml does" % (name, generation),
+            **common,
+        )
+    wanted_by = claimants(entry, claims or {})
+    if rotating and wanted_owner == "handover" and len(wanted_by) > 1:
+        raise SettingsError(
+            "connection %s is a rotating chain and the inventory gives it to %d hosts (%s); a rotating refresh token lives in one "
+            "place, so it is deployed to none of them. Keep one host, and preauthenticate a separate connection for each other host"
+            % (name, len(wanted_by), ", ".join(wanted_by))
+        )
     content = render(name, entry, platform, record)
     if rotating and wanted_owner == "controller":
         msg = "connection %s generation %d stays owned by the controller (owner: controller) and is deployed with its current tokens" % (name, generation)
@@ -283,9 +316,17 @@ def plan_one(store: TokenStore, entry: t.Mapping[str, t.Any], host: str) -> Plan
     return Planned(action=DEPLOY, handover=True, msg=msg, content=content, **common)
 
 
-def plan(store: TokenStore, entries: t.Sequence[t.Mapping[str, t.Any]], host: str, names: t.Sequence[str] = ()) -> list[Planned]:
+def plan(
+    store: TokenStore,
+    entries: t.Sequence[t.Mapping[str, t.Any]],
+    host: str,
+    names: t.Sequence[str] = (),
+    claims: t.Mapping[str, t.Sequence[str]] | None = None,
+    redeploy_only: bool = False,
+    only: t.Sequence[str] | None = None,
+) -> list[Planned]:
     """The settings files of ``host``; any connection that cannot go there fails the whole plan, before anything is written."""
-    chosen = for_host(entries, host, names)
+    chosen = for_host(entries, host, names, only)
     planned, problems = [], []
     seen = set()
     for entry in chosen:
@@ -295,7 +336,7 @@ def plan(store: TokenStore, entries: t.Sequence[t.Mapping[str, t.Any]], host: st
             continue
         seen.add(name)
         try:
-            planned.append(plan_one(store, entry, host))
+            planned.append(plan_one(store, entry, host, claims, redeploy_only))
         except PreauthError as exc:
             problems.append(str(exc))
     if problems:

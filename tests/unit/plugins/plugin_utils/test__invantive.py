@@ -102,7 +102,7 @@ def test_exact_settings_carry_the_provider_keys_and_current_tokens(exact):
         "api-redirect-url": exact["redirect_uri"],
         "api-refresh-token": data["tokens"]["refresh_token"],
     }
-    assert result["counts"] == {"deploy": 1, "keep": 0}
+    assert result["counts"] == {"deploy": 1, "keep": 0, "skip": 0}
 
 
 def test_only_the_hosts_connections_are_planned(exact):
@@ -164,9 +164,9 @@ def test_platform_without_known_keys_needs_them_in_the_inventory(twinfield):
 def test_rotating_chain_kept_on_its_host_and_refused_elsewhere(exact):
     store = open_store(exact, VAULT)
     handover(store, "acme-nl", "host", "target1", check_mode=False)
-    kept = plan(exact, [entry(exact, hosts=["target1", "target2"])], host="target1")
-    assert kept["files"][0]["action"] == "keep" and kept["contents"] == {} and kept["counts"] == {"deploy": 0, "keep": 1}
-    refused = plan(exact, [entry(exact, hosts=["target1", "target2"])], host="target2")
+    kept = plan(exact, [entry(exact, hosts=["target1"])], host="target1")
+    assert kept["files"][0]["action"] == "keep" and kept["contents"] == {} and kept["counts"] == {"deploy": 0, "keep": 1, "skip": 0}
+    refused = plan(exact, [entry(exact, hosts=["target2"])], host="target2")
     assert refused["failed"] and "owned by host target1" in refused["msg"] and "second connection name" in refused["msg"]
     assert "contents" not in refused
 
@@ -213,3 +213,26 @@ def test_missing_chain_and_definition_mismatch(exact):
     assert missing["failed"] and "no token store" in missing["msg"] and "preauthenticate.yml" in missing["msg"]
     other = plan(exact, [entry(exact, hosts=["target1"], client_id="11111111-1111-4111-8111-111111111111")])
     assert other["failed"] and "client_id" in other["msg"] and "preauthenticate" in other["msg"]
+
+
+def test_a_rotating_chain_given_to_two_hosts_goes_to_neither(exact):
+    both = plan(exact, [entry(exact, hosts=["target1", "target2"])])
+    assert both["failed"] and "2 hosts (target1, target2)" in both["msg"] and "separate connection" in both["msg"]
+    by_name = plan(exact, [entry(exact, hosts=["target1"])], claims={"acme-nl": ["target2"]})
+    assert by_name["failed"] and "target1, target2" in by_name["msg"]
+    assert plan(exact, [entry(exact, hosts=["target1"])], claims={"acme-nl": ["target1"]})["counts"]["deploy"] == 1
+
+
+def test_redeploy_only_leaves_the_first_handover_to_deploy(exact, google):
+    skipped = plan(exact, [entry(exact, hosts=["target1"])], redeploy_only=True)
+    assert skipped["files"][0]["action"] == "skip" and "deploy.yml" in skipped["files"][0]["msg"] and skipped["contents"] == {}
+    controller = plan(exact, [entry(exact, hosts=["target1"], owner="controller")], redeploy_only=True)
+    assert controller["files"][0]["action"] == "deploy"
+    spec = {"provider": "GoogleFake", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}}
+    assert plan(google, [entry(google, hosts=["target1"], invantive=spec)], redeploy_only=True)["files"][0]["action"] == "deploy"
+
+
+def test_only_narrows_the_hosts_connections(exact):
+    other = dict(entry(exact), name="other-nl", hosts=["target1"])
+    result = plan(exact, [other, entry(exact, hosts=["target1"])], only=["acme-nl"])
+    assert [f["connection"] for f in result["files"]] == ["acme-nl"]

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# playbooks/deploy.yml over real SSH to two hosts (one sshd on 127.0.0.1; target2 has its own host
+# key and machine id, so it is another host as far as sealing goes), at -vvvv with a log:
+#  - three chains preauthenticated through playbooks/preauthenticate.yml: acme-nl (Exact Online,
+#    rotating, for target1), gmail (Google, does not rotate, for both) and crm (rotating, owner:
+#    controller, for target2);
+#  - check mode first (predicts, writes nothing), then the deployment: files, owners, modes, the
+#    hand-over; the second run changes nothing;
+#  - the runner with a stand-in product: it sees the stored tokens and runs as the service user,
+#    and no plaintext is left behind when it succeeds, fails or is killed, or the runner is stopped;
+#  - a sealed file copied to another host does not unseal, with a clear message;
+#  - a second host for a handed-over rotating chain is refused; a new generation is deployed and
+#    handed over again; refresh.yml redeploys the controller-owned chain it refreshed;
+#  - plain protection, and back; the service and timer units; afterwards no secret in any output,
+#    log, or file outside the store.
+set -eu
+# shellcheck source=/dev/null
+source ../setup_simulator/simulator.sh
+# shellcheck source=/dev/null
+source ../setup_sshd/sshd.sh
+start_simulator
+
+work=$(mktemp -d)
+sshd_dir=$(mktemp -d)
+STANDIN_DIR=$(mktemp -d)
+export STANDIN_DIR
+cleanup() { stop_sshd; rm -rf "$work" "$sshd_dir" "$STANDIN_DIR"; stop_simulator; }
+trap cleanup EXIT
+start_sshd "$sshd_dir"
+
+py="$SIM_PYTHON"
+driver=../preauthenticate/driver.py
+tool="$py tool.py"
+chmod 0755 "$STANDIN_DIR"
+mkdir -m 1777 "$STANDIN_DIR/reports"
+cp standin.py "$STANDIN_DIR/standin.py"
+chmod 0755 "$STANDIN_DIR/standin.py"
+# Earlier runs on this machine leave the service users' folders behind.
+rm -rf /home/preauth-svc1/invantive /home/preauth-svc2/invantive
+
+echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
+$tool inventory "$SIM_URL" "$work"
+mkdir "$work/units"   # /etc/systemd/system on a real host
+export ANSIBLE_LOG_PATH="$work/ansible.log"
+export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
+run() { ansible-playbook -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-file "$work/vault-pw" -vvvv "$@"; }
+outputs=()
+play() { # name playbook [args...]: run, keep the output, show its end on failure
+    local name=$1 out="$work/$1.out"
+    shift
+    outputs+=("$out")
+    run "$@" >"$out" 2>&1 || {
+        tail -40 "$out"
+        grep -A12 '^fatal:' "$out" | head -80
+        echo "playbook run '$name' failed" >&2
+        return 1
+    }
+}
+recap() { # output host: the PLAY RECAP counters of host, e.g. "ok=9 changed=0 ... failed=0"
+    grep -E "^$2 +:" "$1" | tail -1 | sed -E 's/^[^:]+: *//; s/ +/ /g'
+}
+changed() { recap "$1" "$2" | grep -oE 'changed=[0-9]+' | cut -d= -f2; }
+preauthenticate() { # connection
+    play "url-$1" "$COLLECTION_ROOT/playbooks/preauthenticate.yml" -e "preauth_connection=$1" -e preauth_step=url
+    local landed
+    landed=$("$py" "$driver" login "$SIM_URL" "$("$py" "$driver" find-url "$work/url-$1.out")")
+    PREAUTH_REDIRECT_URL="$landed" play "exchange-$1" "$COLLECTION_ROOT/playbooks/preauthenticate.yml" -e "preauth_connection=$1"
+}
+runner() { # user [runner args...] -- [command...]: preauth-run as root, as the systemd unit would
+    "$work/prefix/bin/preauth-run" --user "$@"
+}
+
+for connection in acme-nl gmail crm; do preauthenticate "$connection"; done
+
+# 1. Check mode predicts the deployment and writes nothing, on the hosts or in the store.
+play check "$COLLECTION_ROOT/playbooks/deploy.yml" --check --diff
+[ "$(changed "$work/check.out" target1)" -gt 0 ]
+[ "$(changed "$work/check.out" target2)" -gt 0 ]
+grep -q "would make host target1 the owner of connection acme-nl generation 1" "$work/check.out"
+[ ! -e /home/preauth-svc1/invantive ]
+[ ! -e /home/preauth-svc2/invantive ]
+[ ! -e "$work/prefix" ]
+$tool owner "$work" acme-nl controller 1
+
+# 2. The deployment: sealed files for the service users, the hand-over, the runner, the units.
+play deploy "$COLLECTION_ROOT/playbooks/deploy.yml" --diff
+$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+$tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
+$tool owner "$work" acme-nl target1 1
+$tool owner "$work" gmail controller
+$tool owner "$work" crm controller
+grep -q "settings-acme-nl.xml.sealed" "$work/deploy.out"
+grep -q '"content_sha256"' "$work/deploy.out"
+[ -x "$work/prefix/bin/preauth-run" ]
+[ -f "$work/prefix/lib/preauth-oauth2/preauth_sealing.py" ]
+[ -f "$work/units/preauth-test-product.service" ]
+[ -f "$work/units/preauth-test-product.timer" ]
+grep -q -- "--user\" \"preauth-svc1\"" "$work/units/preauth-test-product.service"
+[ -f "$work/host2/hostkey" ]
+[ "$(stat -c %a "$work/host2/hostkey")" = 400 ]
+
+# 3. The second run changes nothing.
+play again "$COLLECTION_ROOT/playbooks/deploy.yml" --diff
+[ "$(changed "$work/again.out" target1)" = 0 ]
+[ "$(changed "$work/again.out" target2)" = 0 ]
+grep -q "acme-nl: keep" "$work/again.out"
+
+# 4. The runner: the stand-in product sees the stored tokens, as its user; nothing is left behind.
+$tool expect "$work" target1 acme-nl gmail
+$tool expect "$work" target2 crm gmail
+out="$work/runner.out"
+outputs+=("$out")
+runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/t1.json" >"$out" 2>&1
+$tool report "$STANDIN_DIR/reports/t1.json" preauth-svc1 acme-nl gmail
+runner preauth-svc2 --host-key "$work/host2/hostkey" --machine-id "$work/host2/machine-id" -- \
+    /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target2.json" "$STANDIN_DIR/reports/t2.json" >>"$out" 2>&1
+$tool report "$STANDIN_DIR/reports/t2.json" preauth-svc2 crm gmail
+# ...over SSH too, the way an operator or a scheduler on the host would start it
+ansible target1 -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-file "$work/vault-pw" -m ansible.builtin.command \
+    -a "$work/prefix/bin/preauth-run --user preauth-svc1 -- /usr/bin/python3 $STANDIN_DIR/standin.py $STANDIN_DIR/expect-target1.json $STANDIN_DIR/reports/ssh.json" \
+    >>"$out" 2>&1 || { tail -30 "$out"; exit 1; }
+$tool report "$STANDIN_DIR/reports/ssh.json" preauth-svc1 acme-nl gmail
+# a failing product: its status comes through, and the plaintext is gone
+set +e
+runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/fail.json" fail >>"$out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 3 ]
+$tool report "$STANDIN_DIR/reports/fail.json" preauth-svc1 acme-nl gmail
+# a product killed with SIGKILL
+set +e
+runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/kill.json" kill >>"$out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 137 ]
+$tool report "$STANDIN_DIR/reports/kill.json" preauth-svc1 acme-nl gmail
+# the runner stopped with SIGTERM while the product runs (as systemd stops a service)
+"$work/prefix/bin/preauth-run" --user preauth-svc1 -- \
+    /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/term.json" wait >>"$out" 2>&1 &
+runner_pid=$!
+for _try in $(seq 1 100); do [ -s "$STANDIN_DIR/reports/term.json" ] && break; sleep 0.1; done
+kill -TERM "$runner_pid"
+set +e
+wait "$runner_pid"
+rc=$?
+set -e
+[ "$rc" = 143 ]
+$tool report "$STANDIN_DIR/reports/term.json" preauth-svc1 acme-nl gmail
+
+# 5. Sealed files on another host: target2's files read with another host's identity (its own host key
+#    and machine id) do not unseal, and the message says why.
+"$py" -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400); os.write(fd, os.urandom(32))' "$work/other-host-key"
+set +e
+"$work/prefix/bin/preauth-run" --user preauth-svc2 --host-key "$work/other-host-key" --machine-id /etc/machine-id \
+    -- /usr/bin/true >"$work/other-host.out" 2>&1
+rc=$?
+set -e
+outputs+=("$work/other-host.out")
+cat "$work/other-host.out"
+[ "$rc" = 78 ]
+grep -q "settings-crm.xml.sealed\|settings-gmail.xml.sealed" "$work/other-host.out"
+grep -qi "another host\|other host\|another machine" "$work/other-host.out"
+$tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
+
+# 6. A second host for the handed-over rotating chain is refused, and nothing is written there.
+set +e
+run "$COLLECTION_ROOT/playbooks/deploy.yml" -e '{"preauth_settings_connections": ["acme-nl"]}' --limit target2 >"$work/second-host.out" 2>&1
+rc=$?
+set -e
+outputs+=("$work/second-host.out")
+[ "$rc" != 0 ]
+grep -q "connection acme-nl generation 1 is owned by host target1" "$work/second-host.out"
+grep -q "preauthenticate a separate chain" "$work/second-host.out"
+$tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
+$tool owner "$work" acme-nl target1 1
+
+# 7. A new preauthentication is a new generation: deployed to target1 and handed over again.
+before=$($tool digest /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed)
+preauthenticate acme-nl
+$tool owner "$work" acme-nl controller 2
+play newgen "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
+[ "$(changed "$work/newgen.out" target1)" -gt 0 ]
+[ "$($tool digest /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed)" != "$before" ]
+$tool owner "$work" acme-nl target1 2
+$tool expect "$work" target1 acme-nl gmail
+runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/gen2.json" >>"$out" 2>&1
+$tool report "$STANDIN_DIR/reports/gen2.json" preauth-svc1 acme-nl gmail
+
+# 8. refresh.yml redeploys the controller-owned chain it refreshed (crm), and leaves the handed-over one alone.
+before=$($tool digest /home/preauth-svc2/invantive/settings-crm.xml.sealed)
+curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance": 700}' "$SIM_URL/_sim/clock" >/dev/null
+play refresh "$COLLECTION_ROOT/playbooks/refresh.yml" -e preauth_force=true
+grep -q "acme-nl: skipped" "$work/refresh.out"
+grep -q "crm: refreshed" "$work/refresh.out"
+[ "$($tool digest /home/preauth-svc2/invantive/settings-crm.xml.sealed)" != "$before" ]
+$tool expect "$work" target2 crm gmail
+runner preauth-svc2 --host-key "$work/host2/hostkey" --machine-id "$work/host2/machine-id" -- \
+    /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target2.json" "$STANDIN_DIR/reports/refreshed.json" >>"$out" 2>&1
+$tool report "$STANDIN_DIR/reports/refreshed.json" preauth-svc2 crm gmail
+$tool owner "$work" acme-nl target1 2
+
+# 9. Plain protection replaces the sealed files with XML (same owner and mode), and back.
+play plain "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2 -e preauth_settings_protection=plain
+$tool files target2 settings-crm.xml settings-gmail.xml
+play sealed "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2
+$tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
+
+# 10. No secret anywhere but the store: outputs, the log, the hosts' folders, the runner's files.
+"$py" "$driver" scan "$SIM_URL" "$work" "${outputs[@]}" "$ANSIBLE_LOG_PATH" "$work/units" "$work/prefix" \
+    /home/preauth-svc1/invantive /home/preauth-svc2/invantive "$STANDIN_DIR"
+echo "deploy: all checks passed"

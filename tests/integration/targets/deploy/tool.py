@@ -1,0 +1,193 @@
+"""Helpers for the deploy target: the inventory (two SSH hosts, three connections with real
+vault-encrypted client secrets), checks of the files on the hosts and of the stored chains, the
+stand-in product that the runner starts, and another host's identity.
+
+Nothing here prints a secret: checks compare fingerprints and report names, modes and owners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import stat
+import sys
+import xml.etree.ElementTree as ET
+
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+EXACT_SECRET = "FAKE-exact-client-secret-for-tests"
+STRICT_SECRET = "FAKE-strict-client-secret-for-tests"
+USERS = {"target1": "preauth-svc1", "target2": "preauth-svc2"}
+
+
+def vault(work: str) -> VaultLib:
+    with open(os.path.join(work, "vault-pw"), "rb") as handle:
+        return VaultLib([("default", VaultSecret(handle.read().strip()))])
+
+
+def inventory(sim: str, work: str) -> None:
+    lib = vault(work)
+
+    class Vaulted(str):
+        pass
+
+    yaml.SafeDumper.add_representer(Vaulted, lambda dumper, value: dumper.represent_scalar("!vault", str(value), style="|"))
+
+    def sealed(value: str) -> Vaulted:
+        return Vaulted(lib.encrypt(value).decode())
+
+    strict = sim + "/strict"
+    endpoints = {"authorize": strict + "/authorize", "token": strict + "/token", "revocation": strict + "/revoke", "whoami": strict + "/userinfo"}
+    keys = {"client_id": "api-client-id", "client_secret": "api-client-secret", "refresh_token": "api-refresh-token"}
+    doc = {
+        "all": {
+            "hosts": {
+                "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                "target1": {
+                    "preauth_settings_user": USERS["target1"],
+                    "preauth_settings_runner_prefix": os.path.join(work, "prefix"),
+                    "preauth_settings_service": {"name": "preauth-test-product", "command": ["/usr/bin/env", "true"]},
+                    "preauth_settings_systemd_unit_dir": os.path.join(work, "units"),
+                },
+                "target2": {
+                    "preauth_settings_user": USERS["target2"],
+                    "preauth_settings_seal_method": "hostkey",
+                    "preauth_settings_host_key_path": os.path.join(work, "host2", "hostkey"),
+                    "preauth_settings_machine_id_path": os.path.join(work, "host2", "machine-id"),
+                    "preauth_settings_runner_prefix": os.path.join(work, "prefix"),
+                },
+            },
+            "vars": {
+                "preauth_store_dir": os.path.join(work, "tokens"),
+                "preauth_contact": {
+                    "first_name": "Ada",
+                    "last_name": "Jansen",
+                    "job_title": "Controller",
+                    "email": "ada.jansen@example.test",
+                    "company": "Example Accountants B.V.",
+                },
+                "preauth_connections": [
+                    {
+                        "name": "acme-nl",
+                        "platform": "exact_online",
+                        "country": "nl",
+                        "base_url": sim + "/nl",
+                        "client_id": "00000000-0000-4000-8000-00000000e0e1",
+                        "client_secret": sealed(EXACT_SECRET),
+                        "redirect_uri": "https://preauth.example.test/callback",
+                        "hosts": ["target1"],
+                    },
+                    {
+                        "name": "gmail",
+                        "platform": "google",
+                        "client_id": "strict-demo-client",
+                        "client_secret": sealed(STRICT_SECRET),
+                        "redirect_uri": "https://preauth.example.test/callback",
+                        "scopes": ["openid", "offline_access"],
+                        "endpoints": endpoints,
+                        "hosts": ["target1", "target2"],
+                        "invantive": {"provider": "GoogleStandIn", "keys": keys, "alias": "gm"},
+                    },
+                    {
+                        "name": "crm",
+                        "platform": "generic",
+                        "issuer": strict,
+                        "client_id": "strict-demo-client",
+                        "client_secret": sealed(STRICT_SECRET),
+                        "redirect_uri": "https://preauth.example.test/callback",
+                        "scopes": ["openid", "offline_access"],
+                        "owner": "controller",
+                        "hosts": ["target2"],
+                        "invantive": {"provider": "GenericStandIn", "keys": keys, "extra": {"api-region": "eu & <nl>"}},
+                    },
+                ],
+            },
+        }
+    }
+    with open(os.path.join(work, "inventory.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(doc, handle, sort_keys=False)
+    host2 = os.path.join(work, "host2")
+    os.makedirs(host2, exist_ok=True)
+    with open(os.path.join(host2, "machine-id"), "w") as handle:
+        handle.write("22222222222222222222222222222222\n")
+
+
+def store(work: str, connection: str) -> dict:
+    with open(os.path.join(work, "tokens", connection + ".yml"), "rb") as handle:
+        plain, _vault_id, _secret = vault(work).decrypt_and_get_vault_id(handle.read())
+    return yaml.safe_load(plain)
+
+
+def folder(host: str) -> str:
+    return os.path.join(pwd.getpwnam(USERS[host]).pw_dir, "invantive")
+
+
+def owner(work: str, connection: str, expected: str, generation: str = "") -> None:
+    """The stored chain's owner (controller, or a host) and, if given, its generation."""
+    data = store(work, connection)
+    found = data["owner"].get("host") if data["owner"].get("kind") == "host" else "controller"
+    assert found == expected, "%s is owned by %s, not %s" % (connection, found, expected)
+    if generation:
+        assert data["generation"] == int(generation), data["generation"]
+    print("%s: generation %s owned by %s; deployed_to %s" % (connection, data["generation"], found, data.get("deployed_to") or []))
+
+
+def files(host: str, *expected: str) -> None:
+    """Exactly these settings files (sealed unless the name says .xml) in the host's folder: owner, group and modes."""
+    user = pwd.getpwnam(USERS[host])
+    path = folder(host)
+    info = os.stat(path)
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == user.pw_uid, "folder %s: mode %o uid %d" % (path, info.st_mode, info.st_uid)
+    names = sorted(n for n in os.listdir(path) if n.startswith("settings"))
+    assert names == sorted(expected), "%s holds %s, expected %s" % (path, names, sorted(expected))
+    for name in names:
+        info = os.stat(os.path.join(path, name))
+        assert stat.S_IMODE(info.st_mode) == 0o600, "%s mode %o" % (name, info.st_mode)
+        assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid), "%s owned by %d:%d" % (name, info.st_uid, info.st_gid)
+        with open(os.path.join(path, name), "rb") as handle:
+            data = handle.read()
+        if name.endswith(".sealed"):
+            assert b"<settings" not in data and b"connectionString" not in data, "%s is not sealed" % name
+        else:
+            ET.fromstring(data)
+    print("%s: %s in %s, mode 0600, owned by %s (folder 0700)" % (host, ", ".join(names), path, user.pw_name))
+
+
+def digest(path: str) -> None:
+    with open(path, "rb") as handle:
+        print(hashlib.sha256(handle.read()).hexdigest())
+
+
+def expect(work: str, host: str, *connections: str) -> None:
+    """What the stand-in product must find on ``host``: per connection, the stored refresh token's fingerprint."""
+    wanted = {c: store(work, c)["tokens"]["refresh_fingerprint"] for c in connections}
+    path = os.path.join(os.environ["STANDIN_DIR"], "expect-%s.json" % host)
+    with open(path, "w") as handle:
+        json.dump({"user": USERS[host], "connections": wanted}, handle)
+    os.chmod(path, 0o644)
+
+
+def report(report_file: str, user: str, *connections: str) -> None:
+    """The stand-in's report is right and the runtime directory it saw is gone."""
+    data = json.load(open(report_file))
+    assert data["user"] == user and data["folder_mode"] == "700", data
+    assert data["connections"] == sorted(connections), data
+    assert not os.path.exists(data["folder"]), "the runtime directory %s is still there" % data["folder"]
+    leftovers = [n for n in os.listdir(os.path.dirname(data["folder"]))]
+    assert leftovers == [], "left behind in %s: %s" % (os.path.dirname(data["folder"]), leftovers)
+    print("runner: %s saw %s in a 0700 runtime directory, which is gone now" % (user, ", ".join(data["connections"])))
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    {
+        "inventory": inventory,
+        "owner": owner,
+        "files": files,
+        "digest": digest,
+        "expect": expect,
+        "report": report,
+    }[command](*args)

@@ -1,0 +1,638 @@
+"""The runner preauth-run, run as a real process from the layout the settings role installs on a target host."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import json
+import os
+import pty
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+
+import pytest
+
+from ansible_collections.preauth.oauth2.plugins.module_utils import _sealing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SCRIPT = os.path.join(ROOT, "roles", "settings", "files", "preauth-run")
+LIBRARY = os.path.join(ROOT, "plugins", "module_utils", "_sealing.py")
+
+SECRET = "FAKE-refresh-token-for-tests"
+CONTENT = ("<settings><!-- %s --></settings>\n" % SECRET).encode()
+PLAIN_SECRET = "FAKE-plain-database-password"
+PLAIN = ("<settings><!-- %s --></settings>\n" % PLAIN_SECRET).encode()
+SECRETS = (SECRET, PLAIN_SECRET, "FAKE-")
+MACHINE_ID = "0123456789abcdef0123456789abcdef\n"
+OTHER_MACHINE_ID = "fedcba9876543210fedcba9876543210\n"
+NOBODY = "nobody"
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="runs the runner as root to test the privilege drop (CI runs the unit tests as root)")
+
+
+def _nobody_uid() -> int | None:
+    try:
+        return pwd.getpwnam(NOBODY).pw_uid
+    except KeyError:
+        return None
+
+
+NOBODY_UID = _nobody_uid()
+needs_nobody = pytest.mark.skipif(not IS_ROOT or NOBODY_UID is None, reason="needs root and the user nobody to test running the command as another user")
+
+# The stand-in for the product: reports what it sees (file names, modes, owners, content hashes, ids),
+# never the content itself, then does what its arguments say.
+STANDIN = r"""
+import hashlib, json, os, signal, subprocess, sys, time
+
+report, action, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+folder = os.environ["INVANTIVE_CONFIGURATION_DATABASES_FOLDER"]
+files = {}
+for name in sorted(os.listdir(folder)):
+    st = os.stat(os.path.join(folder, name))
+    with open(os.path.join(folder, name), "rb") as handle:
+        files[name] = {"mode": st.st_mode & 0o7777, "uid": st.st_uid, "sha256": hashlib.sha256(handle.read()).hexdigest()}
+fstype = subprocess.run(["stat", "-f", "-c", "%T", folder], stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+seen = {"folder": folder, "folder_mode": os.stat(folder).st_mode & 0o7777, "fstype": fstype, "files": files, "uid": os.getuid(),
+        "env": {key: os.environ.get(key) for key in ("HOME", "USER", "LOGNAME")}}
+caught = []
+
+def note(signum, frame):
+    caught.append(signum)
+    with open(args[0], "w") as handle:
+        handle.write(json.dumps(caught))
+    if action == "die-of-signal":
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(signum, note)
+if action == "wait-interrupts":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # taken below with sigtimedwait, which tells who sent it
+with open(report + ".tmp", "w") as handle:
+    json.dump(seen, handle)
+os.rename(report + ".tmp", report)
+deadline = time.time() + 30
+if action == "exit":
+    sys.exit(int(args[0]))
+elif action == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+elif action == "wait-for":
+    while not os.path.exists(args[0]) and time.time() < deadline:
+        time.sleep(0.02)
+elif action == "die-of-signal":
+    while time.time() < deadline:
+        time.sleep(0.02)
+    sys.exit(99)
+elif action == "wait-interrupts":
+    origins = []  # si_code of every SIGINT: 0x80 from the kernel (the terminal), 0 from kill(2)
+    info = signal.sigtimedwait({signal.SIGINT}, 30)
+    while info is not None:
+        origins.append(info.si_code)
+        info = signal.sigtimedwait({signal.SIGINT}, 0.5)
+    with open(args[0], "w") as handle:
+        handle.write(json.dumps(origins))
+"""
+
+# The stand-in after the privilege drop, where the test's Python may not be executable: plain sh.
+STANDIN_SH = r"""#!/bin/sh
+folder=$INVANTIVE_CONFIGURATION_DATABASES_FOLDER
+{
+    grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\t' ' '
+    echo "env: $HOME $USER $LOGNAME"
+    echo "folder: $folder $(stat -c '%u %a' "$folder")"
+    for f in "$folder"/*; do
+        echo "file: $(basename "$f") $(stat -c '%u %a' "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
+    done
+} > "$1"
+"""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def filesystem_type(path: str) -> str:
+    """From statfs(2), independent of the runner's reading of /proc/self/mountinfo."""
+    return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _world_dir(parent: str) -> str:
+    # Not pytest's tmp_path: that is private to root, and the user nobody must reach these.
+    path = tempfile.mkdtemp(prefix="preauth-run-test-", dir=parent)
+    os.chmod(path, 0o755)
+    return path
+
+
+class Host:
+    """A target host in miniature: the installed runner and library, host key, machine id, settings and runtime base."""
+
+    def __init__(self, root: str, runtime: str) -> None:
+        self.root = root
+        self.prefix = os.path.join(root, "usr-local")
+        self.runner = os.path.join(self.prefix, "bin", "preauth-run")
+        self.library = os.path.join(self.prefix, "lib", "preauth-oauth2", "preauth_sealing.py")
+        for path in (self.runner, self.library):
+            os.makedirs(os.path.dirname(path), mode=0o755)
+        shutil.copy(SCRIPT, self.runner)
+        shutil.copy(LIBRARY, self.library)
+        os.chmod(self.library, 0o644)
+        self.host_key = os.path.join(root, "etc-preauth", "hostkey")
+        self.machine_id = self.write("machine-id", MACHINE_ID.encode())
+        _sealing.ensure_host_key(self.host_key)
+        self.settings = os.path.join(root, "home", "invantive")
+        os.makedirs(self.settings, mode=0o755)
+        self.base = runtime
+        self.reports = os.path.join(root, "reports")
+        os.makedirs(self.reports, mode=0o777)
+        os.chmod(self.reports, 0o777)
+        self.standin = self.write("standin.py", STANDIN.encode())
+        self.standin_sh = self.write("standin.sh", STANDIN_SH.encode(), 0o755)
+
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> str:
+        path = os.path.join(self.root, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def seal(self, name: str = "settings-acme-nl.xml.sealed", content: bytes = CONTENT, host_key: str | None = None, machine_id: str | None = None) -> str:
+        path = os.path.join(self.settings, name)
+        keys = dict(host_key_path=host_key or self.host_key, machine_id_path=machine_id or self.machine_id)
+        _sealing.write_atomically(path, _sealing.seal(content, path, _sealing.HOSTKEY, **keys))
+        return path
+
+    def plain(self, name: str = "settings.xml", content: bytes = PLAIN) -> str:
+        path = os.path.join(self.settings, name)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        return path
+
+    def report(self, name: str = "report") -> str:
+        return os.path.join(self.reports, name)
+
+    def standin_command(self, report: str, action: str = "exit", *args: str) -> list[str]:
+        if action == "exit" and not args:
+            args = ("0",)
+        return [sys.executable, self.standin, report, action, *args]
+
+    def argv(self, command: list[str], *options: str, python: str = sys.executable, default_base: bool = False) -> list[str]:
+        defaults = ["--settings-dir", self.settings, "--host-key", self.host_key, "--machine-id", self.machine_id]
+        if not default_base:
+            defaults += ["--runtime-dir", self.base]
+        return [python, self.runner, *defaults, *options, "--", *command]
+
+    def run(self, command: list[str], *options: str, **kwargs) -> subprocess.CompletedProcess:
+        proc = subprocess.run(self.argv(command, *options), capture_output=True, text=True, timeout=60, check=False, **kwargs)
+        assert_no_secret(proc.stdout, proc.stderr)
+        return proc
+
+    def run_dirs(self, user: str = "root") -> list[str]:
+        user_dir = os.path.join(self.base, user)
+        return sorted(os.listdir(user_dir)) if os.path.isdir(user_dir) else []
+
+
+def assert_no_secret(*outputs: str) -> None:
+    for output in outputs:
+        for secret in SECRETS:
+            assert secret not in output
+
+
+def read_report(path: str) -> t.Any:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def wait_for(path: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < deadline, "%s did not appear" % path
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def host():
+    root = _world_dir("/tmp")
+    runtime = _world_dir("/dev/shm")
+    assert filesystem_type(runtime) in ("tmpfs", "ramfs"), "/dev/shm is expected to be a tmpfs"
+    try:
+        yield Host(root, runtime)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+# --- the script itself ----------------------------------------------------------------------------
+
+
+def test_the_runner_is_an_executable_python3_script_that_python_3_8_can_parse():
+    with open(SCRIPT, encoding="utf-8") as handle:
+        source = handle.read()
+    assert source.startswith("#!/usr/bin/python3\n")
+    assert os.stat(SCRIPT).st_mode & 0o111 == 0o111
+    ast.parse(source, SCRIPT, feature_version=(3, 8))
+
+
+def test_help_documents_the_command_line_and_the_exit_codes(host):
+    proc = subprocess.run([sys.executable, host.runner, "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    for text in (
+        "--user USER",
+        "--settings-dir DIR",
+        "--runtime-dir DIR",
+        "--host-key PATH",
+        "--machine-id PATH",
+        "-- COMMAND [ARG...]",
+        "INVANTIVE_CONFIGURATION_DATABASES_FOLDER",
+        "tmpfs",
+        "SIGKILL",
+        "128+N",
+        "78 configuration",
+        "71 operating system",
+    ):
+        assert text in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--user", "x"], "give the command to run after --"),
+        (["--"], "give the command to run after --"),
+        (["--bogus", "--", "true"], "unrecognized arguments: --bogus"),
+    ],
+    ids=["no-separator", "no-command", "unknown-option"],
+)
+def test_a_wrong_command_line_is_a_usage_error(host, argv, message):
+    proc = subprocess.run([sys.executable, host.runner, *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 64
+    assert "preauth-run: " + message in proc.stderr and "usage: preauth-run" in proc.stderr
+
+
+# --- running a command ----------------------------------------------------------------------------
+
+
+def test_the_command_sees_the_unsealed_and_the_plain_settings_which_are_gone_afterwards(host):
+    host.seal()
+    host.plain("settings.xml")
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == proc.stderr == ""
+    seen = read_report(host.report())
+    user_dir = os.path.join(host.base, "root")
+    assert os.path.dirname(seen["folder"]) == user_dir and os.path.basename(seen["folder"]).startswith("run-")
+    assert seen["folder_mode"] == 0o700 and seen["fstype"] == "tmpfs"
+    assert seen["files"] == {
+        "settings-acme-nl.xml": {"mode": 0o600, "uid": 0, "sha256": sha256(CONTENT)},
+        "settings.xml": {"mode": 0o600, "uid": 0, "sha256": sha256(PLAIN)},
+    }
+    assert not os.path.exists(seen["folder"])
+    assert host.run_dirs() == [] and stat.S_IMODE(os.stat(user_dir).st_mode) == 0o700
+    assert sorted(os.listdir(host.settings)) == ["settings-acme-nl.xml.sealed", "settings.xml"]
+
+
+def test_a_sealed_file_wins_over_a_plain_copy_of_the_same_name_with_a_warning(host):
+    host.seal("settings-acme-nl.xml.sealed")
+    stale = host.plain("settings-acme-nl.xml", b"<settings><!-- FAKE-stale-plaintext --></settings>\n")
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 0
+    assert read_report(host.report())["files"]["settings-acme-nl.xml"]["sha256"] == sha256(CONTENT)
+    assert "preauth-run: warning: both %s and settings-acme-nl.xml.sealed exist; using the sealed one. Remove settings-acme-nl.xml" % stale in proc.stderr
+
+
+def test_the_exit_status_of_a_failing_command_is_the_runners(host):
+    host.seal()
+    proc = host.run(host.standin_command(host.report(), "exit", "3"))
+    assert proc.returncode == 3
+    assert not os.path.exists(read_report(host.report())["folder"]) and host.run_dirs() == []
+
+
+def test_a_command_killed_with_sigkill_gives_137_and_the_folder_is_removed(host):
+    host.seal()
+    proc = host.run(host.standin_command(host.report(), "kill"))
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert not os.path.exists(read_report(host.report())["folder"]) and host.run_dirs() == []
+
+
+def test_a_command_that_does_not_exist_gives_127_and_the_folder_is_removed(host):
+    host.seal()
+    proc = host.run([os.path.join(host.root, "no-such-command")])
+    assert proc.returncode == 127
+    assert "preauth-run: cannot run %s (No such file or directory)" % os.path.join(host.root, "no-such-command") in proc.stderr
+    assert host.run_dirs() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_signal_to_the_runner_is_forwarded_and_the_folder_removed(host, signum):
+    host.seal()
+    caught = host.report("caught")
+    runner = subprocess.Popen(
+        host.argv(host.standin_command(host.report(), "die-of-signal", caught)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(host.report())
+    folder = read_report(host.report())["folder"]
+    assert os.path.isdir(folder)
+    runner.send_signal(signum)
+    stdout, stderr = runner.communicate(timeout=30)
+    assert_no_secret(stdout, stderr)
+    assert runner.returncode == 128 + signum
+    assert read_report(caught) == [signum]
+    assert not os.path.exists(folder) and host.run_dirs() == []
+
+
+def test_an_interrupt_on_the_terminal_reaches_the_command_once_and_the_runner_cleans_up(host):
+    host.seal()
+    caught = host.report("caught")
+    argv = host.argv(host.standin_command(host.report(), "wait-interrupts", caught))
+    pid, terminal = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(sys.executable, argv)
+        finally:
+            os._exit(127)
+    output = b""
+    try:
+        wait_for(host.report())
+        os.write(terminal, b"\x03")  # ^C: the kernel sends SIGINT to the terminal's foreground process group
+        while True:
+            try:
+                chunk = os.read(terminal, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(terminal)
+    assert_no_secret(output.decode("utf-8", "replace"))
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, output)  # the command's status: ^C did not end the runner
+    assert read_report(caught) == [0x80]  # from the terminal only: the runner did not send a second one
+    assert host.run_dirs() == []
+
+
+def test_concurrent_runs_for_one_user_get_separate_folders(host):
+    host.seal()
+    go = host.report("go")
+    runners = [
+        subprocess.Popen(
+            host.argv(host.standin_command(host.report("report-%d" % n), "wait-for", go)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for n in (1, 2)
+    ]
+    for n in (1, 2):
+        wait_for(host.report("report-%d" % n))
+    folders = [read_report(host.report("report-%d" % n))["folder"] for n in (1, 2)]
+    assert folders[0] != folders[1] and all(os.path.isdir(folder) for folder in folders)
+    assert host.run_dirs() == sorted("run-%d" % runner.pid for runner in runners)
+    open(go, "w").close()
+    for runner in runners:
+        assert_no_secret(*runner.communicate(timeout=30))
+        assert runner.returncode == 0
+    assert host.run_dirs() == []
+
+
+def test_a_stale_run_directory_of_a_dead_runner_is_removed_and_a_live_ones_is_kept(host):
+    host.seal()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    user_dir = os.path.join(host.base, "root")
+    for pid in (dead.pid, os.getpid()):
+        os.makedirs(os.path.join(user_dir, "run-%d" % pid), mode=0o700)
+        with open(os.path.join(user_dir, "run-%d" % pid, "settings-acme-nl.xml"), "wb") as handle:
+            handle.write(CONTENT)
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 0
+    assert host.run_dirs() == ["run-%d" % os.getpid()]
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["machine-id", "host-key"])
+def test_a_file_sealed_on_another_host_is_refused_and_nothing_runs(host, other):
+    other_key = os.path.join(host.root, "other-host", "hostkey")
+    other_id = host.write("other-machine-id", OTHER_MACHINE_ID.encode())
+    if other == "host-key":
+        _sealing.ensure_host_key(other_key)
+        sealed = host.seal(host_key=other_key)
+    else:
+        sealed = host.seal(machine_id=other_id)
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78
+    assert proc.stderr.startswith("preauth-run: %s was sealed with another host key or machine id" % sealed)
+    assert "seal the content again on this host" in proc.stderr and "(settings directory %s, user root)" % host.settings in proc.stderr
+    assert proc.stdout == ""
+    assert not os.path.exists(host.report()) and os.listdir(host.base) == []
+
+
+def test_a_missing_library_is_a_configuration_error(host):
+    os.unlink(host.library)
+    host.seal()
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78
+    assert "preauth-run: The sealing library %s is missing. Install it with the preauth.oauth2.settings role" % host.library in proc.stderr
+    assert not os.path.exists(host.report()) and os.listdir(host.base) == []
+
+
+@needs_root
+def test_root_refuses_a_library_that_others_can_write(host):
+    os.chmod(host.library, 0o666)
+    host.seal()
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78
+    assert "preauth-run: %s is owned by uid 0 with mode 0666; root runs the sealing library only when root owns it" % host.library in proc.stderr
+    assert not os.path.exists(host.report())
+
+
+def test_no_settings_files_is_nothing_to_run_with(host):
+    host.plain("other.xml")
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78
+    assert (
+        "preauth-run: There is nothing to run with: no settings-*.xml.sealed or settings*.xml file in the settings directory %s" % host.settings in proc.stderr
+    )
+    assert not os.path.exists(host.report())
+
+
+def test_a_missing_settings_directory_is_a_configuration_error(host):
+    missing = os.path.join(host.root, "nowhere")
+    proc = host.run(host.standin_command(host.report()), "--settings-dir", missing)
+    assert proc.returncode == 78
+    assert "preauth-run: The settings directory %s of user root does not exist" % missing in proc.stderr
+
+
+def test_an_unknown_user_is_a_configuration_error(host):
+    host.seal()
+    proc = host.run(host.standin_command(host.report()), "--user", "no-such-user-preauth")
+    assert proc.returncode == 78
+    assert "preauth-run: The user no-such-user-preauth (--user) does not exist on this host" in proc.stderr
+
+
+def test_a_runtime_directory_on_disk_is_refused(host):
+    on_disk = next((d for d in (host.root, "/var/tmp", ROOT) if filesystem_type(d) not in ("tmpfs", "ramfs")), None)
+    if on_disk is None:
+        pytest.skip("no directory on a disk file system here to test the refusal with")
+    base = os.path.join(on_disk, "preauth-run-test-base-%d" % os.getpid())
+    host.seal()
+    proc = host.run(host.standin_command(host.report()), "--runtime-dir", base)
+    assert proc.returncode == 78
+    refused = re.search(r"^preauth-run: The runtime directory %s is on (\S+), not on a memory file system \(tmpfs or ramfs\)" % re.escape(base), proc.stderr)
+    assert refused and refused.group(1) not in ("tmpfs", "ramfs")
+    assert "Give --runtime-dir on a tmpfs" in proc.stderr
+    assert not os.path.exists(base) and not os.path.exists(host.report())
+
+
+def _unshare_works() -> bool:
+    try:
+        return IS_ROOT and subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs root and unshare(1) to mount on /run/preauth in a private mount namespace")
+def test_the_default_runtime_base_is_a_tmpfs_which_the_runner_mounts_where_needed(host):
+    host.seal()
+    existed = os.path.exists("/run/preauth")
+    user_dir_existed = os.path.exists("/run/preauth/root")
+    try:
+        # In a private mount namespace, without whatever is mounted on /run/preauth outside it: where /run
+        # is not a tmpfs (as on the CI machine) the runner must mount one, which disappears with the namespace.
+        private = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'umount /run/preauth 2>/dev/null; exec "$@"', "sh"]
+        proc = subprocess.run(
+            [*private, *host.argv(host.standin_command(host.report()), default_base=True)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        # Leave the host as it was; /run/preauth may be a real (or another test's) runtime base.
+        with contextlib.suppress(OSError):  # not empty: someone else's runs are in it
+            if not user_dir_existed:
+                os.rmdir("/run/preauth/root")
+            if not existed and not os.path.ismount("/run/preauth"):
+                os.rmdir("/run/preauth")
+    assert_no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    seen = read_report(host.report())
+    assert os.path.dirname(seen["folder"]) == "/run/preauth/root" and seen["fstype"] == "tmpfs"
+    assert not os.path.exists(seen["folder"])
+
+
+# --- root running the command as another user -------------------------------------------------------
+
+
+@needs_nobody
+def test_the_command_runs_as_the_user_with_root_dropped_for_good(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    sealed = host.seal()
+    os.chown(sealed, NOBODY_UID, -1)
+    host.plain("settings.xml")  # root-owned in the user's directory: accepted
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 0, proc.stderr
+    with open(host.report()) as handle:
+        lines = [line.strip() for line in handle]
+    nobody = pwd.getpwnam(NOBODY)
+    assert "Uid: %d %d %d %d" % ((NOBODY_UID,) * 4) in lines and "Gid: %d %d %d %d" % ((nobody.pw_gid,) * 4) in lines
+    assert "Groups: %s" % " ".join(str(gid) for gid in sorted(os.getgrouplist(NOBODY, nobody.pw_gid))) in lines
+    assert "env: %s nobody nobody" % nobody.pw_dir in lines
+    folder = next(line.split()[1] for line in lines if line.startswith("folder: "))
+    assert "folder: %s %d 700" % (folder, NOBODY_UID) in lines
+    assert "file: settings-acme-nl.xml %d 600 %s" % (NOBODY_UID, sha256(CONTENT)) in lines
+    assert "file: settings.xml %d 600 %s" % (NOBODY_UID, sha256(PLAIN)) in lines
+    assert os.path.dirname(folder) == os.path.join(host.base, NOBODY) and not os.path.exists(folder)
+    user_dir = os.stat(os.path.join(host.base, NOBODY))
+    assert user_dir.st_uid == NOBODY_UID and stat.S_IMODE(user_dir.st_mode) == 0o700
+
+
+@needs_nobody
+def test_a_symbolic_link_to_a_file_the_user_cannot_read_is_refused(host):
+    host.seal()
+    private = host.write("root-only.xml", b"<settings><!-- FAKE-root-only --></settings>\n", 0o600)
+    link = os.path.join(host.settings, "settings-stolen.xml")
+    os.symlink(private, link)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 78
+    assert "preauth-run: %s is a symbolic link; the runner reads only regular files" % link in proc.stderr
+    assert not os.path.exists(host.report()) and host.run_dirs(NOBODY) == []
+
+
+@needs_nobody
+def test_a_settings_file_of_another_user_is_refused(host):
+    sealed = host.seal()
+    os.chown(sealed, 12345, -1)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 78
+    assert "preauth-run: %s is owned by uid 12345; the runner reads only files owned by nobody or root" % sealed in proc.stderr
+    assert not os.path.exists(host.report())
+
+
+@needs_nobody
+def test_a_settings_directory_the_user_cannot_open_is_refused(host):
+    host.seal()
+    os.chmod(host.settings, 0o700)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 78
+    assert "preauth-run: User nobody cannot open the settings directory %s (Permission denied)" % host.settings in proc.stderr
+    assert not os.path.exists(host.report())
+
+
+# --- without root -----------------------------------------------------------------------------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _system_python_has_cryptography() -> bool:
+    return os.access(SYSTEM_PYTHON, os.X_OK) and subprocess.run([SYSTEM_PYTHON, "-c", "import cryptography"], capture_output=True, check=False).returncode == 0
+
+
+def _as_nobody(host: Host, command: list[str], *options: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        host.argv(command, *options, python=SYSTEM_PYTHON),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        user=NOBODY_UID,
+        group=NOBODY_UID,
+        extra_groups=[],
+    )
+    assert_no_secret(proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.mark.skipif(NOBODY_UID is None or not IS_ROOT or not os.access(SYSTEM_PYTHON, os.X_OK), reason="needs root, the user nobody and /usr/bin/python3")
+def test_without_root_another_user_is_refused_with_what_to_do(host):
+    host.seal()
+    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", "root")
+    assert proc.returncode == 78
+    assert "preauth-run: --user root needs root" in proc.stderr and "sudo preauth-run --user root -- COMMAND" in proc.stderr
+    assert not os.path.exists(host.report())
+
+
+@pytest.mark.skipif(
+    NOBODY_UID is None or not IS_ROOT or not _system_python_has_cryptography(), reason="needs root, the user nobody and /usr/bin/python3 with cryptography"
+)
+def test_without_root_the_runner_runs_as_the_invoking_user_when_it_can_read_the_key(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    os.chown(host.seal(), NOBODY_UID, -1)
+    os.chown(os.path.dirname(host.host_key), NOBODY_UID, -1)
+    os.chown(host.host_key, NOBODY_UID, -1)
+    os.chown(host.base, NOBODY_UID, -1)
+    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 0, proc.stderr
+    with open(host.report()) as handle:
+        lines = [line.strip() for line in handle]
+    assert "Uid: %d %d %d %d" % ((NOBODY_UID,) * 4) in lines
+    assert any(line.startswith("file: settings-acme-nl.xml %d 600 %s" % (NOBODY_UID, sha256(CONTENT))) for line in lines)
+    assert host.run_dirs(NOBODY) == []
