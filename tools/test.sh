@@ -2,7 +2,7 @@
 # Every quality gate of `make test`. Arguments: the virtual environments to test with, newest
 # first (tools/bootstrap.sh makes them). Per environment: unit tests, integration targets and
 # ansible-test sanity. Once, with the newest: ansible-lint, changelog lint, collection build and
-# tarball content, execution-environment build context, ansible-doc of every module.
+# tarball content, execution-environment build context, ansible-doc of every module and role.
 # Prints one line per stage with its counts and ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -123,7 +123,8 @@ build() {
         echo "$bad" >&2
         problems=$((problems + 1))
     fi
-    for needed in galaxy.yml README.md LICENSE meta/runtime.yml meta/execution-environment.yml plugins/plugin_utils/_action.py; do
+    for needed in galaxy.yml README.md LICENSE meta/runtime.yml meta/execution-environment.yml plugins/plugin_utils/_action.py \
+        plugins/module_utils/_sealing.py roles/settings/meta/argument_specs.yml roles/settings/files/preauth-run playbooks/deploy.yml; do
         checks=$((checks + 1))
         if [ "$needed" = galaxy.yml ]; then needed=MANIFEST.json; fi
         grep -qx "$needed" "$logs/tarball.txt" || { echo "missing from the tarball: $needed" >&2; problems=$((problems + 1)); }
@@ -176,7 +177,16 @@ docs() {
             echo "ansible-doc could not render preauth.oauth2.$m" >&2
         fi
     done
-    record "ansible-doc of every module" "$((n - bad))" "$bad" "$n modules"
+    for m in roles/*/meta/argument_specs.yml; do
+        [ -e "$m" ] || continue
+        m=$(basename "$(dirname "$(dirname "$m")")")
+        n=$((n + 1))
+        if ! "$venv/bin/ansible-doc" -t role "preauth.oauth2.$m" >>"$log" 2>&1; then
+            bad=$((bad + 1))
+            echo "ansible-doc could not render the role preauth.oauth2.$m" >&2
+        fi
+    done
+    record "ansible-doc of every module and role" "$((n - bad))" "$bad" "$n modules and roles"
 }
 
 first=1

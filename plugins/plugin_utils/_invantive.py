@@ -84,7 +84,9 @@ def connection_string(name: str, pairs: t.Sequence[tuple[str, str, bool]]) -> st
     seen = set()
     for key, value, secret in pairs:
         if not KEY_PATTERN.match(key):
-            raise SettingsError("connection %s: %r is not a connection-string key (letters, digits, '-', '_', '.'); fix invantive.keys or invantive.extra" % (name, key))
+            raise SettingsError(
+                "connection %s: %r is not a connection-string key (letters, digits, '-', '_', '.'); fix invantive.keys or invantive.extra" % (name, key)
+            )
         if key.lower() in seen:
             raise SettingsError("connection %s: the connection-string key %s is given twice; check invantive.keys and invantive.extra" % (name, key))
         seen.add(key.lower())
@@ -274,7 +276,14 @@ def plan_one(
     owned_by = owner.get("host") if owner.get("kind") == "host" else None
     rotating = platform.rotation != "non_rotating"
     fingerprint_ = hashlib.sha256(str(data["tokens"].get("refresh_token") or "").encode()).hexdigest()[:12]
-    common = dict(connection=name, file="settings-%s.xml" % name, generation=generation, owner=owned_by or "controller", rotating=rotating, refresh_fingerprint=fingerprint_)
+    common = dict(
+        connection=name,
+        file="settings-%s.xml" % name,
+        generation=generation,
+        owner=owned_by or "controller",
+        rotating=rotating,
+        refresh_fingerprint=fingerprint_,
+    )
     if rotating and owned_by == host and int(owner.get("generation") or 0) == generation:
         return Planned(
             action=KEEP,

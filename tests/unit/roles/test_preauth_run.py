@@ -372,7 +372,7 @@ def test_an_interrupt_on_the_terminal_reaches_the_command_once_and_the_runner_cl
                 break
             output += chunk
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
         os.close(terminal)
     assert_no_secret(output.decode("utf-8", "replace"))
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, output)  # the command's status: ^C did not end the runner

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in for the product, started by preauth-run as the service user: it reads the unsealed
 settings from INVANTIVE_CONFIGURATION_DATABASES_FOLDER, checks that each refresh token is the one
 the controller stored (by fingerprint), reports what it saw, then exits as asked (ok, fail, kill,
@@ -46,7 +45,6 @@ def standin(expect_file: str, report_file: str, mode: str = "ok") -> None:
         time.sleep(60)
     assert report["matches"] and report["user"] == wanted["user"], report
     print("stand-in product: %d settings file(s), tokens as stored, running as %s" % (len(found), report["user"]))
-
 
 
 if __name__ == "__main__":

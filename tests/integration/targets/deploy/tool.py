@@ -176,7 +176,7 @@ def report(report_file: str, user: str, *connections: str) -> None:
     assert data["user"] == user and data["folder_mode"] == "700", data
     assert data["connections"] == sorted(connections), data
     assert not os.path.exists(data["folder"]), "the runtime directory %s is still there" % data["folder"]
-    leftovers = [n for n in os.listdir(os.path.dirname(data["folder"]))]
+    leftovers = os.listdir(os.path.dirname(data["folder"]))
     assert leftovers == [], "left behind in %s: %s" % (os.path.dirname(data["folder"]), leftovers)
     print("runner: %s saw %s in a 0700 runtime directory, which is gone now" % (user, ", ".join(data["connections"])))
 

@@ -269,4 +269,3 @@ def test_plain_method_writes_the_content_compares_bytes_and_creates_no_host_key(
 def test_plain_method_in_check_mode_writes_nothing(target, path):
     result = target.run(check_mode=True, path=path, content=FAKE, method="plain")
     assert result["changed"] is True and not os.path.exists(path)
-

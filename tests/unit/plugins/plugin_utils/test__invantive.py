@@ -154,7 +154,13 @@ def test_platform_without_known_keys_needs_them_in_the_inventory(twinfield):
     assert bare["failed"] and "invantive.provider" in bare["msg"] and "books" in bare["msg"]
     given = plan(
         twinfield,
-        [entry(twinfield, hosts=["target1"], invantive={"provider": "Twinfield", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}})],
+        [
+            entry(
+                twinfield,
+                hosts=["target1"],
+                invantive={"provider": "Twinfield", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}},
+            )
+        ],
     )
     assert not given.get("failed"), given.get("msg")
     db = database(given["contents"]["books"])
