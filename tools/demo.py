@@ -4,7 +4,10 @@
 2. preauthenticate the Exact Online connection of examples/inventory.yml with
    playbooks/preauthenticate.yml, interactively, while a scripted browser plays the person who
    signs in with two-step verification;
-3. show the vault-encrypted token store with ansible-vault view, secrets masked in this printout.
+3. show the vault-encrypted token store with ansible-vault view, secrets masked in this printout;
+4. to 6. 24 days later: refresh (changed), refresh again (nothing to do), the status table;
+7. to 9. deploy the settings sealed to a stand-in product host, run a stand-in product through the
+   runner, and deploy again (nothing changes; the chain belongs to that host now).
 
 Everything runs against the simulator; the client secret and the vault password are fake demo
 values, the secret kept in a real ansible-vault file. Nothing leaves this machine.
@@ -104,6 +107,38 @@ def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
     return lines
 
 
+def demo_target(work: dict[str, str]) -> dict[str, str]:
+    """An inventory with one more host, dwh01: a local directory tree standing in for a product host."""
+    root = os.path.join(WORK, "dwh01")
+    target = {
+        "root": root,
+        "folder": os.path.join(root, "home", "invantive"),
+        "prefix": os.path.join(root, "usr", "local"),
+        "host_key": os.path.join(root, "etc", "preauth", "hostkey"),
+        "inventory": os.path.join(WORK, "dwh01.yml"),
+    }
+    os.makedirs(os.path.join(root, "home"), mode=0o755)
+    import pwd
+
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        # inventory_dir differs for this file: the example inventory's store_dir would point elsewhere
+        "preauth_store_dir": os.path.join(WORK, "tokens"),
+        "preauth_settings_connections": ["acme-nl"],
+        "preauth_settings_user": pwd.getpwuid(os.getuid()).pw_name,
+        "preauth_settings_folder": target["folder"],
+        "preauth_settings_seal_method": "hostkey",
+        "preauth_settings_host_key_path": target["host_key"],
+        "preauth_settings_runner_prefix": target["prefix"],
+        "preauth_settings_runner_python": sys.executable,
+        "preauth_settings_runner_owner": pwd.getpwuid(os.getuid()).pw_name,
+    }
+    with open(target["inventory"], "w", encoding="utf-8") as handle:
+        json.dump({"all": {"hosts": {"dwh01": host}}}, handle, indent=2)
+    return target
+
+
 def main() -> int:
     say("preauth.oauth2 demo: preauthenticate an Exact Online connection against the local simulator")
     process = SimulatorProcess(control=True)
@@ -185,9 +220,37 @@ def main() -> int:
         step(6, "Status of every connection, sorted by days left (playbooks/status.yml)")
         run_visibly(playbook + [os.path.join(ROOT, "playbooks", "status.yml")] + common, env)
 
-        step(7, "Where the story continues")
-        say("    Deploy the chain sealed to the hosts that run the replication product (the settings role) -")
-        say("    for a rotating chain like Exact Online's, handed over to exactly one host.")
+        step(7, "Deploy: the settings go to the host that runs the product, sealed to that host (playbooks/deploy.yml)")
+        target = demo_target(work)
+        say("    dwh01 stands in for the product host: a local directory tree under %s, so the demo needs no" % os.path.relpath(target["root"], ROOT))
+        say("    SSH and no root (make test deploys over real SSH); the product's service user is you.")
+        deploy = playbook + ["-i", target["inventory"], os.path.join(ROOT, "playbooks", "deploy.yml")] + common
+        deploy += ["-e", "preauth_deploy_hosts=dwh01", "-e", "preauth_deploy_become=false"]
+        run_visibly(deploy + ["--diff"], env)
+        sealed = os.path.join(target["folder"], "settings-acme-nl.xml.sealed")
+        with open(sealed, "rb") as handle:
+            data = handle.read()
+        say("    %s: %d bytes, mode %o; it starts with %r and holds no readable setting" % (
+            os.path.relpath(sealed, ROOT), len(data), os.stat(sealed).st_mode & 0o777, data[:8]))
+        say("    (connectionString in the file: %s; a copy on another machine does not unseal)" % ("yes" if b"connectionString" in data else "no"))
+
+        step(8, "The product runs through the runner: unsealed into memory for the run only, then removed")
+        runtime = "/dev/shm/preauth-demo" if os.path.isdir("/dev/shm") else os.path.join(target["root"], "run")
+        runner = [
+            os.path.join(target["prefix"], "bin", "preauth-run"),
+            "--settings-dir", target["folder"],
+            "--host-key", target["host_key"],
+            "--runtime-dir", runtime,
+            "--", sys.executable, os.path.join(ROOT, "tools", "demo_product.py"),
+        ]
+        run_visibly(runner, env)
+        left = [os.path.join(r, n) for r, ds, fs in os.walk(runtime) for n in ds + fs if n.startswith(("run-", "settings"))]
+        say("    after the run: %s" % ("left behind: " + ", ".join(left) if left else "nothing of it is left in " + runtime))
+        say("    the stored chain's refresh token fingerprint: %s" % (open_store(work).read("acme-nl").data["tokens"]["refresh_fingerprint"]))
+
+        step(9, "Deploy again: nothing changes; acme-nl belongs to dwh01 now, so refresh.yml leaves it alone")
+        run_visibly(deploy, env)
+        run_visibly(playbook + [os.path.join(ROOT, "playbooks", "refresh.yml")] + common, env)
     finally:
         process.stop()
     say()
