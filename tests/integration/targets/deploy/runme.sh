@@ -96,6 +96,8 @@ grep -q '"content_sha256"' "$work/deploy.out"
 [ -f "$work/units/preauth-test-product.service" ]
 [ -f "$work/units/preauth-test-product.timer" ]
 grep -q -- "--user\" \"preauth-svc1\"" "$work/units/preauth-test-product.service"
+# systemd-analyze verify ran and accepted the units
+sed -n '/^TASK \[preauth.oauth2.settings : Verify the unit files\]/,/^TASK /p' "$work/deploy.out" | grep -q "^ok: \[target1\]"
 [ -f "$work/host2/hostkey" ]
 [ "$(stat -c %a "$work/host2/hostkey")" = 400 ]
 
@@ -185,6 +187,19 @@ $tool owner "$work" acme-nl target1 2
 $tool expect "$work" target1 acme-nl gmail
 runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/gen2.json" >>"$out" 2>&1
 $tool report "$STANDIN_DIR/reports/gen2.json" preauth-svc1 acme-nl gmail
+
+# ...and a chain the host owns whose file disappeared is reported, not silently rewritten.
+mv /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed "$work/moved-away.sealed"
+set +e
+run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 >"$work/missing.out" 2>&1
+rc=$?
+set -e
+outputs+=("$work/missing.out")
+mv "$work/moved-away.sealed" /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed
+[ "$rc" != 0 ]
+grep -q "Connection(s) acme-nl belong to target1" "$work/missing.out"
+play restored "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
+[ "$(changed "$work/restored.out" target1)" = 0 ]
 
 # 8. refresh.yml redeploys the controller-owned chain it refreshed (crm), and leaves the handed-over one alone.
 before=$($tool digest /home/preauth-svc2/invantive/settings-crm.xml.sealed)
