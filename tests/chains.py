@@ -9,7 +9,7 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
-from conftest import EXACT, STRICT, USER
+from conftest import EXACT, STRICT, TWINFIELD, USER
 from simulator.browser import ScriptedBrowser
 
 CONTACT = {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example.test", "company": "Example B.V."}
@@ -31,6 +31,40 @@ def params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
     )
     found.update(overrides)
     return found
+
+
+def google_params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
+    """A platform that does not rotate refresh tokens (Google), served by the simulator's OpenID server."""
+    base = sim.base_url + "/strict"
+    found = dict(
+        connection="gmail",
+        platform="google",
+        country=None,
+        base_url=None,
+        client_id=STRICT["client_id"],
+        client_secret=STRICT["client_secret"],
+        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
+        scopes=["openid", "offline_access"],
+    )
+    found.update(overrides)
+    return params(sim, tmp_path, **found)
+
+
+def twinfield_params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
+    """Twinfield at the simulator: Basic client authentication only, a nonce, rotation not known."""
+    base = sim.base_url + "/twinfield/auth/authentication/connect"
+    found = dict(
+        connection="tw",
+        platform="twinfield",
+        country=None,
+        base_url=None,
+        client_id=TWINFIELD["client_id"],
+        client_secret=TWINFIELD["client_secret"],
+        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": None, "whoami": base + "/userinfo"},
+        scopes=["openid", "offline_access"],
+    )
+    found.update(overrides)
+    return params(sim, tmp_path, **found)
 
 
 def begin(p: dict[str, t.Any], check_mode: bool = False):

@@ -136,3 +136,19 @@ options:
     type: float
     default: 30
 """
+
+    # Only the token store, for modules whose connection options come per entry or not at all.
+    STORE = r"""
+options:
+  store_dir:
+    description:
+      - Directory of the token store.
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
+        of the controller user.
+    type: path
+  vault_id:
+    description:
+      - Vault identity that encrypts store files this module writes, when the run loads several (C(--vault-id)). An existing
+        store file keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
+    type: str
+"""

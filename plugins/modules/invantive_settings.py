@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.connection.store
 options:
   connections:
     description:
@@ -75,16 +76,6 @@ options:
         refresh (playbooks/refresh.yml); the first deployment of a rotating chain is playbooks/deploy.yml's job.
     type: bool
     default: false
-  store_dir:
-    description:
-      - Directory of the token store.
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user.
-    type: path
-  vault_id:
-    description:
-      - Vault identity of the run; store files are read with whichever identity encrypted them.
-    type: str
 attributes:
   check_mode:
     support: full

@@ -27,23 +27,13 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.connection.store
 options:
   connection:
     description:
       - Name of the connection. It names the token store file C(<store_dir>/<connection>.yml).
     type: str
     required: true
-  store_dir:
-    description:
-      - Directory of the token store.
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user.
-    type: path
-  vault_id:
-    description:
-      - Vault identity that encrypts the store file when the run loads several (C(--vault-id)). An existing store file keeps the
-        vault identity it was written with.
-    type: str
   host:
     description:
       - Inventory name of the host that takes the chain. Required with O(state=host).

@@ -16,28 +16,15 @@ import sys
 import xml.etree.ElementTree as ET
 
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
-EXACT_SECRET = "FAKE-exact-client-secret-for-tests"
-STRICT_SECRET = "FAKE-strict-client-secret-for-tests"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "preauthenticate"))
+from driver import CONTACT, STRICT_SECRET, exact_entry, sealer, store  # noqa: E402
+
 USERS = {"target1": "preauth-svc1", "target2": "preauth-svc2"}
 
 
-def vault(work: str) -> VaultLib:
-    with open(os.path.join(work, "vault-pw"), "rb") as handle:
-        return VaultLib([("default", VaultSecret(handle.read().strip()))])
-
-
 def inventory(sim: str, work: str) -> None:
-    lib = vault(work)
-
-    class Vaulted(str):
-        pass
-
-    yaml.SafeDumper.add_representer(Vaulted, lambda dumper, value: dumper.represent_scalar("!vault", str(value), style="|"))
-
-    def sealed(value: str) -> Vaulted:
-        return Vaulted(lib.encrypt(value).decode())
+    sealed = sealer(work)
 
     strict = sim + "/strict"
     endpoints = {"authorize": strict + "/authorize", "token": strict + "/token", "revocation": strict + "/revoke", "whoami": strict + "/userinfo"}
@@ -62,24 +49,9 @@ def inventory(sim: str, work: str) -> None:
             },
             "vars": {
                 "preauth_store_dir": os.path.join(work, "tokens"),
-                "preauth_contact": {
-                    "first_name": "Ada",
-                    "last_name": "Jansen",
-                    "job_title": "Controller",
-                    "email": "ada.jansen@example.test",
-                    "company": "Example Accountants B.V.",
-                },
+                "preauth_contact": CONTACT,
                 "preauth_connections": [
-                    {
-                        "name": "acme-nl",
-                        "platform": "exact_online",
-                        "country": "nl",
-                        "base_url": sim + "/nl",
-                        "client_id": "00000000-0000-4000-8000-00000000e0e1",
-                        "client_secret": sealed(EXACT_SECRET),
-                        "redirect_uri": "https://preauth.example.test/callback",
-                        "hosts": ["target1"],
-                    },
+                    exact_entry(sim, sealed, hosts=["target1"]),
                     {
                         "name": "gmail",
                         "platform": "google",
@@ -113,12 +85,6 @@ def inventory(sim: str, work: str) -> None:
     os.makedirs(host2, exist_ok=True)
     with open(os.path.join(host2, "machine-id"), "w") as handle:
         handle.write("22222222222222222222222222222222\n")
-
-
-def store(work: str, connection: str) -> dict:
-    with open(os.path.join(work, "tokens", connection + ".yml"), "rb") as handle:
-        plain, _vault_id, _secret = vault(work).decrypt_and_get_vault_id(handle.read())
-    return yaml.safe_load(plain)
 
 
 def folder(host: str) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import typing as t
 import urllib.parse
 import urllib.request
 
@@ -33,47 +34,59 @@ def control(sim: str, path: str, body: dict | None = None) -> dict:
         return json.load(response)
 
 
-def inventory(sim: str, work: str) -> None:
+class Vaulted(str):
+    """A value that yaml.safe_dump writes as an inline !vault string."""
+
+
+yaml.SafeDumper.add_representer(Vaulted, lambda dumper, value: dumper.represent_scalar("!vault", str(value), style="|"))
+
+
+def sealer(work: str) -> t.Callable[[str], Vaulted]:
+    """Encrypts values with the run's vault password, for inventories with real inline vault secrets."""
     lib = vault(work)
+    return lambda value: Vaulted(lib.encrypt(value).decode())
 
-    def sealed(value: str) -> str:
-        return lib.encrypt(value).decode()
 
-    class Vaulted(str):
-        pass
+CONTACT = {
+    "first_name": "Ada",
+    "last_name": "Jansen",
+    "job_title": "Controller",
+    "email": "ada.jansen@example.test",
+    "company": "Example Accountants B.V.",
+}
 
-    def represent(dumper, value):
-        return dumper.represent_scalar("!vault", str(value), style="|")
 
-    yaml.SafeDumper.add_representer(Vaulted, represent)
+def exact_entry(sim: str, sealed: t.Callable[[str], Vaulted], **extra: t.Any) -> dict:
+    """The inventory entry of acme-nl, Exact Online at the simulator."""
+    entry = {
+        "name": "acme-nl",
+        "platform": "exact_online",
+        "country": "nl",
+        "base_url": sim + "/nl",
+        "client_id": "00000000-0000-4000-8000-00000000e0e1",
+        "client_secret": sealed(EXACT_SECRET),
+        "redirect_uri": "https://preauth.example.test/callback",
+    }
+    entry.update(extra)
+    return entry
+
+
+def inventory(sim: str, work: str) -> None:
+    sealed = sealer(work)
     doc = {
         "all": {
             "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
             "vars": {
                 "preauth_store_dir": os.path.join(work, "tokens"),
-                "preauth_contact": {
-                    "first_name": "Ada",
-                    "last_name": "Jansen",
-                    "job_title": "Controller",
-                    "email": "ada.jansen@example.test",
-                    "company": "Example Accountants B.V.",
-                },
+                "preauth_contact": CONTACT,
                 "preauth_connections": [
-                    {
-                        "name": "acme-nl",
-                        "platform": "exact_online",
-                        "country": "nl",
-                        "base_url": sim + "/nl",
-                        "client_id": "00000000-0000-4000-8000-00000000e0e1",
-                        "client_secret": Vaulted(sealed(EXACT_SECRET)),
-                        "redirect_uri": "https://preauth.example.test/callback",
-                    },
+                    exact_entry(sim, sealed),
                     {
                         "name": "crm",
                         "platform": "generic",
                         "issuer": sim + "/strict",
                         "client_id": "strict-demo-client",
-                        "client_secret": Vaulted(sealed(STRICT_SECRET)),
+                        "client_secret": sealed(STRICT_SECRET),
                         "redirect_uri": "https://preauth.example.test/callback",
                         "scopes": ["openid", "offline_access"],
                     },

@@ -14,8 +14,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import HandoverError, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import iso
-from chains import VAULT, begin, params, preauthenticate, stored
-from conftest import STRICT, TWINFIELD
+from chains import VAULT, begin, google_params, params, preauthenticate, stored, twinfield_params
 
 
 def hand(p, check_mode: bool = False, diff: bool = False, **args):
@@ -41,19 +40,7 @@ def exact(sim, tmp_path):
 @pytest.fixture
 def google(sim, tmp_path):
     """A chain of a platform that does not rotate refresh tokens (Google), served by the simulator's OpenID server."""
-    base = sim.base_url + "/strict"
-    p = params(
-        sim,
-        tmp_path,
-        connection="gmail",
-        platform="google",
-        country=None,
-        base_url=None,
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = google_params(sim, tmp_path)
     preauthenticate(p)
     return p
 
@@ -186,19 +173,7 @@ def test_a_non_rotating_chain_stays_with_the_controller_and_lists_its_hosts(goog
 
 
 def test_a_platform_whose_rotation_is_unknown_is_treated_as_rotating(sim, tmp_path):
-    base = sim.base_url + "/twinfield/auth/authentication/connect"
-    p = params(
-        sim,
-        tmp_path,
-        connection="tw",
-        platform="twinfield",
-        country=None,
-        base_url=None,
-        client_id=TWINFIELD["client_id"],
-        client_secret=TWINFIELD["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": None, "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = twinfield_params(sim, tmp_path)
     preauthenticate(p)
     assert hand(p, host="dwh01")["owner"] == "dwh01"
     refused = hand(p, host="dwh02")

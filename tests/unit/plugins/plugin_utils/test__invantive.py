@@ -12,8 +12,8 @@ from ansible_collections.preauth.oauth2.plugins.action.invantive_settings import
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import SettingsError, connection_string, settings_xml
-from chains import VAULT, params, preauthenticate, stored
-from conftest import EXACT, STRICT, TWINFIELD
+from chains import VAULT, google_params, params, preauthenticate, stored, twinfield_params
+from conftest import EXACT
 
 
 def entry(p, **extra):
@@ -49,19 +49,7 @@ def exact(sim, tmp_path):
 
 @pytest.fixture
 def twinfield(sim, tmp_path):
-    base = sim.base_url + "/twinfield/auth/authentication/connect"
-    p = params(
-        sim,
-        tmp_path,
-        connection="books",
-        platform="twinfield",
-        country=None,
-        base_url=None,
-        client_id=TWINFIELD["client_id"],
-        client_secret=TWINFIELD["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": None, "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = twinfield_params(sim, tmp_path, connection="books")
     preauthenticate(p)
     return p
 
@@ -69,19 +57,7 @@ def twinfield(sim, tmp_path):
 @pytest.fixture
 def google(sim, tmp_path):
     """A platform that does not rotate refresh tokens, served by the simulator's OpenID server."""
-    base = sim.base_url + "/strict"
-    p = params(
-        sim,
-        tmp_path,
-        connection="gmail",
-        platform="google",
-        country=None,
-        base_url=None,
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = google_params(sim, tmp_path)
     preauthenticate(p)
     return p
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params
-from conftest import EXACT, TWINFIELD, USER
+from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
+from conftest import EXACT, USER
 
 
 @pytest.fixture
@@ -86,19 +86,7 @@ def test_generic_platform_through_discovery_with_the_strict_profile(sim, tmp_pat
 
 
 def test_non_rotating_platform_with_nonce_and_basic_auth(sim, tmp_path):
-    base = sim.base_url + "/twinfield/auth/authentication/connect"
-    p = params(
-        sim,
-        tmp_path,
-        connection="tw",
-        platform="twinfield",
-        country=None,
-        base_url=None,
-        client_id=TWINFIELD["client_id"],
-        client_secret=TWINFIELD["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": None, "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = twinfield_params(sim, tmp_path)
     first = begin(p)
     assert "nonce" in dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(first.result["url"]).query))
     step = finish(p, redirect_url=sign_in(first.result["url"]), verify=True)

@@ -17,7 +17,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.action.token_revoke import ActionModule as TokenRevoke
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import MANUAL_REVOCATION, manual_revocation
-from chains import VAULT, params, preauthenticate, stored, strict_params
+from chains import VAULT, google_params, params, preauthenticate, stored, strict_params
 from conftest import STRICT
 
 
@@ -119,24 +119,12 @@ def test_a_chain_with_a_refresh_in_flight_is_revoked_with_a_warning(strict):
 
 
 def test_a_non_rotating_chain_deployed_to_hosts_is_revoked_with_a_warning(sim, tmp_path, control):
-    base = sim.base_url + "/strict"
-    p = params(
-        sim,
-        tmp_path,
-        connection="gmail",
-        platform="google",
-        country=None,
-        base_url=None,
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    p = google_params(sim, tmp_path)
     preauthenticate(p)
     for host in ("dwh02", "dwh01"):
         run_action(TokenHandover, dict(pick(p, "connection", "store_dir"), host=host))
     result = revoke(p)
-    assert result["changed"] is True and result["revocation_url"] == base + "/revoke" and control.state()["chains_revoked"] == 1
+    assert result["changed"] is True and result["revocation_url"] == sim.base_url + "/strict/revoke" and control.state()["chains_revoked"] == 1
     assert result["warnings"] == ["connection gmail was deployed to dwh01, dwh02: the products there stop working once it is revoked"]
     after = stored(p)
     assert "deployed_to" not in after and after["history"][-1]["deployed_to"] == ["dwh01", "dwh02"]
