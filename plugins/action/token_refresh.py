@@ -8,10 +8,10 @@ import typing as t
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request, template_keeping_vaulted
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
 # The keys of one inventory entry (preauth_connections) that describe the connection.
@@ -55,6 +55,13 @@ class ActionModule(PreauthAction):
     required_one_of = [("connection", "connections")]
     required_by = {"connection": ("platform", "client_id")}
 
+    @classmethod
+    def finalize_task_arg(cls, name: str, value: t.Any, templar: t.Any, context: t.Any) -> t.Any:
+        # Inline-vaulted client secrets are decrypted only for the connections that are refreshed.
+        if name == "connections":
+            return template_keeping_vaulted(value, templar, "client_secret")
+        return super().finalize_task_arg(name, value, templar, context)
+
     def _entries(self, params: dict[str, t.Any]) -> list[dict[str, t.Any]]:
         if params["connection"]:
             return [{k: params[k] for k in ENTRY_SPEC}]
@@ -76,11 +83,15 @@ class ActionModule(PreauthAction):
             if name in names:
                 raise PreauthError("connection %s is listed twice in connections" % name)
             names.append(name)
+            # A deferred secret skips the type check: it is a string once revealed.
+            deferred = entry.pop("client_secret") if isinstance(entry.get("client_secret"), DeferredSecret) else None
             checked = validator.validate(entry)
             if checked.error_messages:
                 items.append(PreauthError("invalid connection definition: %s" % "; ".join(str(m) for m in checked.error_messages)))
                 continue
             merged = dict(to_plain(checked.validated_parameters), **{k: params[k] for k in SHARED})
+            if deferred is not None:
+                merged["client_secret"] = deferred
             try:
                 items.append(resolve(merged, client))
             except PreauthError as exc:

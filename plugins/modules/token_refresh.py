@@ -133,6 +133,13 @@ seealso:
 notes:
   - Run it on a schedule (cron, AWX) with C(playbooks/refresh.yml); several runs at once are safe, the store's lock makes
     the second one find nothing to do.
+  - Beside each store file the collection keeps an index (C(.<connection>.index), mode 0600) of the facts that decide
+    whether a refresh is due - expiry times, owner, flags, generation, a hash of the identity fields - and never a token or
+    secret. A connection with nothing to do is answered from it without decrypting its store, but only while the index
+    matches the store file byte for byte and was written with the run's vault secret; in every other case, and whenever a
+    refresh may be due, the store is locked and decrypted as described above.
+  - Client secrets given inline with C(!vault) in O(connections) are decrypted only for the connections that send a token
+    request, so a run with nothing to do decrypts none of them.
 """
 
 EXAMPLES = r"""

@@ -11,6 +11,10 @@ An action plugin subclasses ``PreauthAction``, declares its argument spec and im
 ``ArgumentSpecValidator``, hands plain (untagged) values to the action, honours check and diff
 mode, masks ``no_log`` values in everything it returns, marks results that carry secrets with
 ``_ansible_no_log``, and turns every ``PreauthError`` into a failed result with its message.
+
+An inline ansible-vault value that reaches the action still encrypted (see
+``template_keeping_vaulted``) arrives as a ``DeferredSecret`` that decrypts with the run's vault
+secrets when used; a revealed value is masked like a ``no_log`` value.
 """
 
 from __future__ import annotations
@@ -18,12 +22,45 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_text
+from ansible.parsing.vault import EncryptedString, VaultHelper
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, NotPlainError, to_plain
+
+
+def template_keeping_vaulted(value: t.Any, templar: t.Any, key: str) -> t.Any:
+    """Template a task argument that is a list of dicts as Ansible does, except that an inline
+    ansible-vault value (``!vault``) under ``key`` in an entry stays encrypted.
+
+    For ``ActionBase.finalize_task_arg`` (ansible-core 2.19+): Ansible decrypts every vaulted
+    value while it templates task arguments, one key derivation each, whether the action needs it
+    or not. Anything unexpected is templated the usual way, which also reports errors as Ansible
+    does.
+    """
+    try:
+        entries = templar.resolve_to_container(value)
+        if not isinstance(entries, list):
+            return templar.template(value)
+        done = []
+        for raw in entries:
+            entry = templar.resolve_to_container(raw)  # the entry's own values are not rendered yet
+            kept = entry.get(key) if isinstance(entry, dict) else None
+            if type(kept) is not EncryptedString:  # pylint: disable=unidiomatic-typecheck
+                done.append(templar.template(entry))
+                continue
+            rest = templar.template({k: v for k, v in entry.items() if k != key})
+            if not isinstance(rest, dict):
+                return templar.template(value)
+            rest[key] = kept
+            done.append(rest)
+        return done
+    except Exception:  # pylint: disable=broad-exception-caught
+        return templar.template(value)
 
 
 @dataclasses.dataclass
@@ -84,6 +121,26 @@ class PreauthAction(ActionBase):
     def action_name(self) -> str:
         return str(getattr(self._task, "resolved_action", None) or self._task.action)
 
+    def _defer_vaulted(self, value: t.Any, path: str) -> DeferredSecret:
+        """Turn a still-encrypted vault value into a secret that decrypts when it is used."""
+        if type(value) is not EncryptedString:  # pylint: disable=unidiomatic-typecheck
+            raise NotPlainError("%s has a value of type %s that cannot be stored" % (path, type(value).__name__))
+        vault = self._loader._vault
+        ciphertext = VaultHelper.get_ciphertext(value, with_tags=False)
+        where = path.replace("arguments.", "", 1)
+
+        def reveal() -> str:
+            try:
+                plaintext = to_text(vault.decrypt(ciphertext))
+            except AnsibleError:
+                raise PreauthError(
+                    "%s cannot be decrypted with the vault secrets of this run; pass the vault password or --vault-id it was encrypted with" % where
+                ) from None
+            self.hide(plaintext)
+            return plaintext
+
+        return DeferredSecret(reveal)
+
     def _validate(self) -> tuple[dict[str, t.Any], set[str]]:
         validator = ArgumentSpecValidator(
             self.argument_spec,
@@ -93,17 +150,19 @@ class PreauthAction(ActionBase):
             required_if=self.required_if or None,
             required_by=self.required_by or None,
         )
-        validation = validator.validate(dict(self._task.args))
+        try:
+            # Plain values first: the validator deep-copies its input, and copying the tags of
+            # every value of a long list of connections costs more than the validation.
+            args = to_plain(dict(self._task.args), "arguments", self._defer_vaulted)
+        except NotPlainError as exc:
+            raise PreauthError("%s: %s" % (self.action_name, exc)) from None
+        validation = validator.validate(args)
         # The validator documents these as the values it found marked no_log.
         no_log_values = {str(v) for v in validation._no_log_values if v}
         if validation.error_messages:
             msg = "; ".join(str(m) for m in validation.error_messages)
             raise PreauthError("%s%s: invalid arguments: %s" % (self._subject(), self.action_name, remove_values(msg, no_log_values)))
-        try:
-            params = to_plain(validation.validated_parameters, "arguments")
-        except NotPlainError as exc:
-            raise PreauthError("%s: %s" % (self.action_name, exc)) from None
-        return params, no_log_values
+        return to_plain(validation.validated_parameters, "arguments"), no_log_values
 
     def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)

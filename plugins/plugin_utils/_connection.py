@@ -17,6 +17,7 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     PLATFORM_NAMES,
     Endpoints,
@@ -73,7 +74,7 @@ class Connection:
     name: str
     platform: Platform
     client_id: str
-    client_secret: str | None
+    client_secret: str | DeferredSecret | None
     redirect_uri: str | None
     scopes: tuple[str, ...]
     client_auth: str
@@ -81,6 +82,12 @@ class Connection:
     tenant: str | None
     environment: str | None
     endpoints: Endpoints | None
+
+    def secret(self) -> str | None:
+        """The client secret's text, decrypting a deferred one now."""
+        if isinstance(self.client_secret, DeferredSecret):
+            return self.client_secret.reveal()
+        return self.client_secret
 
     @property
     def rotating(self) -> bool:

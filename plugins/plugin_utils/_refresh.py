@@ -19,6 +19,12 @@ For each connection, under its store lock and after re-reading the store:
    spent or expired mark ``reauthorization_required``; on a lost answer (timeout, reset, 5xx,
    gateway page) keep the stored token and the marker, so the next run tries that token once
    more and learns from the platform whether it was spent.
+
+Before taking the lock, the store's index (see ``_store``) may show that a connection needs
+nothing: only an index that verifiably describes the store file as it is now is read, and only
+the answer "unchanged" is taken from it, by the same decision as below. Everything else - a
+refresh due, in flight, forced, handed over, a changed definition, a missing or stale index -
+goes the full way: lock, decrypt, decide.
 """
 
 from __future__ import annotations
@@ -31,12 +37,10 @@ import typing as t
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, TokenStore, definition_fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 DAY = 86400
-# Definition fields that make a stored chain another chain when they change.
-IDENTITY_FIELDS = ("platform", "client_id", "country", "token_url")
 REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
 
 
@@ -85,12 +89,22 @@ class ChainResult:
 
 
 def _metadata(record: Record) -> dict[str, t.Any]:
-    tokens = record.data.get("tokens") or {}
+    return _token_metadata(record.data.get("tokens") or {})
+
+
+def _token_metadata(tokens: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {
         "refresh_fingerprint": tokens.get("refresh_fingerprint"),
         "access_expires_at": iso(tokens.get("access_expires_at")),
         "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
     }
+
+
+def _nothing_to_do(tokens: t.Mapping[str, t.Any]) -> str:
+    return "nothing to do: access token valid until %s, refresh token until %s" % (
+        iso(tokens.get("access_expires_at")),
+        iso(tokens.get("refresh_expires_at")) or "the platform revokes it",
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -144,11 +158,41 @@ class Refresher:
     # -- one connection --------------------------------------------------------------------
 
     def run_one(self, conn: Connection) -> ChainResult:
+        quick = self._unchanged_by_index(conn)
+        if quick is not None:
+            return quick
         if self.check_mode:
             record = self.store.read(conn.name)
             return self._decide_and_act(conn, record)
         with self.store.locked(conn.name) as record:
             return self._decide_and_act(conn, record)
+
+    def _unchanged_by_index(self, conn: Connection) -> ChainResult | None:
+        """The result "unchanged" from a verified index, or None: then the full path decides."""
+        if self.policy.force or self.policy.return_access_token or not conn.client_secret:
+            return None
+        index = self.store.index(conn.name)
+        if index is None:
+            return None
+        try:
+            tokens = index["tokens"]
+            owner = index["owner"]
+            if (
+                index["chain"] is not True
+                or index["reauthorization_required"] is not False
+                or index["in_flight"] is not False
+                or owner.get("kind") == "host"
+                or index["definition"] is None
+                or index["definition"] != definition_fingerprint(conn.definition())
+                or self._why(tokens, None, self.now()) is not None
+            ):
+                return None
+            result = ChainResult(conn.name, "unchanged", "not_needed", "", platform=conn.platform.name, generation=index["generation"], owner="controller")
+            result.before = _token_metadata(tokens)
+            result.msg = _nothing_to_do(tokens)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        return result
 
     def _decide_and_act(self, conn: Connection, record: Record) -> ChainResult:
         data = record.data
@@ -204,10 +248,7 @@ class Refresher:
         why = self._why(tokens, in_flight, now)
         if why is None:
             result.status, result.reason = "unchanged", "not_needed"
-            result.msg = "nothing to do: access token valid until %s, refresh token until %s" % (
-                iso(tokens.get("access_expires_at")),
-                iso(tokens.get("refresh_expires_at")) or "the platform revokes it",
-            )
+            result.msg = _nothing_to_do(tokens)
             return self._with_access(result, tokens)
         interval = conn.platform.min_refresh_interval
         since = now - float(tokens.get("obtained_at") or 0)
@@ -269,6 +310,17 @@ class Refresher:
         tokens = data["tokens"]
         presented = tokens["refresh_token"]
         previous_flight = dict(data.get("in_flight") or {})
+        # Decrypted only now that a request is due, and before the marker: a secret that cannot be
+        # decrypted must not leave a marker for a request that was never sent.
+        try:
+            client_secret = conn.secret()
+        except PreauthError as exc:
+            result.reason, result.msg = "config", exc.msg
+            return result
+        if not client_secret:
+            result.reason = "config"
+            result.msg = "client_secret is empty; keep the app's client secret in ansible-vault and pass it in the connection definition"
+            return result
         waited = 0.0
         while True:
             data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(self.now(), 3)}
@@ -276,7 +328,7 @@ class Refresher:
             self.store.save(record)  # the marker is on disk before the request leaves
             result.token_calls += 1
             try:
-                fresh = self.client.refresh(conn.endpoints.token, presented, conn.client_id, conn.client_secret or "", conn.client_auth)
+                fresh = self.client.refresh(conn.endpoints.token, presented, conn.client_id, client_secret, conn.client_auth)
                 break
             except OAuthError as exc:
                 if exc.kind == "rate_limited":

@@ -19,6 +19,17 @@ connection's chain. Rules, all enforced here:
   the read to the write, so a second process waits and then sees the first one's result;
 * a file that is not vault data, cannot be decrypted or does not hold a store is refused and
   left exactly as it is.
+
+Beside each store file, after every write and under the same lock, an index
+``.<connection>.index`` records the few facts a batch refresh needs to see that nothing is due
+(expiry times, owner, flags, generation, a hash of the chain's identity fields) without
+decrypting the store - one vault key derivation per file is most of a no-op run's work. It holds
+no token, code, verifier or secret. It is trusted only while it verifiably describes the store
+file as it is now: the file's size, mtime and SHA-256 must match, and an HMAC under a key derived
+from the run's vault secret (PBKDF2, once per run) must match, so a store rewritten by anyone
+else, an index edited by hand or copied from another store, or an index written with another
+vault secret is never believed. Anything short of that means: decrypt as before. A crash between
+the store write and the index write leaves an index that describes the old file: a mismatch.
 """
 
 from __future__ import annotations
@@ -27,9 +38,13 @@ import contextlib
 import copy
 import errno
 import fcntl
+import hashlib
+import hmac
+import json
 import os
 import re
 import stat
+import threading
 import time
 import typing as t
 
@@ -48,10 +63,33 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_pl
 SCHEMA = 1
 HISTORY_LIMIT = 30
 CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+# Definition fields that make a stored chain another chain when they change.
+IDENTITY_FIELDS = ("platform", "client_id", "country", "token_url")
+INDEX_FORMAT = 1
+INDEX_MAX_BYTES = 16384
+# More than the 2 x 10000 PBKDF2 rounds that checking a vault file's HMAC costs: the index is
+# never a cheaper way to test guesses of the vault password than the store file beside it.
+INDEX_KEY_ROUNDS = 100000
+INDEX_TOKEN_FIELDS = ("obtained_at", "access_expires_at", "refresh_expires_at", "last_refresh_at", "refresh_fingerprint")
 
 
 class StoreError(PreauthError):
     """The store cannot be read or written; the message names the file and the next step."""
+
+
+def definition_fingerprint(definition: t.Any) -> str | None:
+    """SHA-256 of the identity fields of a connection definition; equal fingerprints, same chain."""
+    if not isinstance(definition, t.Mapping):
+        definition = {}
+    try:
+        text = json.dumps({k: definition.get(k) for k in IDENTITY_FIELDS}, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(body: dict[str, t.Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 class VaultLike(t.Protocol):
@@ -76,12 +114,18 @@ def check_connection_name(name: str) -> str:
 class Record:
     """The decrypted content of one store file, plus what is needed to write it back."""
 
-    def __init__(self, connection: str, data: dict[str, t.Any] | None, vault_id: str | None) -> None:
+    def __init__(
+        self, connection: str, data: dict[str, t.Any] | None, vault_id: str | None, secret: t.Any = None, source: tuple[int, int, str] | None = None
+    ) -> None:
         self.connection = connection
         self.exists = data is not None
         self.data: dict[str, t.Any] = data if data is not None else {"schema": SCHEMA, "connection": connection, "generation": 0, "history": []}
         self.original = copy.deepcopy(data) if data is not None else None
         self.vault_id = vault_id
+        # The vault secret that decrypted or encrypted the file, and (size, mtime_ns, SHA-256) of
+        # the exact bytes this record was read from or written as: what an index describes.
+        self.secret = secret
+        self.source = source
 
     @property
     def changed(self) -> bool:
@@ -99,6 +143,8 @@ class TokenStore:
         self.vault = vault
         self.encrypt_vault_id = encrypt_vault_id
         self.lock_timeout = lock_timeout
+        self._index_keys: dict[tuple[str, int], bytes | None] = {}
+        self._index_keys_lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -107,6 +153,9 @@ class TokenStore:
 
     def lock_path(self, connection: str) -> str:
         return os.path.join(self.store_dir, "." + check_connection_name(connection) + ".lock")
+
+    def index_path(self, connection: str) -> str:
+        return os.path.join(self.store_dir, "." + check_connection_name(connection) + ".index")
 
     def connections(self) -> list[str]:
         """Names of the connections that have a store file."""
@@ -131,8 +180,7 @@ class TokenStore:
                 os.chmod(self.store_dir, 0o700)
             except OSError as exc:
                 raise StoreError(
-                    "the token store directory %s is accessible to other users (mode %o) and cannot be restricted: %s"
-                    % (self.store_dir, mode, exc.strerror)
+                    "the token store directory %s is accessible to other users (mode %o) and cannot be restricted: %s" % (self.store_dir, mode, exc.strerror)
                 ) from None
 
     # -- reading -------------------------------------------------------------------------
@@ -142,15 +190,16 @@ class TokenStore:
         path = self.path(connection)
         try:
             with open(path, "rb") as handle:
+                mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
                 b_data = handle.read()
         except FileNotFoundError:
             return Record(connection, None, None)
         except OSError as exc:
             raise StoreError("cannot read the token store %s: %s" % (path, exc.strerror)) from None
-        data, vault_id = self._decrypt(connection, path, b_data)
-        return Record(connection, data, vault_id)
+        data, vault_id, secret = self._decrypt(connection, path, b_data)
+        return Record(connection, data, vault_id, secret, (len(b_data), mtime_ns, hashlib.sha256(b_data).hexdigest()))
 
-    def _decrypt(self, connection: str, path: str, b_data: bytes) -> tuple[dict[str, t.Any], str | None]:
+    def _decrypt(self, connection: str, path: str, b_data: bytes) -> tuple[dict[str, t.Any], str | None, t.Any]:
         from ansible.errors import AnsibleError
         from ansible.parsing.vault import is_encrypted, parse_vaulttext_envelope
 
@@ -170,7 +219,7 @@ class TokenStore:
                 "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (path, file_vault_id or "<id>")
             )
         try:
-            b_plain, vault_id, _secret = self.vault.decrypt_and_get_vault_id(b_data)
+            b_plain, vault_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
         except AnsibleError as exc:
             text = str(exc)
             if "HMAC verification failed" in text or "no vault secrets were found that could decrypt" in text or "Decryption failed" in text:
@@ -192,7 +241,7 @@ class TokenStore:
                 "the token store %s decrypts but does not hold the store of connection %s (schema %s); nothing was "
                 "changed. Restore it from a backup." % (path, connection, SCHEMA)
             )
-        return data, vault_id
+        return data, vault_id, secret
 
     # -- writing -------------------------------------------------------------------------
 
@@ -206,7 +255,8 @@ class TokenStore:
             self._acquire(fd, connection)
             record = self.read(connection)
             yield record
-            self.save(record)
+            if not self.save(record):
+                self._write_index(record)  # a store written before indexes existed, or by another writer
         finally:
             os.close(fd)  # closing releases the lock
 
@@ -253,6 +303,7 @@ class TokenStore:
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
+                mtime_ns = os.fstat(fd).st_mtime_ns
             finally:
                 os.close(fd)
             os.replace(tmp, path)
@@ -270,6 +321,8 @@ class TokenStore:
             os.close(dir_fd)
         record.original = copy.deepcopy(data)
         record.exists = True
+        record.source = (len(b_ciphertext), mtime_ns, hashlib.sha256(b_ciphertext).hexdigest())
+        self._write_index(record)
         return True
 
     def _encrypt(self, record: Record, plaintext: str) -> bytes:
@@ -298,4 +351,135 @@ class TokenStore:
                 "add --vault-id %s@prompt (or a password file)" % (wanted, record.connection, wanted)
             ) from None
         record.vault_id = vault_id
+        record.secret = secret
         return self.vault.encrypt(plaintext, secret=secret, vault_id=vault_id)
+
+    # -- the index ----------------------------------------------------------------------------
+
+    def index(self, connection: str) -> dict[str, t.Any] | None:
+        """The index of the connection's store if it verifiably describes the store file as it is
+        now (size, mtime, SHA-256, and an HMAC under this run's vault secret), else None.
+
+        Read without the lock: store and index are each replaced atomically, and an index that
+        matches the bytes read describes exactly those bytes, a complete state of the store.
+        """
+        try:
+            with open(self.index_path(connection), "rb") as handle:
+                raw = handle.read(INDEX_MAX_BYTES + 1)
+            if len(raw) > INDEX_MAX_BYTES:
+                return None
+            body = json.loads(raw)
+            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT or body.get("connection") != connection:
+                return None
+            mac = body.pop("mac", None)
+            source = body.get("store")
+            if not isinstance(mac, str) or not isinstance(source, dict) or not isinstance(body.get("vault_id"), str):
+                return None
+            with open(self.path(connection), "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_size != source.get("size") or info.st_mtime_ns != source.get("mtime_ns"):
+                    return None
+                b_data = handle.read()
+            if not hmac.compare_digest(hashlib.sha256(b_data).hexdigest(), str(source.get("sha256"))):
+                return None
+            message = _canonical(body)
+            for key in self._keys_for(body["vault_id"]):
+                if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
+                    return body
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+        return None
+
+    def _index_body(self, record: Record) -> dict[str, t.Any]:
+        """Only decision inputs that are not secret: no token, code, verifier or client secret.
+
+        Built from ``record.original``: the content of the file as last read or written.
+        """
+        data = record.original or {}
+        for section in ("tokens", "owner", "definition"):
+            if data.get(section) and not isinstance(data[section], dict):
+                raise TypeError("%s is not a mapping" % section)  # no index: let the full path read it
+        tokens = data.get("tokens") or {}
+        owner = data.get("owner") or {}
+        size, mtime_ns, digest = record.source or (None, None, None)
+        return {
+            "format": INDEX_FORMAT,
+            "connection": record.connection,
+            "store": {"size": size, "mtime_ns": mtime_ns, "sha256": digest},
+            "vault_id": record.vault_id,
+            "generation": data.get("generation"),
+            "owner": {"kind": owner.get("kind"), "host": owner.get("host")},
+            "chain": bool(tokens.get("refresh_token")),
+            "definition": definition_fingerprint(data.get("definition")),
+            "reauthorization_required": bool(data.get("reauthorization_required")),
+            "in_flight": bool(data.get("in_flight")),
+            "tokens": {k: tokens.get(k) for k in INDEX_TOKEN_FIELDS},
+        }
+
+    def _write_index(self, record: Record) -> None:
+        """Describe the store file as the record knows it. Call with the lock held.
+
+        Best effort: a failure leaves an index that does not match the store, which only means
+        that the next run decrypts.
+        """
+        if record.source is None or record.original is None or record.secret is None or not isinstance(record.vault_id, str):
+            return
+        key = self._key(record.vault_id, record.secret)
+        if key is None:
+            return
+        path = self.index_path(record.connection)
+        tmp = os.path.join(self.store_dir, "." + record.connection + "~index.tmp")
+        try:
+            body = self._index_body(record)
+            content = _canonical(dict(body, mac=hmac.new(key, _canonical(body), hashlib.sha256).hexdigest())) + b"\n"
+        except (TypeError, ValueError):  # a value JSON cannot hold: no index, the store is decrypted
+            content = None
+        try:
+            with open(path, "rb") as handle:
+                if content is not None and handle.read(INDEX_MAX_BYTES + 1) == content:
+                    return
+        except OSError:
+            pass
+        try:
+            if content is None:
+                os.unlink(path)
+                return
+            # No fsync: an index lost or torn in a crash fails to match, which only costs a decryption.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                view = memoryview(content)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def _keys_for(self, vault_id: str) -> list[bytes]:
+        """Keys of the loaded secrets with this vault id (usually one)."""
+        keys = []
+        for vid, secret in self.vault.secrets:
+            key = self._key(vid, secret) if vid == vault_id else None
+            if key is not None:
+                keys.append(key)
+        return keys
+
+    def _key(self, vault_id: str, secret: t.Any) -> bytes | None:
+        """The index HMAC key for one vault secret, derived once per store object (i.e. per run)."""
+        cache_key = (vault_id, id(secret))
+        with self._index_keys_lock:
+            if cache_key not in self._index_keys:
+                # A secret that cannot load its password gives no key: no index, the store is decrypted.
+                try:
+                    password = secret.bytes
+                except Exception:  # pylint: disable=broad-exception-caught
+                    password = None
+                if not isinstance(password, bytes) or not password:
+                    self._index_keys[cache_key] = None
+                else:
+                    # Salted with the directory: a key computed for one installation fits no other.
+                    salt = b"preauth.oauth2 token store index\0%s\0%s" % (os.path.realpath(self.store_dir).encode("utf-8"), vault_id.encode("utf-8"))
+                    self._index_keys[cache_key] = hashlib.pbkdf2_hmac("sha256", password, salt, INDEX_KEY_ROUNDS)
+            return self._index_keys[cache_key]

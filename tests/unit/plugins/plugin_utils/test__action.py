@@ -7,14 +7,18 @@ import typing as t
 
 import pytest
 import yaml
-from ansible._internal._datatag._tags import Origin
+from ansible._internal._datatag._tags import Origin, TrustedAsTemplate
+from ansible.errors import AnsibleUndefinedVariable
 from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import EncryptedString, VaultLib, VaultSecret, VaultSecretsContext
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 from ansible.plugins.loader import connection_loader
+from ansible.template import Templar
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request, template_keeping_vaulted
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 
 FAKE_SECRET = "FAKE-secret-value-7c1e"
 
@@ -143,3 +147,102 @@ def test_tagged_values_arrive_as_plain_python_types():
     with pytest.raises(yaml.representer.RepresenterError):
         yaml.safe_dump({"name": origin.tag("acme")})
     assert yaml.safe_dump(params, sort_keys=True).startswith("count: 4")
+
+
+# -- inline-vaulted secrets that the action decrypts only when it uses them -----------------
+
+VAULT_PASSWORD = b"FAKE-vault-password-for-tests"
+FAKE_SECRETS = {"a": "FAKE-client-secret-a-1f2e", "b": "FAKE-client-secret-b-3d4c"}
+
+
+class DeferAction(PreauthAction):
+    argument_spec = {"entries": {"type": "list", "elements": "dict", "required": True}, "use": {"type": "list", "elements": "str", "default": []}}
+    seen: t.ClassVar[list[Request]] = []
+
+    def run_action(self, request: Request) -> Outcome:
+        DeferAction.seen.append(request)
+        used = [e["secret"].reveal() for e in request.params["entries"] if e["name"] in request.params["use"]]
+        return Outcome(result={"used": len(used)}, msg="used %s" % ", ".join(used))
+
+
+def vault_lib() -> VaultLib:
+    return VaultLib([("default", VaultSecret(VAULT_PASSWORD))])
+
+
+def encrypted(plaintext: str, lib: VaultLib | None = None) -> EncryptedString:
+    return EncryptedString(ciphertext=(lib or vault_lib()).encrypt(plaintext).decode())
+
+
+def run_defer(args: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, t.Any], list[int]]:
+    task = Task()
+    task.action = "defer"
+    task.args = args
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(VAULT_PASSWORD))])
+    decrypted: list[int] = []
+    real = loader._vault.decrypt
+    monkeypatch.setattr(loader._vault, "decrypt", lambda *a, **k: decrypted.append(1) or real(*a, **k))
+    action = DeferAction(task, connection_loader.get("local", PlayContext()), PlayContext(), loader, None)
+    return action.run(task_vars={}), decrypted
+
+
+@pytest.fixture(autouse=True)
+def _reset_defer_seen():
+    DeferAction.seen.clear()
+
+
+def test_an_encrypted_value_is_decrypted_only_when_the_action_uses_it_and_is_then_masked(monkeypatch):
+    entries = [{"name": name, "secret": encrypted(secret)} for name, secret in FAKE_SECRETS.items()]
+    result, decrypted = run_defer({"entries": entries, "use": ["b"]}, monkeypatch)
+    assert result["used"] == 1 and decrypted == [1]
+    assert result["msg"] == "used ********"
+    assert not any(secret in json.dumps(result) for secret in FAKE_SECRETS.values())
+    untouched = DeferAction.seen[0].params["entries"][0]["secret"]
+    assert isinstance(untouched, DeferredSecret) and "FAKE" not in repr(untouched)
+    nothing, decrypted = run_defer({"entries": entries}, monkeypatch)
+    assert nothing["used"] == 0 and decrypted == []
+
+
+def test_an_encrypted_value_this_run_cannot_decrypt_fails_when_used_with_a_message(monkeypatch):
+    other = VaultLib([("default", VaultSecret(b"FAKE-another-vault-password"))])
+    result, _decrypted = run_defer({"entries": [{"name": "a", "secret": encrypted(FAKE_SECRETS["a"], other)}], "use": ["a"]}, monkeypatch)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "entries[0].secret cannot be decrypted with the vault secrets of this run; pass the vault password or --vault-id it was encrypted with"
+    )
+
+
+@pytest.fixture
+def templar(monkeypatch: pytest.MonkeyPatch) -> t.Any:
+    """Ansible's own template engine, with the run's vault secrets where templating decrypts."""
+    monkeypatch.setattr(VaultSecretsContext, "_current", VaultSecretsContext([("default", VaultSecret(VAULT_PASSWORD))]))
+    trusted = TrustedAsTemplate().tag
+    variables = {
+        "connections": [
+            {"name": "a", "client_id": trusted("{{ client_a }}"), "client_secret": encrypted(FAKE_SECRETS["a"]), "country": trusted("{{ omit }}")},
+            {"name": "b", "client_id": "b-id", "client_secret": trusted("{{ vaulted_b }}")},
+            {"name": "c", "client_id": "c-id", "client_secret": encrypted("FAKE-client-secret-c"), "scopes": [trusted("{{ client_a }}")]},
+        ],
+        "client_a": "a-id",
+        "vaulted_b": encrypted(FAKE_SECRETS["b"]),
+        "selected": trusted("{{ connections | selectattr('name', 'in', ['a', 'c']) | list }}"),
+    }
+    return Templar(loader=DataLoader(), variables=variables)._engine
+
+
+def test_templating_keeps_inline_vaulted_values_encrypted_and_renders_the_rest(templar):
+    trusted = TrustedAsTemplate().tag
+    entries = template_keeping_vaulted(trusted("{{ connections }}"), templar, "client_secret")
+    assert [isinstance(e["client_secret"], EncryptedString) for e in entries] == [True, False, True]
+    assert entries[1]["client_secret"] == FAKE_SECRETS["b"]  # vaulted elsewhere, referenced by a template: decrypted as Ansible does
+    assert {k: v for k, v in entries[0].items() if k != "client_secret"} == {"name": "a", "client_id": "a-id"}  # omit drops out
+    assert entries[2]["scopes"] == ["a-id"]
+    selected = template_keeping_vaulted(trusted("{{ selected }}"), templar, "client_secret")
+    assert [e["name"] for e in selected] == ["a", "c"] and all(isinstance(e["client_secret"], EncryptedString) for e in selected)
+    assert template_keeping_vaulted(entries, templar, "client_secret")[0]["client_secret"] is entries[0]["client_secret"]
+
+
+def test_templating_errors_are_reported_as_ansible_reports_them(templar):
+    with pytest.raises(AnsibleUndefinedVariable, match="'nothing' is undefined"):
+        template_keeping_vaulted(TrustedAsTemplate().tag("{{ nothing }}"), templar, "client_secret")
+    assert template_keeping_vaulted(TrustedAsTemplate().tag("{{ client_a }}"), templar, "client_secret") == "a-id"

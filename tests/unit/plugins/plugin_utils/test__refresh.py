@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import time
 import typing as t
 
 import pytest
+import yaml
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
-from simulator.timewarp import warp
+from simulator.timewarp import shift_record, warp
 from chains import VAULT, params, preauthenticate, stored, strict_params
 
 DAY = 86400
@@ -219,3 +225,152 @@ def test_a_revoked_connection_says_so(exact):
     assert result.reason == "no_chain"
     assert result.msg.startswith("the tokens were revoked at 2026-11-18T")
     assert "preauthenticate with playbooks/preauthenticate.yml for this connection again, or remove the connection from preauth_connections" in result.msg
+
+
+# -- the index: a no-op without decrypting, and never a skipped refresh ---------------------
+
+
+def no_decryption(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count store decryptions from here on."""
+    calls: list[int] = []
+    real = VAULT.decrypt_and_get_vault_id
+
+    def counting(vaulttext: t.Any) -> t.Any:
+        calls.append(1)
+        return real(vaulttext)
+
+    monkeypatch.setattr(VAULT, "decrypt_and_get_vault_id", counting)
+    return calls
+
+
+def index_file(p: dict[str, t.Any], connection: str | None = None) -> str:
+    return open_store(p, VAULT).index_path(connection or p["connection"])
+
+
+def test_nothing_to_do_is_read_from_the_index_with_the_same_result(exact, monkeypatch):
+    os.unlink(index_file(exact))
+    decrypted = no_decryption(monkeypatch)
+    slow = refresh(exact)  # no index yet (a store from before indexes): decrypts, and writes the index
+    assert len(decrypted) == 1 and os.path.exists(index_file(exact))
+    quick = refresh(exact)
+    assert len(decrypted) == 1
+    assert quick.public() == slow.public() and (quick.status, quick.reason) == ("unchanged", "not_needed")
+    assert quick.before == slow.before and quick.msg == slow.msg
+    assert refresh(exact, check_mode=True).public() == slow.public() and len(decrypted) == 1
+
+
+@pytest.mark.parametrize("policy", [{"force": True}, {"return_access_token": True}])
+def test_force_and_returning_the_access_token_always_read_the_store(exact, monkeypatch, policy):
+    decrypted = no_decryption(monkeypatch)
+    refresh(exact, **policy)
+    assert decrypted
+
+
+def _age_behind_the_index(p: dict[str, t.Any], control: t.Any, seconds: float) -> None:
+    """Another writer (a restore, ansible-vault edit, an older collection): the store changes, its index does not."""
+    control.advance_clock(seconds)
+    path = open_store(p, VAULT).path(p["connection"])
+    data = yaml.safe_load(VAULT.decrypt(open(path, "rb").read()))
+    shift_record(data, seconds)
+    open(path, "wb").write(VAULT.encrypt(yaml.safe_dump(data)))
+
+
+@pytest.mark.parametrize(
+    "how", ["store rewritten without its index", "index edited to say not due", "index of another connection", "index of another directory"]
+)
+def test_a_due_refresh_is_never_skipped_because_of_an_index(sim, tmp_path, control, how):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    old_index = open(index_file(p), "rb").read()
+    if how == "store rewritten without its index":
+        _age_behind_the_index(p, control, 3601)
+        open(index_file(p), "wb").write(old_index)
+    else:
+        later(p, control, 3601)
+        if how == "index edited to say not due":
+            body = json.loads(open(index_file(p), "rb").read())
+            body["tokens"]["access_expires_at"] = 4102444800.0
+            open(index_file(p), "w", encoding="utf-8").write(json.dumps(body))
+        elif how == "index of another connection":
+            fresh = dict(p, connection="fresh")
+            preauthenticate(fresh)
+            shutil.copyfile(index_file(fresh), index_file(p))
+        else:
+            other = dict(p, store_dir=str(tmp_path / "other"))
+            preauthenticate(other)
+            shutil.copyfile(index_file(other), index_file(p))
+    calls = control.state()["token_calls_total"]
+    result = refresh(p, access_token_min_ttl=600)
+    assert (result.status, result.reason) == ("refreshed", "refreshed")
+    assert control.state()["token_calls_total"] == calls + 1
+    # The refresh wrote the index anew: the next run finds nothing to do without decrypting.
+    assert open_store(p, VAULT).index("crm")["tokens"]["refresh_fingerprint"] == stored(p)["tokens"]["refresh_fingerprint"]
+    assert refresh(p, access_token_min_ttl=600).status == "unchanged"
+
+
+def test_an_in_flight_marker_is_never_read_from_the_index_as_nothing_to_do(sim, tmp_path, control):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    with open_store(p, VAULT).locked("crm") as record:
+        record.data["in_flight"] = {"fingerprint": record.data["tokens"]["refresh_fingerprint"], "started_at": round(time.time(), 3)}
+    assert open_store(p, VAULT).index("crm")["in_flight"] is True
+    result = refresh(p)
+    assert result.status == "refreshed" and "lost its answer; trying that token once more" in result.msg
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"reauthorization_required": {"since": 0, "reason": "test"}}, "reauthorization_required"),
+        ({"owner": {"kind": "host", "host": "replicator-1", "since": 0, "generation": 1}}, "owned_by_host"),
+        ({"tokens": None}, "no_chain"),
+    ],
+)
+def test_any_other_state_goes_the_full_way(exact, change, reason):
+    with open_store(exact, VAULT).locked(exact["connection"]) as record:
+        record.data.update(change)
+    assert refresh(exact).reason == reason
+
+
+def test_a_changed_definition_is_refused_even_with_an_index(exact):
+    assert open_store(exact, VAULT).index(exact["connection"]) is not None
+    assert refresh(dict(exact, client_id="00000000-0000-4000-8000-0000000000ff")).reason == "definition_changed"
+    assert refresh(dict(exact, base_url=exact["base_url"].replace("127.0.0.1", "localhost"))).reason == "definition_changed"
+
+
+# -- client secrets kept encrypted until a request needs them --------------------------------
+
+
+def test_a_deferred_client_secret_is_decrypted_only_for_a_refresh(exact, control):
+    reveals: list[int] = []
+
+    def reveal() -> str:
+        reveals.append(1)
+        return exact["client_secret"]
+
+    deferred = dict(exact, client_secret=DeferredSecret(reveal))
+    assert refresher(deferred).run_one(resolve(deferred, None)).status == "unchanged"
+    os.unlink(index_file(exact))
+    assert refresher(deferred).run_one(resolve(deferred, None)).status == "unchanged"  # the full way needs no secret either
+    assert reveals == []
+    later(exact, control, 24 * DAY)
+    result = refresher(deferred).run_one(resolve(deferred, None))
+    assert result.status == "refreshed" and reveals == [1]
+
+
+def test_a_deferred_client_secret_that_cannot_be_decrypted_sends_and_marks_nothing(exact, control):
+    later(exact, control, 24 * DAY)
+    before = stored(exact)
+    calls = control.state()["token_calls_total"]
+
+    def refuse() -> str:
+        raise PreauthError("connections[0].client_secret cannot be decrypted with the vault secrets of this run")
+
+    deferred = dict(exact, client_secret=DeferredSecret(refuse))
+    result = refresher(deferred).run_one(resolve(deferred, None))
+    assert (result.status, result.reason) == ("failed", "config")
+    assert result.msg == "connections[0].client_secret cannot be decrypted with the vault secrets of this run"
+    assert stored(exact) == before and control.state()["token_calls_total"] == calls
+    empty = dict(exact, client_secret=DeferredSecret(lambda: ""))
+    assert refresher(empty).run_one(resolve(empty, None)).msg.startswith("client_secret is empty;")
+    assert stored(exact) == before

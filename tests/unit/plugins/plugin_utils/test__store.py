@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -43,7 +46,8 @@ def test_round_trip_with_modes_and_vault_header(store):
     assert record.data["tokens"]["refresh_token"] == FAKE_TOKEN
     assert record.data["generation"] == 1 and record.data["schema"] == 1
     assert store.connections() == ["acme-nl"]
-    assert sorted(os.listdir(store.store_dir)) == [".acme-nl.lock", "acme-nl.yml"]
+    assert sorted(os.listdir(store.store_dir)) == [".acme-nl.index", ".acme-nl.lock", "acme-nl.yml"]
+    assert stat.S_IMODE(os.stat(store.index_path("acme-nl")).st_mode) == 0o600
 
 
 def test_ansible_vault_view_shows_the_store_to_a_person_with_the_password(store, tmp_path):
@@ -152,12 +156,13 @@ def test_temporary_files_hold_only_ciphertext(store, monkeypatch):
     real_replace = os.replace
 
     def spy(src, dst):
-        seen.append(open(src, "rb").read())
+        seen.append((os.path.basename(dst), open(src, "rb").read()))
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
     write(store, "acme", tokens={"refresh_token": FAKE_TOKEN})
-    assert len(seen) == 1 and seen[0].startswith(b"$ANSIBLE_VAULT") and FAKE_TOKEN.encode() not in seen[0]
+    assert [name for name, _content in seen] == ["acme.yml", ".acme.index"]
+    assert seen[0][1].startswith(b"$ANSIBLE_VAULT") and all(FAKE_TOKEN.encode() not in content for _name, content in seen)
     assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
 
 
@@ -236,3 +241,189 @@ def test_a_temporary_file_left_by_a_killed_writer_is_reused_by_the_next_write(st
     write(store, "acme", generation=2)
     assert not os.path.exists(leftover) and os.path.exists(other)
     assert store.read("acme").data["generation"] == 2
+
+
+# -- the index: what a no-op may read instead of decrypting --------------------------------
+
+FAKE_VALUES = {
+    "refresh_token": FAKE_TOKEN,
+    "access_token": "FAKE-access-token-5d6e7f",
+    "code_verifier": "FAKE-code-verifier-8a9b0c",
+    "state": "FAKE-state-1d2e3f",
+    "client_secret": "FAKE-client-secret-4a5b6c",
+}
+
+
+def chain(store: TokenStore, connection: str = "acme", **fields) -> None:
+    """A store with every kind of value the collection keeps, fake secrets included."""
+    write(
+        store,
+        connection,
+        generation=3,
+        owner={"kind": "controller"},
+        definition={"platform": "generic", "client_id": "FAKE-client-id", "country": None, "token_url": "https://idp.example.test/token"},
+        tokens={
+            "access_token": FAKE_VALUES["access_token"],
+            "refresh_token": FAKE_VALUES["refresh_token"],
+            "obtained_at": 1795000000.0,
+            "access_expires_at": 1795003600.0,
+            "refresh_expires_at": None,
+            "refresh_fingerprint": "0a1b2c3d4e5f",
+            "last_refresh_at": 1795000000.0,
+        },
+        pending={"state": FAKE_VALUES["state"], "code_verifier": FAKE_VALUES["code_verifier"], "expires_at": 1795000900.0},
+        preauthenticated_by={"first_name": "Ada", "email": "ada@example.test", "note": FAKE_VALUES["client_secret"]},
+        **fields,
+    )
+
+
+def index_bytes(store: TokenStore, connection: str = "acme") -> bytes:
+    return open(store.index_path(connection), "rb").read()
+
+
+def rewrite_index(store: TokenStore, change, connection: str = "acme") -> None:
+    body = json.loads(index_bytes(store, connection))
+    change(body)
+    open(store.index_path(connection), "w", encoding="utf-8").write(json.dumps(body))
+
+
+def test_every_write_leaves_an_index_of_the_decision_inputs_and_no_secret(store):
+    chain(store)
+    raw = index_bytes(store)
+    for name, value in FAKE_VALUES.items():
+        assert value.encode() not in raw, name
+    body = json.loads(raw)
+    assert sorted(body) == [
+        "chain",
+        "connection",
+        "definition",
+        "format",
+        "generation",
+        "in_flight",
+        "mac",
+        "owner",
+        "reauthorization_required",
+        "store",
+        "tokens",
+        "vault_id",
+    ]
+    assert body["tokens"] == {
+        "obtained_at": 1795000000.0,
+        "access_expires_at": 1795003600.0,
+        "refresh_expires_at": None,
+        "refresh_fingerprint": "0a1b2c3d4e5f",
+        "last_refresh_at": 1795000000.0,
+    }
+    assert (body["chain"], body["in_flight"], body["reauthorization_required"], body["generation"]) == (True, False, False, 3)
+    content = open(store.path("acme"), "rb").read()
+    assert body["store"]["sha256"] == hashlib.sha256(content).hexdigest() and body["store"]["size"] == len(content)
+    assert body["store"]["mtime_ns"] == os.stat(store.path("acme")).st_mtime_ns
+    assert store.index("acme") == {k: v for k, v in body.items() if k != "mac"}
+    with store.locked("acme") as record:
+        record.data["in_flight"] = {"fingerprint": "0a1b2c3d4e5f", "started_at": 1795000100.0}
+    assert store.index("acme")["in_flight"] is True
+
+
+def test_an_index_is_not_believed_once_another_writer_rewrote_the_store(store):
+    chain(store)
+    path = store.path("acme")
+    plaintext = store.vault.decrypt(open(path, "rb").read())
+    open(path, "wb").write(store.vault.encrypt(plaintext.replace(b"access_expires_at: 1795003600.0", b"access_expires_at: 1795000001.0")))
+    assert store.index("acme") is None
+    assert store.read("acme").data["tokens"]["access_expires_at"] == 1795000001.0
+
+
+@pytest.mark.parametrize("field", ["access_expires_at", "refresh_expires_at", "in_flight", "reauthorization_required", "owner"])
+def test_an_index_edited_to_say_not_due_is_not_believed(store, field):
+    chain(store)
+
+    def edit(body):
+        if field in ("access_expires_at", "refresh_expires_at"):
+            body["tokens"][field] = 4102444800.0
+        elif field == "owner":
+            body["owner"] = {"kind": "host", "host": "elsewhere"}
+        else:
+            body[field] = not body[field]
+
+    rewrite_index(store, edit)
+    assert store.index("acme") is None
+
+
+def test_an_index_of_another_connection_or_another_directory_is_not_believed(store, tmp_path):
+    chain(store, "acme")
+    chain(store, "other")
+    shutil.copyfile(store.index_path("other"), store.index_path("acme"))
+    assert store.index("acme") is None
+    # The pair of another directory, copied with its times: describes those bytes, but not under this key.
+    elsewhere = TokenStore(str(tmp_path / "elsewhere"), vault())
+    chain(elsewhere, "acme")
+    shutil.copy2(elsewhere.path("acme"), store.path("acme"))
+    shutil.copy2(elsewhere.index_path("acme"), store.index_path("acme"))
+    assert store.index("acme") is None
+    assert elsewhere.index("acme") is not None
+
+
+def test_an_index_needs_the_vault_secret_the_store_was_written_with(store):
+    chain(store)
+    assert TokenStore(store.store_dir, vault(("default", b"FAKE-another-password"))).index("acme") is None
+    assert TokenStore(store.store_dir, vault(("other", PASSWORD))).index("acme") is None
+    assert TokenStore(store.store_dir, VaultLib([])).index("acme") is None
+    assert TokenStore(store.store_dir, vault()).index("acme") is not None
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "not json", "a list", "too large", "deeply nested", "store touched", "store missing"])
+def test_a_missing_or_damaged_index_or_a_touched_store_gives_no_index(store, damage):
+    chain(store)
+    path = store.index_path("acme")
+    if damage == "missing":
+        os.unlink(path)
+    elif damage == "store touched":
+        os.utime(store.path("acme"), ns=(0, os.stat(store.path("acme")).st_mtime_ns + 1))
+    elif damage == "store missing":
+        os.unlink(store.path("acme"))
+    else:
+        content = {
+            "empty": b"",
+            "not json": b"{format: 1",
+            "a list": b"[1]",
+            "too large": index_bytes(store)[:-2] + b"," + b'"x":"' + b"y" * 20000 + b'"}',
+            "deeply nested": b"[" * 5000 + b"]" * 5000,
+        }[damage]
+        open(path, "wb").write(content)
+    assert store.index("acme") is None
+
+
+def test_a_lost_index_write_leaves_a_mismatch_that_the_next_locked_run_repairs(store, monkeypatch):
+    chain(store)
+    real_replace = os.replace
+
+    def crash_before_the_index(src, dst):
+        if dst.endswith(".index"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_before_the_index)
+    write(store, "acme", generation=4)  # the store is written; the index still describes generation 3
+    assert store.read("acme").data["generation"] == 4
+    assert store.index("acme") is None
+    assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
+    monkeypatch.setattr(os, "replace", real_replace)
+    with store.locked("acme"):
+        pass  # nothing to write, but the index is brought up to date under the lock
+    assert store.index("acme")["generation"] == 4
+    assert store.read("acme").data["generation"] == 4
+
+
+def test_an_unchanged_store_does_not_rewrite_its_index(store):
+    chain(store)
+    before = os.stat(store.index_path("acme"))
+    with store.locked("acme"):
+        pass
+    after = os.stat(store.index_path("acme"))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_store_that_the_index_cannot_describe_gets_none(store):
+    write(store, "acme", tokens=["not", "a", "mapping"])
+    assert not os.path.exists(store.index_path("acme"))
+    assert store.index("acme") is None
