@@ -21,7 +21,8 @@ def main() -> int:
         group, conn, database = root.find("group"), root.find("group/connection"), root.find("group/connection/database")
         pairs = dict(part.split("=", 1) for part in database.get("connectionString").split(";"))
         token = hashlib.sha256(pairs.get("api-refresh-token", "").encode()).hexdigest()[:12]
-        print("product: %s - database %s\\%s, provider %s, alias %s" % (name, group.get("name"), conn.get("name"), database.get("provider"), database.get("alias")))
+        where = "%s\\%s" % (group.get("name"), conn.get("name"))
+        print("product: %s - database %s, provider %s, alias %s" % (name, where, database.get("provider"), database.get("alias")))
         print("product:   connection string keys: %s" % ", ".join(pairs))
         print("product:   refresh token fingerprint %s; connecting to %s ..." % (token, pairs.get("api-url")))
     return 0

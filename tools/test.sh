@@ -58,7 +58,7 @@ units() {
 integration() {
     local venv=$1 core=$2 py=$3 log="$logs/integration-$2.log" tree targets rc failed_name
     tree=$(tools/collection-tree.sh "$root/build/ansible-test-integration-$core")
-    targets=$(cd "$tree" && "$root/$venv/bin/ansible-test" integration --list-targets 2>/dev/null | grep -vc '^setup_')
+    targets=$(cd "$tree" && "$root/$venv/bin/ansible-test" integration --list-targets --allow-destructive 2>/dev/null | grep -vc '^setup_')
     (cd "$tree" && "$root/$venv/bin/ansible-test" integration --local --python "$py" --color no --allow-destructive) >"$log" 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then
