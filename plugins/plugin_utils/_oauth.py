@@ -16,6 +16,8 @@ import base64
 import dataclasses
 import email.utils
 import hashlib
+import importlib
+import importlib.util
 import secrets
 import threading
 import time
@@ -24,12 +26,13 @@ import urllib.parse
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 
-try:
-    import requests
+# requests is imported when the first request is made: a run with nothing to send (a no-op
+# refresh, check mode) does not pay for the import.
+HAS_REQUESTS = importlib.util.find_spec("requests") is not None
 
-    HAS_REQUESTS = True
-except ImportError:  # pragma: no cover - exercised only where requests is missing
-    HAS_REQUESTS = False
+
+def _requests() -> t.Any:
+    return importlib.import_module("requests")
 
 USER_AGENT = "preauth.oauth2 (Ansible collection)"
 
@@ -214,6 +217,7 @@ class OAuthClient:
         with self.lock:
             session = self.sessions.get(key)
             if session is None:
+                requests = _requests()
                 session = requests.Session()
                 session.headers["User-Agent"] = USER_AGENT
                 session.verify = self.verify
@@ -230,6 +234,7 @@ class OAuthClient:
         self.sessions.clear()
 
     def _request(self, method: str, url: str, what: str, **kwargs: t.Any) -> t.Any:
+        requests = _requests()
         try:
             return self._session(url).request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.Timeout:
