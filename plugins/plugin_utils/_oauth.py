@@ -34,6 +34,7 @@ HAS_REQUESTS = importlib.util.find_spec("requests") is not None
 def _requests() -> t.Any:
     return importlib.import_module("requests")
 
+
 USER_AGENT = "preauth.oauth2 (Ansible collection)"
 
 
