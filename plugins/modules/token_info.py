@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.connection.store
 options:
   connection:
     description:
@@ -39,18 +40,6 @@ options:
       - Report on these connections. Each must have a store file.
     type: list
     elements: str
-  store_dir:
-    description:
-      - Directory of the token store.
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user.
-    type: path
-  vault_id:
-    description:
-      - Vault identity that would encrypt a new store file. This module never writes a store, and reading uses whichever
-        vault secret of the run decrypts the file; the option is accepted so that the same store options work for every
-        module of the collection.
-    type: str
   return_secrets:
     description:
       - Add C(access_token), C(refresh_token), C(client_id), C(token_url), C(base_url) and C(redirect_uri) to every entry of

@@ -171,7 +171,7 @@ def same_redirect_target(landed: str, redirect_uri: str) -> bool:
 # -- talking to endpoints --------------------------------------------------------------------
 
 
-def _retry_after(headers: t.Mapping[str, str], now: float) -> float | None:
+def retry_after(headers: t.Mapping[str, str], now: float) -> float | None:
     value = headers.get("Retry-After")
     if value:
         value = value.strip()
@@ -275,7 +275,8 @@ class OAuthClient:
             raise OAuthError("the discovery document %s is not a JSON object" % discovery_url, kind="not_json", status=200)
         return document
 
-    def token_request(self, token_url: str, form: dict[str, str], client_id: str, client_secret: str, client_auth: str) -> TokenSet:
+    def client_post(self, url: str, what: str, form: dict[str, str], client_id: str, client_secret: str, client_auth: str) -> t.Any:
+        """POST ``form`` with client authentication as the platform wants it (token and revocation endpoints)."""
         body = dict(form)
         auth = None
         if client_auth == "client_secret_basic":
@@ -284,9 +285,12 @@ class OAuthClient:
         else:
             body["client_id"] = client_id
             body["client_secret"] = client_secret
+        return self._request("POST", url, what, data=body, auth=auth, headers={"Accept": "application/json"})
+
+    def token_request(self, token_url: str, form: dict[str, str], client_id: str, client_secret: str, client_auth: str) -> TokenSet:
         with self.lock:
             self.calls += 1
-        response = self._request("POST", token_url, "token endpoint", data=body, auth=auth, headers={"Accept": "application/json"})
+        response = self.client_post(token_url, "token endpoint", form, client_id, client_secret, client_auth)
         received_at = time.time()
         return self._token_answer(response, received_at)
 
@@ -298,7 +302,7 @@ class OAuthClient:
         except ValueError:
             payload = None
         if status in (429, 503):
-            wait = _retry_after(response.headers, received_at)
+            wait = retry_after(response.headers, received_at)
             raise OAuthError(
                 "the token endpoint is rate limiting (HTTP %d%s)" % (status, ", retry after %.0f s" % wait if wait is not None else ""),
                 kind="rate_limited",

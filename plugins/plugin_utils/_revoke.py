@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import time
 import typing as t
-import urllib.parse
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, _retry_after
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, retry_after
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
@@ -51,14 +50,7 @@ class RevocationClient(OAuthClient):
         RFC 7009 answers 200 for any token it accepted the request for, known or not.
         """
         form = {"token": token, "token_type_hint": hint}
-        auth = None
-        if client_auth == "client_secret_basic":
-            # RFC 6749 section 2.3.1: both parts form-encoded before Basic encoding.
-            auth = (urllib.parse.quote_plus(client_id), urllib.parse.quote_plus(client_secret))
-        else:
-            form["client_id"] = client_id
-            form["client_secret"] = client_secret
-        response = self._request("POST", url, "revocation endpoint", data=form, auth=auth, headers={"Accept": "application/json"})
+        response = self.client_post(url, "revocation endpoint", form, client_id, client_secret, client_auth)
         status = response.status_code
         if status == 200:
             return
@@ -70,7 +62,7 @@ class RevocationClient(OAuthClient):
         description = str(payload.get("error_description") or "").strip() if isinstance(payload, dict) else ""
         detail = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
         if status in (429, 503):
-            wait = _retry_after(response.headers, time.time())
+            wait = retry_after(response.headers, time.time())
             raise OAuthError(
                 "the revocation endpoint is unavailable (%s)%s" % (detail, "; it asks to retry after %.0f s" % wait if wait is not None else ""),
                 kind="rate_limited",

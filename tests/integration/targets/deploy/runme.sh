@@ -78,6 +78,10 @@ rmdir "$probe"
 runner() { # user [runner args...] -- [command...]: preauth-run as root, as the systemd unit would
     "$work/prefix/bin/preauth-run" "${runtime[@]}" --user "$@"
 }
+status() { # command...: run it, put its exit status in rc, and go on whatever it is
+    rc=0
+    "$@" || rc=$?
+}
 
 for connection in acme-nl gmail crm; do preauthenticate "$connection"; done
 
@@ -134,17 +138,11 @@ ansible target1 -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-f
     >>"$out" 2>&1 || { tail -30 "$out"; exit 1; }
 $tool report "$STANDIN_DIR/reports/ssh.json" preauth-svc1 acme-nl gmail
 # a failing product: its status comes through, and the plaintext is gone
-set +e
-runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/fail.json" fail >>"$out" 2>&1
-rc=$?
-set -e
+status runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/fail.json" fail >>"$out" 2>&1
 [ "$rc" = 3 ]
 $tool report "$STANDIN_DIR/reports/fail.json" preauth-svc1 acme-nl gmail
 # a product killed with SIGKILL
-set +e
-runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/kill.json" kill >>"$out" 2>&1
-rc=$?
-set -e
+status runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/kill.json" kill >>"$out" 2>&1
 [ "$rc" = 137 ]
 $tool report "$STANDIN_DIR/reports/kill.json" preauth-svc1 acme-nl gmail
 # the runner stopped with SIGTERM while the product runs (as systemd stops a service)
@@ -153,21 +151,15 @@ $tool report "$STANDIN_DIR/reports/kill.json" preauth-svc1 acme-nl gmail
 runner_pid=$!
 for _try in $(seq 1 100); do [ -s "$STANDIN_DIR/reports/term.json" ] && break; sleep 0.1; done
 kill -TERM "$runner_pid"
-set +e
-wait "$runner_pid"
-rc=$?
-set -e
+status wait "$runner_pid"
 [ "$rc" = 143 ]
 $tool report "$STANDIN_DIR/reports/term.json" preauth-svc1 acme-nl gmail
 
 # 5. Sealed files on another host: target2's files read with another host's identity (its own host key
 #    and machine id) do not unseal, and the message says why.
 "$py" -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400); os.write(fd, os.urandom(32))' "$work/other-host-key"
-set +e
-"$work/prefix/bin/preauth-run" "${runtime[@]}" --user preauth-svc2 --host-key "$work/other-host-key" --machine-id /etc/machine-id \
+status "$work/prefix/bin/preauth-run" "${runtime[@]}" --user preauth-svc2 --host-key "$work/other-host-key" --machine-id /etc/machine-id \
     -- /usr/bin/true >"$work/other-host.out" 2>&1
-rc=$?
-set -e
 outputs+=("$work/other-host.out")
 cat "$work/other-host.out"
 [ "$rc" = 78 ]
@@ -176,10 +168,7 @@ grep -qi "another host\|other host\|another machine" "$work/other-host.out"
 $tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
 
 # 6. A second host for the handed-over rotating chain is refused, and nothing is written there.
-set +e
-run "$COLLECTION_ROOT/playbooks/deploy.yml" -e '{"preauth_settings_connections": ["acme-nl"]}' --limit target2 >"$work/second-host.out" 2>&1
-rc=$?
-set -e
+status run "$COLLECTION_ROOT/playbooks/deploy.yml" -e '{"preauth_settings_connections": ["acme-nl"]}' --limit target2 >"$work/second-host.out" 2>&1
 outputs+=("$work/second-host.out")
 [ "$rc" != 0 ]
 grep -q "connection acme-nl generation 1 is owned by host target1" "$work/second-host.out"
@@ -201,10 +190,7 @@ $tool report "$STANDIN_DIR/reports/gen2.json" preauth-svc1 acme-nl gmail
 
 # ...and a chain the host owns whose file disappeared is reported, not silently rewritten.
 mv /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed "$work/moved-away.sealed"
-set +e
-run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 >"$work/missing.out" 2>&1
-rc=$?
-set -e
+status run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 >"$work/missing.out" 2>&1
 outputs+=("$work/missing.out")
 mv "$work/moved-away.sealed" /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed
 [ "$rc" != 0 ]
