@@ -9,28 +9,32 @@ OLD := .venv-2.19
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 
-.PHONY: help demo test test-new test-old bootstrap units integration sanity lint build-check changelog-check clean bench
+.PHONY: help demo test test-new test-old system-deps bootstrap clean bench
 
 help:
 	@echo "make demo   run the story against the local simulator"
 	@echo "make test   all gates on ansible-core 2.21 and 2.19"
+
+system-deps:
+	@tools/system-deps.sh test
 
 bootstrap:
 	@tools/bootstrap.sh new
 	@tools/bootstrap.sh old
 
 demo:
+	@tools/system-deps.sh demo
 	@tools/bootstrap.sh new
 	@$(NEW)/bin/python tools/demo.py
 
-test: bootstrap
+test: system-deps bootstrap
 	@tools/test.sh $(NEW) $(OLD)
 
 # One line at a time, for quick local loops.
-test-new:
+test-new: system-deps
 	@tools/bootstrap.sh new
 	@tools/test.sh $(NEW)
-test-old:
+test-old: system-deps
 	@tools/bootstrap.sh old
 	@tools/test.sh $(OLD)
 
