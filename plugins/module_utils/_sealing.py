@@ -9,6 +9,24 @@ This module util is PRIVATE to the collection. It can change at any time without
 It runs on target hosts (the ``preauth.oauth2.sealed_file`` module and the runner that unseals
 settings for the product), so it has no Ansible imports and keeps to Python 3.8.
 
+The rule on target hosts: **root never acts by name on a path the product's service user can
+change.** That user owns the folder the settings files live in, so between two system calls it can
+put a symbolic link, a hard link, a FIFO or another file where a name was. Therefore:
+
+- Directories are reached by walking the path one component at a time from ``/``, each opened with
+  ``O_DIRECTORY|O_NOFOLLOW`` relative to the previous one (`open_directory`). A symbolic link on the
+  way is followed only when the directory that holds it is owned by root and not writable by group
+  or others, so no other user can have put it there (``/var/run -> /run`` works,
+  ``~svc/invantive -> /etc`` does not); at most 40 links are followed.
+- Files are created with ``O_CREAT|O_EXCL|O_NOFOLLOW`` under that directory's descriptor, and their
+  owner and mode are set with ``fchown``/``fchmod`` on the new file's descriptor before it is renamed
+  into place (`write_at`). After the rename the name is checked to hold our file.
+- Existing files are opened with ``O_NOFOLLOW|O_NONBLOCK`` and checked with ``fstat``: a regular file,
+  at most `MAX_FILE_SIZE` bytes, optionally one link and a given owner (`read_at`). Nothing is looked
+  up a second time by name.
+- An existing file is never chowned or chmodded in place (it could be a hard link to a file of root's):
+  a file whose owner or mode must change is rewritten through a fresh temporary file.
+
 Two methods, told apart by the first bytes of the file:
 
 ``systemd-creds``
@@ -48,6 +66,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -335,22 +354,6 @@ def resolve_method(method: str, systemd_creds: str | None) -> str:
     return method
 
 
-# --- files ------------------------------------------------------------------------------------
-
-
-def read_sealed(path: str) -> bytes | None:
-    """The bytes of the sealed file, or ``None`` when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        if exc.errno == errno.EISDIR:
-            raise SealingError("%s is a directory; give the path of a file." % path, reason="path") from None
-        raise SealingError("Cannot read %s (%s)." % (path, exc.strerror), reason="path") from None
-
-
 def unseal_data(
     data: bytes,
     path: str,
@@ -379,9 +382,14 @@ def unseal(path: str, host_key_path: str = DEFAULT_HOST_KEY_PATH, machine_id_pat
     The method is read from the file itself (see the module docstring). Nothing is written and
     nothing is printed; the caller decides where the plaintext goes. Raises ``SealingError`` with
     a message that says what happened and what to do next (another host, tampered, no host key,
-    systemd-creds missing or refusing).
+    systemd-creds missing or refusing, or a path that is not a regular file reached safely).
     """
-    data = read_sealed(path)
+    path = os.path.abspath(path)
+    dir_fd = open_directory(os.path.dirname(path))
+    try:
+        data = read_at(dir_fd, os.path.basename(path), path)
+    finally:
+        os.close(dir_fd)
     if data is None:
         raise SealingError("%s does not exist; deploy it with preauth.oauth2.sealed_file first." % path, reason="missing")
     return unseal_data(data, path, host_key_path=host_key_path, machine_id_path=machine_id_path)
@@ -406,46 +414,413 @@ def seal(
     return hostkey_seal(plaintext, path, ensure_host_key(host_key_path), machine_id)
 
 
-def write_atomically(path: str, data: bytes, before_rename=None) -> None:
-    """Replace ``path`` with ``data``: temporary file (mode 0600) in the same directory, fsync, rename, fsync directory.
+# --- files, strictly by file descriptor (see the rule in the module docstring) ---------------------
 
-    ``before_rename(tmp_path)`` may set ownership and mode on the temporary file, so the file
-    never appears with other attributes. ``data`` is ciphertext; nothing else is written.
+MAX_FILE_SIZE = 16 * 1024 * 1024
+"""The largest file that is read (settings files are a few kilobytes); a bigger one is refused."""
+
+MAX_SYMLINK_HOPS = 40
+"""At most this many symbolic links are followed while a path is walked, like the kernel's own limit."""
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a terminal must not become ours.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMPORARY_ATTEMPTS = 16
+
+
+class MissingPathError(SealingError):
+    """A directory on the way to a path does not exist (``reason="path"``); state=absent treats that as done."""
+
+
+def _file_type(mode: int) -> str:
+    """A reader's name for the type of a file."""
+    for test, name in (
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISFIFO, "named pipe (FIFO)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return "user %s" % pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
+def _only_root_can_change(st: os.stat_result) -> bool:
+    return st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _who_can_change(st: os.stat_result) -> str:
+    if st.st_uid != 0:
+        return "is owned by %s" % _user_name(st.st_uid)
+    return "is writable by %s" % (
+        "group and others" if st.st_mode & stat.S_IWGRP and st.st_mode & stat.S_IWOTH else "group" if st.st_mode & stat.S_IWGRP else "others"
+    )
+
+
+def _check_name(name: str, path: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise SealingError("%s does not end in a file name; give the path of a file." % path, reason="path")
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def open_directory(path: str, root_only: bool = False) -> int:
+    """A descriptor (``O_RDONLY|O_DIRECTORY|O_CLOEXEC``) of the directory ``path``, reached from ``/`` one component at a time.
+
+    A symbolic link on the way is followed only when the directory that holds it is owned by root and
+    not writable by group or others, at most `MAX_SYMLINK_HOPS` times. With ``root_only`` every
+    directory on the way, the last one included, must be owned by root and not writable by group or
+    others. Raises `SealingError` (``reason="path"``; `MissingPathError` for a missing component)
+    naming ``path`` and the component at fault. The caller closes the descriptor.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise SealingError("The directory %s of %s does not exist; create it first (ansible.builtin.file, state=directory)." % (directory, path), reason="path")
+    path = os.path.abspath(path)
+    pending = [part for part in reversed(path.split("/")) if part]
+    where = "/"
+    hops = 0
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        if root_only:
+            _require_root_only(fd, where, path)
+        while pending:
+            part = pending.pop()
+            if part == ".":
+                continue
+            here = os.path.normpath(os.path.join(where, part))
+            try:
+                next_fd = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                st = _lstat_at(fd, part)
+                if exc.errno == errno.ENOENT:
+                    raise MissingPathError(
+                        "The directory %s does not exist%s. Create it first, or give the path of an existing directory."
+                        % (path, "" if here == path else " (%s is missing)" % here),
+                        reason="path",
+                    ) from None
+                if st is None or not stat.S_ISLNK(st.st_mode):
+                    if st is not None and not stat.S_ISDIR(st.st_mode):
+                        raise SealingError(
+                            "%s cannot be reached: %s is a %s, not a directory." % (path, here, _file_type(st.st_mode)),
+                            reason="path",
+                        ) from None
+                    raise SealingError("Cannot open the directory %s (%s: %s)." % (path, here, exc.strerror), reason="path") from None
+                holder = os.fstat(fd)
+                if not _only_root_can_change(holder):
+                    raise SealingError(
+                        "%s cannot be reached safely: %s is a symbolic link, and the directory %s that holds it %s, so someone other "
+                        "than root could point it anywhere; refusing to follow it. Give the path without symbolic links, or replace the link "
+                        "by a directory." % (path, here, where, _who_can_change(holder)),
+                        reason="path",
+                    ) from None
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise SealingError(
+                        "%s cannot be reached: more than %d symbolic links on the way (a loop?)." % (path, MAX_SYMLINK_HOPS), reason="path"
+                    ) from None
+                # The holder is root's alone, so the link read now is the one the open above met.
+                target = os.readlink(part, dir_fd=fd)
+                pending.extend(p for p in reversed(target.split("/")) if p)
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd = -1
+                    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    where = "/"
+                continue
+            os.close(fd)
+            fd = next_fd
+            where = here
+            if root_only:
+                _require_root_only(fd, where, path)
+        result, fd = fd, -1
+        return result
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _require_root_only(fd: int, where: str, path: str) -> None:
+    st = os.fstat(fd)
+    if not _only_root_can_change(st):
+        raise SealingError(
+            "%s must be root's alone, but the directory %s on the way %s. Make it owned by root and not writable by group or others, "
+            "or use another path." % (path, where, _who_can_change(st)),
+            reason="path",
+        )
+
+
+def read_at_with_stat(
+    dir_fd: int, name: str, path: str, max_size: int = MAX_FILE_SIZE, owner: int | None = None, single_link: bool = False
+) -> tuple[bytes, os.stat_result] | None:
+    """`read_at`, also returning the ``fstat`` of the file that was read."""
+    _check_name(name, path)
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
-        raise SealingError("Cannot write in %s (%s)." % (directory, exc.strerror), reason="path") from None
+        if exc.errno == errno.ENOENT:
+            return None
+        if exc.errno == errno.ELOOP:
+            raise SealingError("%s is a symbolic link; refusing to read it. Remove the link (rm %s) and run again." % (path, path), reason="path") from None
+        st = _lstat_at(dir_fd, name)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise _not_a_regular_file(path, st.st_mode) from None
+        raise SealingError("Cannot read %s (%s)." % (path, exc.strerror), reason="path") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if before_rename is not None:
-            before_rename(tmp)
-        os.rename(tmp, path)
-        _fsync_directory(directory)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_regular_file(path, st.st_mode)
+        if owner is not None and st.st_uid != owner:
+            raise SealingError(
+                "%s is owned by %s, not by %s; refusing to read it. Remove it, or chown it to %s if it is yours."
+                % (path, _user_name(st.st_uid), _user_name(owner), _user_name(owner)),
+                reason="path",
+            )
+        if single_link and st.st_nlink > 1:
+            raise SealingError(
+                "%s has %d hard links: it is also another file under another name, which must not be replaced or read through it; "
+                "refusing. Remove it (rm %s) and run again." % (path, st.st_nlink, path),
+                reason="path",
+            )
+        if st.st_size > max_size:
+            raise _too_big(path, max_size)
+        chunks = []
+        size = 0
+        while size <= max_size:
+            chunk = os.read(fd, min(1 << 16, max_size + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_size:
+            raise _too_big(path, max_size)
+        return b"".join(chunks), st
+    except OSError as exc:
+        raise SealingError("Cannot read %s (%s)." % (path, exc.strerror), reason="path") from None
+    finally:
+        os.close(fd)
+
+
+def read_at(dir_fd: int, name: str, path: str, max_size: int = MAX_FILE_SIZE, owner: int | None = None, single_link: bool = False) -> bytes | None:
+    """The bytes of the file ``name`` in the directory ``dir_fd``, or ``None`` when there is none.
+
+    Refuses (`SealingError`, ``reason="path"``) a symbolic link, anything but a regular file (saying
+    which type it is), a file of more than ``max_size`` bytes, a file not owned by ``owner`` (when
+    given) and, with ``single_link``, a file with more than one hard link. ``path`` is the file's
+    full path, for messages only.
+    """
+    found = read_at_with_stat(dir_fd, name, path, max_size=max_size, owner=owner, single_link=single_link)
+    return None if found is None else found[0]
+
+
+def _not_a_regular_file(path: str, mode: int) -> SealingError:
+    return SealingError(
+        "%s is a %s, not a regular file; refusing to use it. Remove it (rm %s) and run again." % (path, _file_type(mode), path),
+        reason="path",
+    )
+
+
+def _too_big(path: str, max_size: int) -> SealingError:
+    return SealingError(
+        "%s is larger than %d bytes, far more than a settings file; refusing to read it. Check what it is and remove it." % (path, max_size),
+        reason="path",
+    )
+
+
+def write_at(dir_fd: int, name: str, path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """Replace the file ``name`` in the directory ``dir_fd`` atomically with ``data``, owned ``uid``:``gid`` with ``mode``.
+
+    A new temporary file (``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600) gets the data, fsync, then
+    ``fchown`` and ``fchmod`` on its descriptor, and is renamed over ``name``; afterwards ``name`` must
+    hold that file, or someone replaced it in between (`SealingError`). ``-1`` keeps the module user's
+    owner or group. The temporary file is removed on every failure. ``path`` is for messages only.
+    """
+    _check_name(name, path)
+    fd, tmp = _create_temporary(dir_fd, name, path)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        # after fchown, which clears set-user-ID and set-group-ID bits
+        os.fchmod(fd, mode)
+        ours = os.fstat(fd)
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        tmp = None
+        # fd is still open, so our inode cannot be freed and its number reused by whatever took the name
+        now = _lstat_at(dir_fd, name)
+        if now is None or (now.st_dev, now.st_ino) != (ours.st_dev, ours.st_ino):
+            raise SealingError(
+                "%s was replaced by something else while it was written: another user changes that directory. Find out who, and run again." % path,
+                reason="path",
+            )
+        os.fsync(dir_fd)
     except OSError as exc:
         raise SealingError("Cannot write %s (%s)." % (path, exc.strerror), reason="path") from None
     finally:
-        _unlink_quietly(tmp)
+        os.close(fd)
+        if tmp is not None:
+            _unlink_at_quietly(dir_fd, tmp)
 
 
-def copy_attributes(source: str, target: str) -> None:
-    """Give ``target`` the mode and, where permitted, the owner and group of ``source``."""
-    st = os.stat(source)
-    os.chmod(target, stat.S_IMODE(st.st_mode))
+def _create_temporary(dir_fd: int, name: str, path: str) -> tuple[int, str]:
+    for _attempt in range(_TEMPORARY_ATTEMPTS):
+        tmp = ".%s.%s.tmp" % (name, os.urandom(6).hex())
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dir_fd), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SealingError("Cannot write in the directory of %s (%s)." % (path, exc.strerror), reason="path") from None
+    raise SealingError("Cannot create a temporary file beside %s: every name tried exists already." % path, reason="path")
+
+
+def remove_at(dir_fd: int, name: str, path: str) -> bool:
+    """Remove the file ``name`` from the directory ``dir_fd`` (whatever kind of file it is); ``False`` when there was none.
+
+    A directory there is an error. ``path`` is for messages only.
+    """
+    _check_name(name, path)
     try:
-        os.chown(target, st.st_uid, st.st_gid)
-    except PermissionError:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EISDIR, errno.EPERM) and _is_directory_at(dir_fd, name):
+            raise SealingError("%s is a directory, not a file; refusing to remove it. Remove it yourself if it is not needed." % path, reason="path") from None
+        raise SealingError("Cannot remove %s (%s)." % (path, exc.strerror), reason="path") from None
+    os.fsync(dir_fd)
+    return True
+
+
+def _is_directory_at(dir_fd: int, name: str) -> bool:
+    st = _lstat_at(dir_fd, name)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _open_last_directory(path: str, create: bool) -> tuple[int, bool] | None:
+    """A descriptor of the directory ``path`` and whether it was created now; ``None`` when it is missing and not created.
+
+    The parent is reached with `open_directory`; the last component is opened with ``O_NOFOLLOW``.
+    """
+    parent, name = os.path.split(os.path.abspath(path))
+    if not name:
+        return os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), False
+    parent_fd = open_directory(parent)
+    try:
+        created = False
+        if create:
+            try:
+                # 0700 until fchown/fchmod on its descriptor give it the final owner and mode
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+                created = True
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise SealingError("Cannot create the directory %s (%s)." % (path, exc.strerror), reason="path") from None
+        try:
+            return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent_fd), created
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            st = _lstat_at(parent_fd, name)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                raise SealingError(
+                    "%s is a symbolic link; refusing to follow it (whoever can change %s could point it at a directory of root's). "
+                    "Replace it by a directory, or give the real directory as the path." % (path, parent),
+                    reason="path",
+                ) from None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                raise SealingError(
+                    "%s is a %s, not a directory. Remove it, or give another path." % (path, _file_type(st.st_mode)),
+                    reason="path",
+                ) from None
+            raise SealingError("Cannot open the directory %s (%s)." % (path, exc.strerror), reason="path") from None
+    finally:
+        os.close(parent_fd)
+
+
+def directory_status(path: str) -> os.stat_result | None:
+    """The ``fstat`` of the directory ``path``, or ``None`` when it is missing; a symbolic link as last component is refused.
+
+    Changes nothing: check mode uses it to predict `ensure_directory`. The parent must exist.
+    """
+    found = _open_last_directory(path, create=False)
+    if found is None:
+        return None
+    try:
+        return os.fstat(found[0])
+    finally:
+        os.close(found[0])
+
+
+def ensure_directory(path: str, mode: int, uid: int = -1, gid: int = -1) -> tuple[int, bool]:
+    """Create the directory ``path`` when missing (its parent must exist) and give it ``mode``, ``uid`` and ``gid``.
+
+    Returns a descriptor of the directory (the caller closes it) and whether anything changed. The
+    parent is reached with `open_directory`; a symbolic link as the last component is refused. The
+    owner and mode are set with ``fchown``/``fchmod`` on the directory's descriptor (a directory cannot
+    be a hard link to something else). ``-1`` leaves the owner or group as it is.
+    """
+    path = os.path.abspath(path)
+    if path == "/":
+        raise SealingError("Refusing to change the owner or mode of /; give the path of a directory below it.", reason="path")
+    found = _open_last_directory(path, create=True)
+    if found is None:
+        raise SealingError("The directory %s disappeared while it was created; find out what removes it, and run again." % path, reason="path")
+    fd, changed = found
+    try:
+        st = os.fstat(fd)
+        if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
+            os.fchown(fd, uid, gid)
+            changed = True
+        # after fchown, which may clear the set-group-ID bit
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+            os.fchmod(fd, mode)
+            changed = True
+        result, fd = fd, -1
+        return result, changed
+    except OSError as exc:
+        raise SealingError("Cannot set the owner or mode of the directory %s (%s)." % (path, exc.strerror), reason="path") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def write_atomically(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace the file ``path`` with ``data`` (mode ``mode``, owned by the caller) through `open_directory` and `write_at`."""
+    path = os.path.abspath(path)
+    dir_fd = open_directory(os.path.dirname(path))
+    try:
+        write_at(dir_fd, os.path.basename(path), path, data, mode)
+    finally:
+        os.close(dir_fd)
+
+
+def _unlink_at_quietly(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
         pass
 
 
 def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

@@ -19,6 +19,13 @@ description:
   - Idempotent although every seal produces different bytes - the existing file is unsealed and its content compared; it is
     rewritten only when the content or the method changed. Writes are atomic (temporary file in the same directory, fsync,
     rename); the temporary file holds only the sealed bytes.
+  - The file's directory may belong to another user (the product's service user), so the module never acts on a name that user
+    could change. The directory is reached one component at a time from C(/), following a symbolic link only where the directory
+    that holds it is root's alone; the temporary file is created exclusively (never through a symbolic link) and gets its owner
+    and mode through its open descriptor before it is renamed into place. An existing file whose owner or mode must change is
+    rewritten the same way, never changed in place.
+  - Refuses, with a message that names the file, a symbolic link, a named pipe (FIFO), a device, a socket or a directory at
+    O(path), a file with more than one hard link, and a file larger than 16 MiB. Remove such a file and run the task again.
   - Results and diffs show only metadata - the method, the size of the content and the first 12 hex digits of its SHA-256 -
     never the content.
   - An existing file that cannot be unsealed (sealed on another host, moved, changed after sealing, or the host key is
@@ -27,11 +34,10 @@ author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.attributes
-  - ansible.builtin.files
 options:
   path:
     description:
-      - The sealed file. Its directory must exist.
+      - The sealed file. Its directory must exist, unless O(directory_mode) is set.
       - A new file gets mode C(0600) and the owner of the module's user unless O(mode), O(owner) or O(group) say otherwise; a
         replaced file keeps the mode and ownership it had.
       - The hostkey method binds the file to this absolute path and the systemd-creds method to its base name, so a moved or
@@ -60,10 +66,34 @@ options:
   state:
     description:
       - V(present) seals O(content) into O(path).
-      - V(absent) removes O(path) if it exists, without unsealing it.
+      - V(absent) removes O(path) if it exists, without unsealing it. A symbolic link or named pipe there is removed (not
+        followed or read); a directory there is an error.
     type: str
     choices: [present, absent]
     default: present
+  owner:
+    description:
+      - The user that owns the file, a name or a numeric uid (a numeric string is taken as a uid).
+      - When not set, a new file is owned by the module's user and an existing file keeps its owner.
+    type: str
+  group:
+    description:
+      - The group of the file, a name or a numeric gid (a numeric string is taken as a gid).
+      - When not set, a new file gets the module user's group and an existing file keeps its group.
+    type: str
+  mode:
+    description:
+      - The permissions of the file, as an octal string (V('0600')) or in symbolic form (V(u=rw,g=r)) like
+        M(ansible.builtin.file). Quote octal numbers, so Ansible does not read them as decimal.
+      - When not set, a new file gets mode C(0600) and an existing file keeps its mode.
+    type: raw
+  directory_mode:
+    description:
+      - When set, the directory of O(path) is created if it is missing (its parent must exist) and given this mode, and
+        O(owner) and O(group) when they are set, through its open descriptor. A symbolic link in its place is refused.
+      - An octal string such as V('0700'), or symbolic form. When not set, the directory must exist and is left as it is.
+      - Used only with O(state=present).
+    type: raw
   host_key_path:
     description:
       - The host key of the hostkey method - 32 random bytes. Created when a file is first sealed with the hostkey method
@@ -81,12 +111,13 @@ attributes:
   check_mode:
     support: full
     details:
-      - Unseals an existing file to compare it, but creates no host key and writes nothing.
+      - Unseals an existing file to compare it, but creates no host key, no directory and writes nothing.
       - With O(method=auto), probing C(systemd-creds) runs it, which creates systemd's own host key if it has none yet.
   diff_mode:
     support: full
     details:
       - Shows the method, size and SHA-256 fingerprint before and after, and changed ownership and mode; never the content.
+      - With O(directory_mode), also the directory's path, state, mode, owner and group before and after.
   idempotent:
     support: full
   platform:
@@ -121,13 +152,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Seal a settings file for the product's service user
+- name: Seal a settings file into the product user's folder, creating the folder when missing
   preauth.oauth2.sealed_file:
     path: /home/invantive/invantive/settings-acme-nl.xml.sealed
     content: "{{ lookup('ansible.builtin.template', 'settings.xml.j2') }}"
-    owner: root
-    group: root
+    owner: invantive
+    group: invantive
     mode: "0600"
+    directory_mode: "0700"
   become: true
   no_log: true
 
@@ -204,7 +236,10 @@ gid:
   sample: 0
 """
 
+import grp
 import os
+import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes
@@ -215,102 +250,264 @@ from ansible_collections.preauth.oauth2.plugins.module_utils._sealing import (
     DEFAULT_MACHINE_ID_PATH,
     HAS_CRYPTOGRAPHY,
     HOSTKEY,
+    MissingPathError,
     SealingError,
-    copy_attributes,
     detect_method,
+    directory_status,
+    ensure_directory,
     fingerprint,
-    read_sealed,
+    open_directory,
+    read_at_with_stat,
+    remove_at,
     resolve_method,
     seal,
     unseal_data,
-    write_atomically,
+    write_at,
 )
 
-
 PLAIN = "plain"
+NEW_FILE_MODE = 0o600
+
+
+class _Mode:
+    """What AnsibleModule._symbolic_mode_to_octal reads of a stat result: the type and mode bits it starts from."""
+
+    def __init__(self, st_mode: int) -> None:
+        self.st_mode = st_mode
 
 
 def metadata(method: str, plaintext: bytes) -> dict:
     return {"state": "present", "method": method, "content_size": len(plaintext), "content_sha256": fingerprint(plaintext)}
 
 
+def octal(mode: int) -> str:
+    return "0%03o" % mode
+
+
+def resolve_id(module: AnsibleModule, option: str) -> int:
+    """The uid (owner) or gid (group) the option names; -1 when it is not set. A numeric string is an id, as for chown."""
+    value = module.params[option]
+    if value is None:
+        return -1
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid if option == "owner" else grp.getgrnam(value).gr_gid
+    except KeyError:
+        pass
+    kind = "user" if option == "owner" else "group"
+    module.fail_json(msg="%s=%s: there is no %s %s on this host. Create it first, or give another %s." % (option, value, kind, value, option))
+
+
+def parse_mode(module: AnsibleModule, option: str, current: int) -> int:
+    """The mode the option asks for (octal or symbolic, as ansible.builtin.file takes it), applied to the mode ``current``."""
+    value = module.params[option]
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        try:
+            mode = int(str(value), 8)
+        except ValueError:
+            try:
+                mode = module._symbolic_mode_to_octal(_Mode(current), str(value))  # pylint: disable=protected-access
+            except Exception:  # pylint: disable=broad-except
+                module.fail_json(msg="%s=%s is not a mode: give it in octal (for example '0600') or symbolic form (u=rw,g=r)." % (option, value))
+    if mode != stat.S_IMODE(mode):
+        module.fail_json(msg="%s=%s is not a mode: only permission bits (at most 07777) are allowed." % (option, value))
+    return mode
+
+
+def directory_metadata(directory: str, st: os.stat_result | None) -> dict:
+    if st is None:
+        return {"path": directory, "state": "absent"}
+    return {"path": directory, "state": "directory", "mode": octal(stat.S_IMODE(st.st_mode)), "owner": st.st_uid, "group": st.st_gid}
+
+
+def open_file_directory(module: AnsibleModule, directory: str, uid: int, gid: int, diff: dict) -> tuple[int, bool]:
+    """A descriptor of the file's directory (-1 when it is missing in check mode) and whether it changed.
+
+    With directory_mode the directory is created or given its owner and mode (predicted in check mode).
+    """
+    if module.params["directory_mode"] is None or module.params["state"] == "absent":
+        return open_directory(directory), False
+    current = directory_status(directory)
+    mode = parse_mode(module, "directory_mode", stat.S_IFDIR | 0o700 if current is None else current.st_mode)
+    before = directory_metadata(directory, current)
+    after = dict(before, state="directory", mode=octal(mode))
+    if uid != -1:
+        after["owner"] = uid
+    if gid != -1:
+        after["group"] = gid
+    diff["before"]["directory"] = before
+    diff["after"]["directory"] = after
+    if module.check_mode:
+        return (-1 if current is None else open_directory(directory)), before != after
+    return ensure_directory(directory, mode, uid, gid)
+
+
+class SealedFileModule(AnsibleModule):
+    def add_path_info(self, kwargs: dict) -> dict:
+        # AnsibleModule would stat the path by name, following links the service user may have put there since;
+        # main() reports the file's metadata itself, from an lstat relative to the directory's descriptor.
+        return kwargs
+
+
+def path_info(dir_fd: int, name: str) -> dict:
+    """state, uid, gid, owner, group, mode and size of the file ``name`` in ``dir_fd``, as ansible.builtin.file reports them."""
+    try:
+        st = None if dir_fd < 0 else os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        st = None
+    if st is None:
+        return {"state": "absent"}
+    if stat.S_ISLNK(st.st_mode):
+        state = "link"
+    elif stat.S_ISDIR(st.st_mode):
+        state = "directory"
+    else:
+        state = "hard" if st.st_nlink > 1 else "file"
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return dict(state=state, uid=st.st_uid, gid=st.st_gid, owner=owner, group=group, mode=octal(stat.S_IMODE(st.st_mode)), size=st.st_size)
+
+
+class Failure(Exception):
+    """Ends the run with fail_json(**kwargs) once the file's metadata is known."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(kwargs.get("msg"))
+        self.kwargs = kwargs
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = SealedFileModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             content=dict(type="str", no_log=True),
             method=dict(type="str", default="auto", choices=["auto", "systemd-creds", "hostkey", PLAIN]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            mode=dict(type="raw"),
+            directory_mode=dict(type="raw"),
             # a path, not a secret; the key itself is never an argument
             host_key_path=dict(type="path", default=DEFAULT_HOST_KEY_PATH, no_log=False),
             machine_id_path=dict(type="path", default=DEFAULT_MACHINE_ID_PATH),
         ),
         required_if=[("state", "present", ("content",))],
-        add_file_common_args=True,
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    state = module.params["state"]
+    path = os.path.abspath(module.params["path"])
+    directory, name = os.path.split(path)
+    result = dict(changed=False, path=path)
+    diff = dict(before_header=path, after_header=path, before={"state": "absent"}, after={"state": module.params["state"]})
+    uid = resolve_id(module, "owner")
+    gid = resolve_id(module, "group")
+    dir_fd = -1
+    failure = None
+    try:
+        dir_fd, result["changed"] = open_file_directory(module, directory, uid, gid, diff)
+        if module.params["state"] == "absent":
+            result["changed"] = remove(module, dir_fd, name, path, diff)
+        else:
+            result.update(present(module, dir_fd, name, path, uid, gid, diff))
+            result["changed"] = result["changed"] or result.pop("file_changed")
+    except MissingPathError:
+        if module.params["state"] == "present":
+            failure = dict(
+                msg="The directory %s of %s does not exist; create it first, or set directory_mode to have this module create it." % (directory, path),
+                reason="path",
+            )
+    except Failure as exc:
+        failure = exc.kwargs
+    except SealingError as exc:
+        failure = dict(msg=exc.msg, reason=exc.reason)
+    except OSError as exc:
+        failure = dict(msg="Cannot change %s (%s)." % (path, exc.strerror))
+    finally:
+        result.update(path_info(dir_fd, name))
+        if dir_fd >= 0:
+            os.close(dir_fd)
+    if failure is not None:
+        module.fail_json(**dict(result, **failure))
+    module.exit_json(diff=diff, **result)
+
+
+def remove(module: AnsibleModule, dir_fd: int, name: str, path: str, diff: dict) -> bool:
+    """state=absent: remove the file's name (whatever it is, but a directory); whether it was there."""
+    try:
+        found = read_at_with_stat(dir_fd, name, path)
+        before = None if found is None else {"state": "present", "method": detect_method(found[0])}
+    except SealingError:
+        # A link, a pipe or anything else that is not a file: removing the name is harmless, reading it is not.
+        before = {"state": "present"}
+    if before is None:
+        return False
+    diff["before"] = before
+    return module.check_mode or remove_at(dir_fd, name, path)
+
+
+def present(module: AnsibleModule, dir_fd: int, name: str, path: str, uid: int, gid: int, diff: dict) -> dict:
+    """state=present: seal the content into the file unless it holds it already with the wanted owner and mode."""
     keys = dict(host_key_path=module.params["host_key_path"], machine_id_path=module.params["machine_id_path"])
-    # AnsibleModule replaces state with "file" (and adds size, mode, owner...) when the path exists
-    result = dict(changed=False, path=path, state="absent")
-    diff = dict(before_header=path, after_header=path, before={"state": "absent"}, after={"state": state})
 
     def need_cryptography(method: str) -> None:
         if method == HOSTKEY and not HAS_CRYPTOGRAPHY:
-            module.fail_json(msg=missing_required_lib("cryptography", reason="for method=hostkey"), exception=CRYPTOGRAPHY_IMPORT_ERROR, **result)
+            raise Failure(msg=missing_required_lib("cryptography", reason="for method=hostkey"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
 
-    try:
-        existing = read_sealed(path)
-        if state == "absent":
-            if existing is not None:
-                diff["before"] = {"state": "present", "method": detect_method(existing)}
-                if not module.check_mode:
-                    os.unlink(path)
-                result["changed"] = True
-            module.exit_json(diff=diff, **result)
+    # Read or replace only a file that is nothing else's: a hard link could be a file of root's.
+    found = None if dir_fd < 0 else read_at_with_stat(dir_fd, name, path, single_link=True)
+    existing, current = (None, None) if found is None else found
+    plaintext = to_bytes(module.params["content"], errors="surrogate_or_strict")
+    systemd_creds = module.get_bin_path("systemd-creds") if module.params["method"] != PLAIN else None
+    method = PLAIN if module.params["method"] == PLAIN else resolve_method(module.params["method"], systemd_creds)
+    need_cryptography(method)
+    reseal = True
+    if existing is not None and method == PLAIN:
+        # Nothing to unseal: the bytes are the content.
+        diff["before"].update(metadata(PLAIN, existing))
+        reseal = existing != plaintext
+    elif existing is not None:
+        existing_method = detect_method(existing)
+        need_cryptography(existing_method)
+        plain_before = unseal_data(existing, path, systemd_creds=systemd_creds, **keys)
+        diff["before"].update(metadata(existing_method, plain_before))
+        reseal = plain_before != plaintext or existing_method != method
+        del plain_before
+    diff["after"].update(metadata(method, plaintext))
 
-        plaintext = to_bytes(module.params["content"], errors="surrogate_or_strict")
-        systemd_creds = module.get_bin_path("systemd-creds") if module.params["method"] != PLAIN else None
-        method = PLAIN if module.params["method"] == PLAIN else resolve_method(module.params["method"], systemd_creds)
-        need_cryptography(method)
-        reseal = True
-        if existing is not None and method == PLAIN:
-            # Nothing to unseal: the bytes are the content.
-            diff["before"] = metadata(PLAIN, existing)
-            reseal = existing != plaintext
-        elif existing is not None:
-            existing_method = detect_method(existing)
-            need_cryptography(existing_method)
-            current = unseal_data(existing, path, systemd_creds=systemd_creds, **keys)
-            diff["before"] = metadata(existing_method, current)
-            reseal = current != plaintext or existing_method != method
-            del current
-        diff["after"] = metadata(method, plaintext)
-        result.update(method=method, content_size=len(plaintext), content_sha256=fingerprint(plaintext))
+    # A replaced file keeps its owner, group and mode unless the task sets them; a new one gets the module user's and 0600.
+    given_mode = module.params["mode"] is not None
+    rewrite = False
+    if current is None:
+        mode = parse_mode(module, "mode", stat.S_IFREG | NEW_FILE_MODE) if given_mode else NEW_FILE_MODE
+        for key, value, given in (("mode", octal(mode), given_mode), ("owner", uid, uid != -1), ("group", gid, gid != -1)):
+            if given:
+                diff["after"][key] = value
+    else:
+        mode = parse_mode(module, "mode", current.st_mode) if given_mode else stat.S_IMODE(current.st_mode)
+        uid = current.st_uid if uid == -1 else uid
+        gid = current.st_gid if gid == -1 else gid
+        for key, before, after in (("mode", octal(stat.S_IMODE(current.st_mode)), octal(mode)), ("owner", current.st_uid, uid), ("group", current.st_gid, gid)):
+            if before != after:
+                diff["before"][key] = before
+                diff["after"][key] = after
+                rewrite = True
 
-        file_args = module.load_file_common_arguments(module.params)
-        if reseal and module.check_mode:
-            result["changed"] = True
-        elif reseal:
-            sealed = plaintext if method == PLAIN else seal(plaintext, path, method, systemd_creds=systemd_creds, **keys)
-
-            def set_attributes(tmp: str) -> None:
-                # the new file appears with its final owner and mode, never with the temporary file's
-                if existing is not None:
-                    copy_attributes(path, tmp)
-                module.set_fs_attributes_if_different(dict(file_args, path=tmp), False)
-
-            write_atomically(path, sealed, before_rename=set_attributes)
-            result["changed"] = module.set_fs_attributes_if_different(file_args, True, diff)
+    if (reseal or rewrite) and not module.check_mode:
+        if reseal:
+            data = plaintext if method == PLAIN else seal(plaintext, path, method, systemd_creds=systemd_creds, **keys)
         else:
-            result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff)
-    except SealingError as exc:
-        module.fail_json(msg=exc.msg, reason=exc.reason, **result)
-    except OSError as exc:
-        module.fail_json(msg="Cannot change %s (%s)." % (path, exc.strerror), **result)
-
-    module.exit_json(diff=diff, **result)
+            # Same content, other owner or mode: a new file with the same bytes, never a chown/chmod of the existing one.
+            data = existing
+        write_at(dir_fd, name, path, data, mode, uid, gid)
+    return dict(method=method, content_size=len(plaintext), content_sha256=fingerprint(plaintext), file_changed=reseal or rewrite)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 
 import pytest
@@ -184,31 +185,41 @@ def test_a_plain_file_without_systemd_creds_is_refused(host, target):
         _sealing.systemd_creds_unseal(b"<settings/>", target, None)
 
 
-def test_write_atomically_sets_attributes_before_the_rename_and_leaves_no_temporary_file(target):
-    seen = []
-
-    def before_rename(tmp: str) -> None:
-        assert os.path.dirname(tmp) == os.path.dirname(target) and not os.path.exists(target)
-        assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o600
-        os.chmod(tmp, 0o640)
-        seen.append(tmp)
-
-    _sealing.write_atomically(target, b"ciphertext", before_rename)
-    assert len(seen) == 1 and stat.S_IMODE(os.stat(target).st_mode) == 0o640
+def test_write_at_sets_owner_and_mode_on_the_descriptor_and_leaves_no_temporary_file(target):
+    nobody = pwd.getpwnam("nobody")
+    dir_fd = _sealing.open_directory(os.path.dirname(target))
+    try:
+        _sealing.write_at(dir_fd, os.path.basename(target), target, b"ciphertext", 0o640, nobody.pw_uid, nobody.pw_gid)
+        st = os.stat(target)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_nlink) == (nobody.pw_uid, nobody.pw_gid, 0o640, 1)
+        first_inode = st.st_ino
+        _sealing.write_at(dir_fd, os.path.basename(target), target, b"ciphertext 2", 0o600)
+        st = os.stat(target)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), 0o600) and st.st_ino != first_inode, "replaced, not changed in place"
+    finally:
+        os.close(dir_fd)
+    assert unchanged(target, b"ciphertext 2")
     assert os.listdir(os.path.dirname(target)) == [os.path.basename(target)]
 
 
 def test_write_atomically_into_a_missing_directory(tmp_path):
-    with pytest.raises(SealingError, match="does not exist; create it first"):
+    with pytest.raises(_sealing.MissingPathError) as caught:
         _sealing.write_atomically(str(tmp_path / "nowhere" / "f.sealed"), b"ciphertext")
+    assert caught.value.reason == "path"
+    assert caught.value.msg == "The directory %s does not exist. Create it first, or give the path of an existing directory." % (tmp_path / "nowhere")
 
 
-def test_write_atomically_cleans_up_when_before_rename_fails(target):
-    def fail(tmp: str) -> None:
+def test_write_at_removes_the_temporary_file_when_a_step_fails(target, monkeypatch):
+    def refuse(fd: int, mode: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    with pytest.raises(SealingError, match="Cannot write .*Operation not permitted"):
-        _sealing.write_atomically(target, b"ciphertext", fail)
+    monkeypatch.setattr(os, "fchmod", refuse)
+    dir_fd = _sealing.open_directory(os.path.dirname(target))
+    try:
+        with pytest.raises(SealingError, match="Cannot write .*Operation not permitted"):
+            _sealing.write_at(dir_fd, os.path.basename(target), target, b"ciphertext", 0o600)
+    finally:
+        os.close(dir_fd)
     assert os.listdir(os.path.dirname(target)) == []
 
 
