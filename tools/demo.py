@@ -110,29 +110,33 @@ def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
 def demo_target(work: dict[str, str]) -> dict[str, str]:
     """An inventory with one more host, dwh01: a local directory tree standing in for a product host."""
     root = os.path.join(WORK, "dwh01")
+    import pwd
+
+    user = pwd.getpwuid(os.getuid()).pw_name
     target = {
         "root": root,
         "folder": os.path.join(root, "home", "invantive"),
+        # On a real host /var/lib/preauth/sealed/<user>: root's alone, where the service user cannot reach.
+        "sealed_dir": os.path.join(root, "var", "lib", "preauth", "sealed", user),
         "prefix": os.path.join(root, "usr", "local"),
         "host_key": os.path.join(root, "etc", "preauth", "hostkey"),
         "inventory": os.path.join(WORK, "dwh01.yml"),
     }
     os.makedirs(os.path.join(root, "home"), mode=0o755)
-    import pwd
-
     host = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
         # inventory_dir differs for this file: the example inventory's store_dir would point elsewhere
         "preauth_store_dir": os.path.join(WORK, "tokens"),
         "preauth_settings_connections": ["acme-nl"],
-        "preauth_settings_user": pwd.getpwuid(os.getuid()).pw_name,
+        "preauth_settings_user": user,
         "preauth_settings_folder": target["folder"],
+        "preauth_settings_sealed_dir": target["sealed_dir"],
         "preauth_settings_seal_method": "hostkey",
         "preauth_settings_host_key_path": target["host_key"],
         "preauth_settings_runner_prefix": target["prefix"],
         "preauth_settings_runner_python": sys.executable,
-        "preauth_settings_runner_owner": pwd.getpwuid(os.getuid()).pw_name,
+        "preauth_settings_runner_owner": user,
     }
     with open(target["inventory"], "w", encoding="utf-8") as handle:
         json.dump({"all": {"hosts": {"dwh01": host}}}, handle, indent=2)
@@ -227,7 +231,7 @@ def main() -> int:
         deploy = playbook + ["-i", target["inventory"], os.path.join(ROOT, "playbooks", "deploy.yml")] + common
         deploy += ["-e", "preauth_deploy_hosts=dwh01", "-e", "preauth_deploy_become=false"]
         run_visibly(deploy + ["--diff"], env)
-        sealed = os.path.join(target["folder"], "settings-acme-nl.xml.sealed")
+        sealed = os.path.join(target["sealed_dir"], "settings-acme-nl.xml.sealed")
         with open(sealed, "rb") as handle:
             data = handle.read()
         say("    %s: %d bytes, mode %o; it starts with %r and holds no readable setting" % (
@@ -238,6 +242,7 @@ def main() -> int:
         runtime = "/dev/shm/preauth-demo" if os.path.isdir("/dev/shm") else os.path.join(target["root"], "run")
         runner = [
             os.path.join(target["prefix"], "bin", "preauth-run"),
+            "--sealed-dir", target["sealed_dir"],
             "--settings-dir", target["folder"],
             "--host-key", target["host_key"],
             "--runtime-dir", runtime,

@@ -64,7 +64,7 @@ for name in sorted(os.listdir(folder)):
         files[name] = {"mode": st.st_mode & 0o7777, "uid": st.st_uid, "sha256": hashlib.sha256(handle.read()).hexdigest()}
 fstype = subprocess.run(["stat", "-f", "-c", "%T", folder], stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
 seen = {"folder": folder, "folder_mode": os.stat(folder).st_mode & 0o7777, "fstype": fstype, "files": files, "uid": os.getuid(),
-        "env": {key: os.environ.get(key) for key in ("HOME", "USER", "LOGNAME")}}
+        "env": {key: os.environ.get(key) for key in ("HOME", "USER", "LOGNAME")}, "environ": dict(os.environ)}
 caught = []
 
 def note(signum, frame):
@@ -109,7 +109,8 @@ STANDIN_SH = r"""#!/bin/sh
 folder=$INVANTIVE_CONFIGURATION_DATABASES_FOLDER
 {
     grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\t' ' '
-    echo "env: $HOME $USER $LOGNAME"
+    echo "env: $HOME $USER $LOGNAME $SHELL"
+    env | sed 's/^/environ: /'
     echo "folder: $folder $(stat -c '%u %a' "$folder")"
     for f in "$folder"/*; do
         echo "file: $(basename "$f") $(stat -c '%u %a' "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
@@ -134,6 +135,20 @@ def _world_dir(parent: str) -> str:
     return path
 
 
+def _root_only_parent() -> str | None:
+    """A directory that is root's alone all the way from /, where root's runner accepts a sealed directory (not /tmp)."""
+    for candidate in ("/run", "/var/lib", "/root"):
+        try:
+            os.close(_sealing.open_directory(candidate, root_only=True))
+        except (_sealing.SealingError, OSError):
+            continue
+        return candidate
+    return None
+
+
+ROOT_ONLY_PARENT = _root_only_parent() if IS_ROOT else None
+
+
 class Host:
     """A target host in miniature: the installed runner and library, host key, machine id, settings and runtime base."""
 
@@ -152,6 +167,11 @@ class Host:
         _sealing.ensure_host_key(self.host_key)
         self.settings = os.path.join(root, "home", "invantive")
         os.makedirs(self.settings, mode=0o755)
+        # As root, the runner reads sealed files only from a directory that is root's all the way.
+        sealed_parent = ROOT_ONLY_PARENT if IS_ROOT else root
+        assert sealed_parent, "no directory here is root's alone from / (tried /run, /var/lib, /root)"
+        self.sealed_dir = tempfile.mkdtemp(prefix="preauth-run-test-sealed-", dir=sealed_parent)
+        self.sealed_used = False
         self.base = runtime
         self.reports = os.path.join(root, "reports")
         os.makedirs(self.reports, mode=0o777)
@@ -166,10 +186,18 @@ class Host:
         os.chmod(path, mode)
         return path
 
-    def seal(self, name: str = "settings-acme-nl.xml.sealed", content: bytes = CONTENT, host_key: str | None = None, machine_id: str | None = None) -> str:
-        path = os.path.join(self.settings, name)
+    def seal(
+        self,
+        name: str = "settings-acme-nl.xml.sealed",
+        content: bytes = CONTENT,
+        host_key: str | None = None,
+        machine_id: str | None = None,
+        directory: str | None = None,
+    ) -> str:
+        path = os.path.join(directory or self.sealed_dir, name)
         keys = dict(host_key_path=host_key or self.host_key, machine_id_path=machine_id or self.machine_id)
         _sealing.write_atomically(path, _sealing.seal(content, path, _sealing.HOSTKEY, **keys))
+        self.sealed_used = self.sealed_used or directory is None
         return path
 
     def plain(self, name: str = "settings.xml", content: bytes = PLAIN) -> str:
@@ -188,6 +216,8 @@ class Host:
 
     def argv(self, command: list[str], *options: str, python: str = sys.executable, default_base: bool = False) -> list[str]:
         defaults = ["--settings-dir", self.settings, "--host-key", self.host_key, "--machine-id", self.machine_id]
+        if self.sealed_used and "--sealed-dir" not in options:
+            defaults += ["--sealed-dir", self.sealed_dir]
         if not default_base:
             defaults += ["--runtime-dir", self.base]
         return [python, self.runner, *defaults, *options, "--", *command]
@@ -225,11 +255,15 @@ def host():
     root = _world_dir("/tmp")
     runtime = _world_dir("/dev/shm")
     assert filesystem_type(runtime) in ("tmpfs", "ramfs"), "/dev/shm is expected to be a tmpfs"
+    made = None
     try:
-        yield Host(root, runtime)
+        made = Host(root, runtime)
+        yield made
     finally:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(runtime, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made.sealed_dir, ignore_errors=True)
 
 
 # --- the script itself ----------------------------------------------------------------------------
@@ -248,12 +282,17 @@ def test_help_documents_the_command_line_and_the_exit_codes(host):
     assert proc.returncode == 0
     for text in (
         "--user USER",
+        "--sealed-dir DIR",
         "--settings-dir DIR",
+        "--env NAME",
         "--runtime-dir DIR",
         "--host-key PATH",
         "--machine-id PATH",
         "-- COMMAND [ARG...]",
         "INVANTIVE_CONFIGURATION_DATABASES_FOLDER",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG, LANGUAGE, LC_*, TZ, TERM, INVOCATION_ID and JOURNAL_STREAM",
+        "/var/lib/preauth/sealed/USER",
         "tmpfs",
         "SIGKILL",
         "128+N",
@@ -269,8 +308,10 @@ def test_help_documents_the_command_line_and_the_exit_codes(host):
         (["--user", "x"], "give the command to run after --"),
         (["--"], "give the command to run after --"),
         (["--bogus", "--", "true"], "unrecognized arguments: --bogus"),
+        (["--env", "FAKE=value", "--", "true"], "--env FAKE=value: give the name of an environment variable"),
+        (["--env", "HOME", "--", "true"], "--env HOME: the runner sets HOME, USER, LOGNAME, SHELL, INVANTIVE_CONFIGURATION_DATABASES_FOLDER itself"),
     ],
-    ids=["no-separator", "no-command", "unknown-option"],
+    ids=["no-separator", "no-command", "unknown-option", "env-value", "env-fixed"],
 )
 def test_a_wrong_command_line_is_a_usage_error(host, argv, message):
     proc = subprocess.run([sys.executable, host.runner, *argv], capture_output=True, text=True, check=False)
@@ -297,7 +338,7 @@ def test_the_command_sees_the_unsealed_and_the_plain_settings_which_are_gone_aft
     }
     assert not os.path.exists(seen["folder"])
     assert host.run_dirs() == [] and stat.S_IMODE(os.stat(user_dir).st_mode) == 0o700
-    assert sorted(os.listdir(host.settings)) == ["settings-acme-nl.xml.sealed", "settings.xml"]
+    assert os.listdir(host.settings) == ["settings.xml"] and os.listdir(host.sealed_dir) == ["settings-acme-nl.xml.sealed"]
 
 
 def test_a_sealed_file_wins_over_a_plain_copy_of_the_same_name_with_a_warning(host):
@@ -430,7 +471,7 @@ def test_a_file_sealed_on_another_host_is_refused_and_nothing_runs(host, other):
     proc = host.run(host.standin_command(host.report()))
     assert proc.returncode == 78
     assert proc.stderr.startswith("preauth-run: %s was sealed with another host key or machine id" % sealed)
-    assert "seal the content again on this host" in proc.stderr and "(settings directory %s, user root)" % host.settings in proc.stderr
+    assert "seal the content again on this host" in proc.stderr and "(sealed directory %s, user root)" % host.sealed_dir in proc.stderr
     assert proc.stdout == ""
     assert not os.path.exists(host.report()) and os.listdir(host.base) == []
 
@@ -456,19 +497,29 @@ def test_root_refuses_a_library_that_others_can_write(host):
 
 def test_no_settings_files_is_nothing_to_run_with(host):
     host.plain("other.xml")
-    proc = host.run(host.standin_command(host.report()))
+    proc = host.run(host.standin_command(host.report()), "--sealed-dir", host.sealed_dir)
     assert proc.returncode == 78
     assert (
-        "preauth-run: There is nothing to run with: no settings-*.xml.sealed or settings*.xml file in the settings directory %s" % host.settings in proc.stderr
+        "preauth-run: There is nothing to run with: no settings-*.xml.sealed or settings*.xml file in the sealed directory %s or the "
+        "settings directory %s (user root)" % (host.sealed_dir, host.settings) in proc.stderr
     )
     assert not os.path.exists(host.report())
 
 
-def test_a_missing_settings_directory_is_a_configuration_error(host):
+def test_a_missing_settings_directory_is_no_plain_files(host):
+    host.seal()
     missing = os.path.join(host.root, "nowhere")
     proc = host.run(host.standin_command(host.report()), "--settings-dir", missing)
+    assert proc.returncode == 0, proc.stderr
+    assert list(read_report(host.report())["files"]) == ["settings-acme-nl.xml"]
+
+
+def test_missing_sealed_and_settings_directories_are_nothing_to_run_with(host):
+    missing = [os.path.join(host.sealed_dir, "no-sealed"), os.path.join(host.root, "no-plain")]
+    proc = host.run(host.standin_command(host.report()), "--sealed-dir", missing[0], "--settings-dir", missing[1])
     assert proc.returncode == 78
-    assert "preauth-run: The settings directory %s of user root does not exist" % missing in proc.stderr
+    expected = "There is nothing to run with: no settings-*.xml.sealed or settings*.xml file in the sealed directory %s or the settings directory %s"
+    assert expected % tuple(missing) in proc.stderr
 
 
 def test_an_unknown_user_is_a_configuration_error(host):
@@ -531,28 +582,90 @@ def test_the_default_runtime_base_is_a_tmpfs_which_the_runner_mounts_where_neede
 
 # --- root running the command as another user -------------------------------------------------------
 
+ROOT_ONLY_SECRET = "FAKE-root-only-api-key"
+ROOT_ONLY = ("<settings><!-- %s --></settings>\n" % ROOT_ONLY_SECRET).encode()
+
+
+def _lines(path: str) -> list[str]:
+    with open(path) as handle:
+        return [line.strip() for line in handle]
+
+
+def _plain_of_nobody(host: Host, name: str = "settings.xml", content: bytes = PLAIN) -> str:
+    # Without a sealed file the runner looks in its default sealed directory, which must not hold anything real.
+    assert host.sealed_used or not os.path.exists("/var/lib/preauth/sealed/nobody"), "a test cannot run beside /var/lib/preauth/sealed/nobody"
+    path = host.plain(name, content)
+    os.chown(path, NOBODY_UID, -1)
+    return path
+
 
 @needs_nobody
 def test_the_command_runs_as_the_user_with_root_dropped_for_good(host):
     os.chown(host.settings, NOBODY_UID, -1)
-    sealed = host.seal()
-    os.chown(sealed, NOBODY_UID, -1)
-    host.plain("settings.xml")  # root-owned in the user's directory: accepted
+    host.seal()  # root's, in root's sealed directory
+    _plain_of_nobody(host)
     proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
     assert proc.returncode == 0, proc.stderr
-    with open(host.report()) as handle:
-        lines = [line.strip() for line in handle]
+    lines = _lines(host.report())
     nobody = pwd.getpwnam(NOBODY)
     assert "Uid: %d %d %d %d" % ((NOBODY_UID,) * 4) in lines and "Gid: %d %d %d %d" % ((nobody.pw_gid,) * 4) in lines
     assert "Groups: %s" % " ".join(str(gid) for gid in sorted(os.getgrouplist(NOBODY, nobody.pw_gid))) in lines
-    assert "env: %s nobody nobody" % nobody.pw_dir in lines
+    assert "env: %s nobody nobody %s" % (nobody.pw_dir, nobody.pw_shell) in lines
     folder = next(line.split()[1] for line in lines if line.startswith("folder: "))
     assert "folder: %s %d 700" % (folder, NOBODY_UID) in lines
     assert "file: settings-acme-nl.xml %d 600 %s" % (NOBODY_UID, sha256(CONTENT)) in lines
     assert "file: settings.xml %d 600 %s" % (NOBODY_UID, sha256(PLAIN)) in lines
     assert os.path.dirname(folder) == os.path.join(host.base, NOBODY) and not os.path.exists(folder)
+    # The user's runtime directory is root's: the user passes through it, but cannot rename or plant anything there.
     user_dir = os.stat(os.path.join(host.base, NOBODY))
-    assert user_dir.st_uid == NOBODY_UID and stat.S_IMODE(user_dir.st_mode) == 0o700
+    assert user_dir.st_uid == 0 and stat.S_IMODE(user_dir.st_mode) == 0o711
+
+
+@needs_nobody
+@pytest.mark.parametrize("planted", ["root-only-hard-link", "root-owned-file", "own-hard-link", "symbolic-link", "fifo"])
+def test_a_plain_file_that_is_not_the_users_own_regular_file_is_refused(host, planted):
+    os.chown(host.settings, NOBODY_UID, -1)
+    os.chmod(host.settings, 0o700)
+    _plain_of_nobody(host)  # a good file beside the planted one
+    path = os.path.join(host.settings, "settings-x.xml")
+    if planted in ("root-only-hard-link", "symbolic-link"):
+        private = host.write("root-only.xml", ROOT_ONLY, 0o600)  # a file of root's the user must never see
+        (os.link if planted == "root-only-hard-link" else os.symlink)(private, path)
+        expected = "Cannot read %s (Permission denied)" if planted == "root-only-hard-link" else "%s is a symbolic link"
+    elif planted == "root-owned-file":
+        host.plain("settings-x.xml", ROOT_ONLY)  # root's, readable by all: still not the user's
+        expected = "%s is owned by user root, not by user nobody"
+    elif planted == "own-hard-link":
+        elsewhere = host.write("elsewhere.xml", ROOT_ONLY, 0o600)
+        os.chown(elsewhere, NOBODY_UID, -1)
+        os.link(elsewhere, path)
+        expected = "%s has 2 hard links"
+    else:
+        os.mkfifo(path, 0o600)
+        os.chown(path, NOBODY_UID, -1)
+        expected = "%s is a named pipe (FIFO), not a regular file"
+    started = time.monotonic()
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith("preauth-run: " + expected % path)
+    assert ROOT_ONLY_SECRET not in proc.stdout + proc.stderr
+    assert not os.path.exists(host.report()) and host.run_dirs(NOBODY) == []
+
+
+@needs_nobody
+def test_a_sealed_file_in_the_users_folder_is_ignored_with_a_warning(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    _plain_of_nobody(host)
+    # Whatever the user puts in its own folder under a sealed name is never unsealed by root.
+    planted = host.seal("settings-planted.xml.sealed", directory=host.settings)
+    os.chown(planted, NOBODY_UID, -1)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[1] for line in _lines(host.report()) if line.startswith("file: ")] == ["settings.xml"]
+    assert (
+        "preauth-run: warning: ignoring settings-planted.xml.sealed in %s: sealed files are read only from the sealed directory" % host.settings in proc.stderr
+    )
 
 
 @needs_nobody
@@ -563,18 +676,118 @@ def test_a_symbolic_link_to_a_file_the_user_cannot_read_is_refused(host):
     os.symlink(private, link)
     proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
     assert proc.returncode == 78
-    assert "preauth-run: %s is a symbolic link; the runner reads only regular files" % link in proc.stderr
+    assert "preauth-run: %s is a symbolic link; refusing to read it" % link in proc.stderr
     assert not os.path.exists(host.report()) and host.run_dirs(NOBODY) == []
 
 
 @needs_nobody
-def test_a_settings_file_of_another_user_is_refused(host):
+def test_a_sealed_file_not_owned_by_root_is_refused(host):
     sealed = host.seal()
     os.chown(sealed, 12345, -1)
     proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
     assert proc.returncode == 78
-    assert "preauth-run: %s is owned by uid 12345; the runner reads only files owned by nobody or root" % sealed in proc.stderr
+    assert "preauth-run: %s is owned by uid 12345, not by user root; refusing to read it" % sealed in proc.stderr
+    assert "(sealed directory of user nobody)" in proc.stderr
     assert not os.path.exists(host.report())
+
+
+@needs_root
+@pytest.mark.parametrize("weakness", ["owned-by-nobody", "group-writable", "parent-writable-by-others"])
+def test_root_refuses_a_sealed_directory_that_is_not_roots_alone(host, weakness):
+    host.seal()
+    weak = host.sealed_dir
+    if weakness == "owned-by-nobody":
+        os.chown(weak, NOBODY_UID if NOBODY_UID is not None else 65534, -1)
+        expected = "is owned by user nobody" if NOBODY_UID is not None else "is owned by uid 65534"
+    elif weakness == "group-writable":
+        os.chmod(weak, 0o770)
+        expected = "is writable by group"
+    else:
+        # A sealed directory inside a world-writable one: anyone could have put it there, or swap it.
+        inner = os.path.join(host.sealed_dir, "inner")
+        os.mkdir(inner, 0o700)
+        host.seal(directory=inner)
+        os.chmod(host.sealed_dir, 0o777)
+        weak, expected = host.sealed_dir, "is writable by group and others"
+        proc = host.run(host.standin_command(host.report()), "--sealed-dir", inner)
+    if weakness != "parent-writable-by-others":
+        proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78
+    assert " must be root's alone, but the directory %s on the way %s" % (weak, expected) in proc.stderr
+    assert proc.stderr.startswith("preauth-run: ") and "(sealed directory of user root)" in proc.stderr
+    assert not os.path.exists(host.report()) and host.run_dirs() == []
+
+
+@needs_nobody
+def test_the_product_does_not_get_the_callers_environment(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    _plain_of_nobody(host)
+    caller = dict(os.environ, FAKE_ROOT_API_KEY="FAKE-not-a-secret", PATH="/opt/fake-root-only/bin:" + os.environ.get("PATH", "/usr/bin:/bin"))
+    caller.update(LANG="C.UTF-8", LC_TIME="C", TZ="Europe/Amsterdam", INVOCATION_ID="0123456789abcdef0123456789abcdef", PYTHONPATH="/opt/fake")
+    caller.pop("FAKE_PASSED", None)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY, env=caller)
+    assert proc.returncode == 0, proc.stderr
+    environ = dict(line[len("environ: ") :].split("=", 1) for line in _lines(host.report()) if line.startswith("environ: ") and "=" in line)
+    nobody = pwd.getpwnam(NOBODY)
+    folder = environ.pop("INVANTIVE_CONFIGURATION_DATABASES_FOLDER")
+    assert os.path.dirname(folder) == os.path.join(host.base, NOBODY)
+    environ.pop("PWD", None)  # sh sets it; not from the runner
+    environ.pop("SHLVL", None)
+    environ.pop("_", None)
+    assert environ == {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": nobody.pw_dir,
+        "USER": NOBODY,
+        "LOGNAME": NOBODY,
+        "SHELL": nobody.pw_shell,
+        "LANG": "C.UTF-8",
+        "LC_TIME": "C",
+        "TZ": "Europe/Amsterdam",
+        "INVOCATION_ID": "0123456789abcdef0123456789abcdef",
+        **({"TERM": caller["TERM"]} if "TERM" in caller else {}),
+        **{name: caller[name] for name in ("LANGUAGE", "JOURNAL_STREAM") if name in caller},
+        **{name: value for name, value in caller.items() if re.fullmatch(r"LC_[A-Z_]+", name)},
+    }
+
+
+@needs_nobody
+def test_a_variable_named_with_env_reaches_the_product(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    _plain_of_nobody(host)
+    caller = dict(os.environ, FAKE_PASSED="FAKE-passed value", FAKE_ROOT_API_KEY="FAKE-not-a-secret")
+    caller.pop("FAKE_UNSET", None)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY, "--env", "FAKE_PASSED", "--env=FAKE_UNSET", env=caller)
+    assert proc.returncode == 0, proc.stderr
+    lines = _lines(host.report())
+    assert "environ: FAKE_PASSED=FAKE-passed value" in lines
+    assert not any(line.startswith(("environ: FAKE_ROOT_API_KEY=", "environ: FAKE_UNSET=")) for line in lines)
+
+
+@needs_nobody
+def test_a_runtime_directory_of_the_user_is_refused(host):
+    # Left by an older runner or planted: whoever owns <base>/<user> could redirect root's writes there.
+    os.chown(host.settings, NOBODY_UID, -1)
+    _plain_of_nobody(host)
+    planted = os.path.join(host.base, NOBODY)
+    os.mkdir(planted, 0o700)
+    os.chown(planted, NOBODY_UID, -1)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 78
+    assert "preauth-run: The runtime directory %s belongs to uid %d, not to the runner (uid 0)" % (planted, NOBODY_UID) in proc.stderr
+    assert "rm -r %s" % planted in proc.stderr
+    assert os.listdir(planted) == [] and not os.path.exists(host.report())
+
+
+@needs_nobody
+def test_a_runtime_base_that_others_can_change_is_refused(host):
+    os.chown(host.settings, NOBODY_UID, -1)
+    _plain_of_nobody(host)
+    os.chown(host.base, NOBODY_UID, -1)
+    proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
+    assert proc.returncode == 78
+    expected = "preauth-run: The runtime directory %s is owned by uid %d with mode 0755; the runner puts plaintext settings under it only"
+    assert expected % (host.base, NOBODY_UID) in proc.stderr
+    assert os.listdir(host.base) == [] and not os.path.exists(host.report())
 
 
 @needs_nobody
@@ -583,7 +796,8 @@ def test_a_settings_directory_the_user_cannot_open_is_refused(host):
     os.chmod(host.settings, 0o700)
     proc = host.run([host.standin_sh, host.report()], "--user", NOBODY)
     assert proc.returncode == 78
-    assert "preauth-run: User nobody cannot open the settings directory %s (Permission denied)" % host.settings in proc.stderr
+    assert "preauth-run: Cannot open the directory %s (%s: Permission denied)" % (host.settings, host.settings) in proc.stderr
+    assert "(settings directory of user nobody, read with that user's rights)" in proc.stderr
     assert not os.path.exists(host.report())
 
 
@@ -625,11 +839,14 @@ def test_without_root_another_user_is_refused_with_what_to_do(host):
 )
 def test_without_root_the_runner_runs_as_the_invoking_user_when_it_can_read_the_key(host):
     os.chown(host.settings, NOBODY_UID, -1)
-    os.chown(host.seal(), NOBODY_UID, -1)
+    sealed_dir = os.path.join(host.root, "sealed-of-nobody")  # without root, the runner's own directory
+    os.mkdir(sealed_dir, 0o700)
+    os.chown(sealed_dir, NOBODY_UID, -1)
+    os.chown(host.seal(directory=sealed_dir), NOBODY_UID, -1)
     os.chown(os.path.dirname(host.host_key), NOBODY_UID, -1)
     os.chown(host.host_key, NOBODY_UID, -1)
     os.chown(host.base, NOBODY_UID, -1)
-    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", NOBODY)
+    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", NOBODY, "--sealed-dir", sealed_dir)
     assert proc.returncode == 0, proc.stderr
     with open(host.report()) as handle:
         lines = [line.strip() for line in handle]

@@ -11,8 +11,13 @@
 #  - a sealed file copied to another host does not unseal, with a clear message;
 #  - a second host for a handed-over rotating chain is refused; a new generation is deployed and
 #    handed over again; refresh.yml redeploys the controller-owned chain it refreshed;
-#  - plain protection, and back; the service and timer units; afterwards no secret in any output,
-#    log, or file outside the store.
+#  - plain protection, and back; the service and timer units (with the product's environment);
+#    afterwards no secret in any output, log, or file outside the store;
+#  - where files live: sealed ones in /var/lib/preauth/sealed/<user> (root's alone all the way,
+#    files root 0600), plain ones in the user's folder (the user's, 0600 in 0700);
+#  - hostile service users: a symlinked Invantive folder (pointing at a root-owned directory, or at
+#    the user's own sealed directory) fails a deployment with a clear message and changes nothing
+#    there; a FIFO planted as a plain settings file fails it within seconds.
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
@@ -20,11 +25,13 @@ source ../setup_simulator/simulator.sh
 source ../setup_sshd/sshd.sh
 start_simulator
 
+leftovers=(/home/preauth-svc1/invantive /home/preauth-svc2/invantive /var/lib/preauth/sealed/preauth-svc1 /var/lib/preauth/sealed/preauth-svc2
+    /run/preauth/preauth-svc1 /run/preauth/preauth-svc2 /dev/shm/preauth-integration)
 work=$(mktemp -d)
 sshd_dir=$(mktemp -d)
 STANDIN_DIR=$(mktemp -d)
 export STANDIN_DIR
-cleanup() { stop_sshd; rm -rf "$work" "$sshd_dir" "$STANDIN_DIR"; stop_simulator; }
+cleanup() { stop_sshd; rm -rf "$work" "$sshd_dir" "$STANDIN_DIR" "${leftovers[@]}"; stop_simulator; }
 trap cleanup EXIT
 start_sshd "$sshd_dir"
 
@@ -35,8 +42,8 @@ chmod 0755 "$STANDIN_DIR"
 mkdir -m 1777 "$STANDIN_DIR/reports"
 cp standin.py "$STANDIN_DIR/standin.py"
 chmod 0755 "$STANDIN_DIR/standin.py"
-# Earlier runs on this machine leave the service users' folders behind.
-rm -rf /home/preauth-svc1/invantive /home/preauth-svc2/invantive
+# Earlier runs on this machine leave the service users' folders, sealed files and runtime directories behind.
+rm -rf "${leftovers[@]}"
 
 echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
 $tool inventory "$SIM_URL" "$work"
@@ -92,10 +99,14 @@ play check "$COLLECTION_ROOT/playbooks/deploy.yml" --check --diff
 grep -q "would make host target1 the owner of connection acme-nl generation 1" "$work/check.out"
 [ ! -e /home/preauth-svc1/invantive ]
 [ ! -e /home/preauth-svc2/invantive ]
+[ ! -e /var/lib/preauth/sealed/preauth-svc1 ]
+[ ! -e /var/lib/preauth/sealed/preauth-svc2 ]
+grep -q "settings-acme-nl.xml.sealed would be created" "$work/check.out"
 [ ! -e "$work/prefix" ]
 $tool owner "$work" acme-nl controller 1
 
-# 2. The deployment: sealed files for the service users, the hand-over, the runner, the units.
+# 2. The deployment: sealed files in root's directory for each service user (nothing in the users' folders),
+#    the hand-over, the runner, the units.
 play deploy "$COLLECTION_ROOT/playbooks/deploy.yml" --diff
 $tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
 $tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
@@ -108,7 +119,12 @@ grep -q '"content_sha256"' "$work/deploy.out"
 [ -f "$work/prefix/lib/preauth-oauth2/preauth_sealing.py" ]
 [ -f "$work/units/preauth-test-product.service" ]
 [ -f "$work/units/preauth-test-product.timer" ]
-grep -q -- "--user\" \"preauth-svc1\"" "$work/units/preauth-test-product.service"
+unit="$work/units/preauth-test-product.service"
+grep -q -- '--user" "preauth-svc1"' "$unit"
+grep -q -- '"--sealed-dir" "/var/lib/preauth/sealed/preauth-svc1"' "$unit"
+# the product's environment: set by the unit (quotes escaped, % doubled) and passed on by the runner
+grep -qxF 'Environment="PREAUTH_TEST_REGION=eu \"west\" 100%%"' "$unit"
+grep -q -- '"--env=PREAUTH_TEST_REGION"' "$unit"
 # systemd-analyze verify ran and accepted the units (where systemd is installed)
 if [ -x /usr/bin/systemd-analyze ]; then
     sed -n '/^TASK \[preauth.oauth2.settings : Verify the unit files\]/,/^TASK /p' "$work/deploy.out" | grep -q "^ok: \[target1\]"
@@ -177,47 +193,100 @@ $tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
 $tool owner "$work" acme-nl target1 1
 
 # 7. A new preauthentication is a new generation: deployed to target1 and handed over again.
-before=$($tool digest /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed)
+sealed1=/var/lib/preauth/sealed/preauth-svc1
+sealed2=/var/lib/preauth/sealed/preauth-svc2
+before=$($tool digest $sealed1/settings-acme-nl.xml.sealed)
 preauthenticate acme-nl
 $tool owner "$work" acme-nl controller 2
 play newgen "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
 [ "$(changed "$work/newgen.out" target1)" -gt 0 ]
-[ "$($tool digest /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed)" != "$before" ]
+[ "$($tool digest $sealed1/settings-acme-nl.xml.sealed)" != "$before" ]
 $tool owner "$work" acme-nl target1 2
 $tool expect "$work" target1 acme-nl gmail
 runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/gen2.json" >>"$out" 2>&1
 $tool report "$STANDIN_DIR/reports/gen2.json" preauth-svc1 acme-nl gmail
 
 # ...and a chain the host owns whose file disappeared is reported, not silently rewritten.
-mv /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed "$work/moved-away.sealed"
+mv $sealed1/settings-acme-nl.xml.sealed "$work/moved-away.sealed"
 status run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 >"$work/missing.out" 2>&1
 outputs+=("$work/missing.out")
-mv "$work/moved-away.sealed" /home/preauth-svc1/invantive/settings-acme-nl.xml.sealed
+mv "$work/moved-away.sealed" $sealed1/settings-acme-nl.xml.sealed
 [ "$rc" != 0 ]
 grep -q "Connection(s) acme-nl belong to target1" "$work/missing.out"
 play restored "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
 [ "$(changed "$work/restored.out" target1)" = 0 ]
 
 # 8. refresh.yml redeploys the controller-owned chain it refreshed (crm), and leaves the handed-over one alone.
-before=$($tool digest /home/preauth-svc2/invantive/settings-crm.xml.sealed)
+before=$($tool digest $sealed2/settings-crm.xml.sealed)
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{"advance": 700}' "$SIM_URL/_sim/clock" >/dev/null
 play refresh "$COLLECTION_ROOT/playbooks/refresh.yml" -e preauth_force=true
 grep -q "acme-nl: skipped" "$work/refresh.out"
 grep -q "crm: refreshed" "$work/refresh.out"
-[ "$($tool digest /home/preauth-svc2/invantive/settings-crm.xml.sealed)" != "$before" ]
+[ "$($tool digest $sealed2/settings-crm.xml.sealed)" != "$before" ]
 $tool expect "$work" target2 crm gmail
 runner preauth-svc2 --host-key "$work/host2/hostkey" --machine-id "$work/host2/machine-id" -- \
     /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target2.json" "$STANDIN_DIR/reports/refreshed.json" >>"$out" 2>&1
 $tool report "$STANDIN_DIR/reports/refreshed.json" preauth-svc2 crm gmail
 $tool owner "$work" acme-nl target1 2
 
-# 9. Plain protection replaces the sealed files with XML (same owner and mode), and back.
+# 9. Plain protection replaces the sealed files with XML in the user's folder (created, the user's, 0700), and back.
 play plain "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2 -e preauth_settings_protection=plain
 $tool files target2 settings-crm.xml settings-gmail.xml
+$tool expect "$work" target2 crm gmail
+runner preauth-svc2 --host-key "$work/host2/hostkey" --machine-id "$work/host2/machine-id" -- \
+    /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target2.json" "$STANDIN_DIR/reports/plain.json" >>"$out" 2>&1
+$tool report "$STANDIN_DIR/reports/plain.json" preauth-svc2 crm gmail
+
+# ...a FIFO planted as a plain settings file: the deployment ends within seconds, saying what it is.
+rm /home/preauth-svc2/invantive/settings-gmail.xml
+mkfifo -m 0600 /home/preauth-svc2/invantive/settings-gmail.xml
+chown preauth-svc2: /home/preauth-svc2/invantive/settings-gmail.xml
+started=$SECONDS
+status timeout 300 ansible-playbook -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-file "$work/vault-pw" \
+    "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2 -e preauth_settings_protection=plain >"$work/fifo.out" 2>&1
+outputs+=("$work/fifo.out")
+[ "$rc" != 0 ] && [ "$rc" != 124 ]
+[ $((SECONDS - started)) -lt 60 ]
+grep -q "/home/preauth-svc2/invantive/settings-gmail.xml is a named pipe (FIFO), not a regular file" "$work/fifo.out"
+[ -p /home/preauth-svc2/invantive/settings-gmail.xml ]
+rm /home/preauth-svc2/invantive/settings-gmail.xml
 play sealed "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2
 $tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
 
+# ...the Invantive folder replaced by a symbolic link to a directory of root's: a plain deployment fails and
+# root writes nothing there, changes neither its owner nor its mode.
+mkdir -m 0755 "$work/roots-own"
+touch "$work/roots-own/keep"
+$tool snapshot "$work/roots-own" "$work/roots-own.json"
+ln -s "$work/roots-own" /home/preauth-svc1/invantive
+chown -h preauth-svc1: /home/preauth-svc1/invantive
+status run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 -e preauth_settings_protection=plain >"$work/symlink-plain.out" 2>&1
+outputs+=("$work/symlink-plain.out")
+[ "$rc" != 0 ]
+grep -q "/home/preauth-svc1/invantive is a symbolic link; refusing to follow it" "$work/symlink-plain.out"
+$tool same "$work/roots-own" "$work/roots-own.json"
+# ...and pointing at the user's own sealed directory, a sealed deployment writes its file there but then refuses
+# to remove the "other" files through the link: the sealed files stay, and no chain is handed over without one.
+ln -sfn "$sealed1" /home/preauth-svc1/invantive
+status run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1 >"$work/symlink-sealed.out" 2>&1
+outputs+=("$work/symlink-sealed.out")
+[ "$rc" != 0 ]
+grep -q "/home/preauth-svc1/invantive cannot be reached safely: .* is a symbolic link" "$work/symlink-sealed.out"
+rm /home/preauth-svc1/invantive
+$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+$tool owner "$work" acme-nl target1 2
+play restored-folder "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
+$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+
+# ...a sealed directory below one that others can change (/tmp) is refused before root creates anything there.
+unsafe=/tmp/preauth-integration-$$/sealed
+status run "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target2 -e "preauth_settings_sealed_dir=$unsafe" >"$work/unsafe-dir.out" 2>&1
+outputs+=("$work/unsafe-dir.out")
+[ "$rc" != 0 ]
+grep -q "would go to $unsafe, but /tmp is a directory owned by root with mode 1777" "$work/unsafe-dir.out"
+[ ! -e "$(dirname "$unsafe")" ]
+
 # 10. No secret anywhere but the store: outputs, the log, the hosts' folders, the runner's files.
 "$py" "$driver" scan "$SIM_URL" "$work" "${outputs[@]}" "$ANSIBLE_LOG_PATH" "$work/units" "$work/prefix" \
-    /home/preauth-svc1/invantive /home/preauth-svc2/invantive "$STANDIN_DIR"
+    /home/preauth-svc2/invantive "$sealed1" "$sealed2" "$STANDIN_DIR"
 echo "deploy: all checks passed"

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from driver import CONTACT, STRICT_SECRET, exact_entry, sealer, store  # noqa: E402
 
 USERS = {"target1": "preauth-svc1", "target2": "preauth-svc2"}
+SEALED_BASE = "/var/lib/preauth/sealed"  # the role's default: each user's sealed files in <base>/<user>
+PRODUCT_ENV = {"PREAUTH_TEST_REGION": 'eu "west" 100%'}  # the service's environment: quoted and escaped in the unit
 
 
 def inventory(sim: str, work: str) -> None:
@@ -36,7 +38,7 @@ def inventory(sim: str, work: str) -> None:
                 "target1": {
                     "preauth_settings_user": USERS["target1"],
                     "preauth_settings_runner_prefix": os.path.join(work, "prefix"),
-                    "preauth_settings_service": {"name": "preauth-test-product", "command": ["/usr/bin/env", "true"]},
+                    "preauth_settings_service": {"name": "preauth-test-product", "command": ["/usr/bin/env", "true"], "environment": PRODUCT_ENV},
                     "preauth_settings_systemd_unit_dir": os.path.join(work, "units"),
                 },
                 "target2": {
@@ -101,25 +103,67 @@ def owner(work: str, connection: str, expected: str, generation: str = "") -> No
     print("%s: generation %s owned by %s; deployed_to %s" % (connection, data["generation"], found, data.get("deployed_to") or []))
 
 
+def sealed_dir(host: str) -> str:
+    return os.path.join(SEALED_BASE, USERS[host])
+
+
+def _settings_in(path: str) -> list[str]:
+    return sorted(n for n in os.listdir(path) if n.startswith("settings")) if os.path.isdir(path) else []
+
+
 def files(host: str, *expected: str) -> None:
-    """Exactly these settings files (sealed unless the name says .xml) in the host's folder: owner, group and modes."""
+    """Exactly these settings files: sealed ones (.sealed) in the host's sealed directory, root's 0600, in a directory that is
+    root's alone all the way up; plain ones (.xml) in the user's folder, the user's 0600 in a 0700 folder; nothing else."""
     user = pwd.getpwnam(USERS[host])
-    path = folder(host)
-    info = os.stat(path)
-    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == user.pw_uid, "folder %s: mode %o uid %d" % (path, info.st_mode, info.st_uid)
-    names = sorted(n for n in os.listdir(path) if n.startswith("settings"))
-    assert names == sorted(expected), "%s holds %s, expected %s" % (path, names, sorted(expected))
-    for name in names:
-        info = os.stat(os.path.join(path, name))
-        assert stat.S_IMODE(info.st_mode) == 0o600, "%s mode %o" % (name, info.st_mode)
-        assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid), "%s owned by %d:%d" % (name, info.st_uid, info.st_gid)
-        with open(os.path.join(path, name), "rb") as handle:
-            data = handle.read()
-        if name.endswith(".sealed"):
-            assert b"<settings" not in data and b"connectionString" not in data, "%s is not sealed" % name
-        else:
-            ET.fromstring(data)
-    print("%s: %s in %s, mode 0600, owned by %s (folder 0700)" % (host, ", ".join(names), path, user.pw_name))
+    sealed = sorted(n for n in expected if n.endswith(".sealed"))
+    plain = sorted(n for n in expected if not n.endswith(".sealed"))
+    places = ((sealed_dir(host), sealed, (0, 0)), (folder(host), plain, (user.pw_uid, user.pw_gid)))
+    for path, wanted, owner in places:
+        names = _settings_in(path)
+        assert names == wanted, "%s holds %s, expected %s" % (path, names, wanted)
+        if not wanted:
+            continue
+        info = os.lstat(path)
+        where = "folder %s: mode %o uid %d" % (path, info.st_mode, info.st_uid)
+        assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == owner[0], where
+        for name in names:
+            info = os.lstat(os.path.join(path, name))
+            assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600, "%s mode %o" % (name, info.st_mode)
+            assert (info.st_uid, info.st_gid) == owner, "%s owned by %d:%d" % (name, info.st_uid, info.st_gid)
+            with open(os.path.join(path, name), "rb") as handle:
+                data = handle.read()
+            if name.endswith(".sealed"):
+                assert b"<settings" not in data and b"connectionString" not in data, "%s is not sealed" % name
+            else:
+                ET.fromstring(data)
+    # Only root can change any directory on the way to the sealed files.
+    parent = sealed_dir(host)
+    while True:
+        info = os.lstat(parent)
+        assert info.st_uid == 0 and not info.st_mode & 0o022 and stat.S_ISDIR(info.st_mode), "%s: uid %d mode %o" % (parent, info.st_uid, info.st_mode)
+        if parent == "/":
+            break
+        parent = os.path.dirname(parent)
+    print(
+        "%s: sealed %s in %s (root, 0600); plain %s in %s (%s, 0600)" % (host, sealed or "none", sealed_dir(host), plain or "none", folder(host), user.pw_name)
+    )
+
+
+def same(path: str, before: str) -> None:
+    """The directory's owner, mode and content are what ``before`` (a file written by ``snapshot``) says."""
+    with open(before) as handle:
+        assert json.load(handle) == _snapshot(path), "%s changed: %s" % (path, _snapshot(path))
+    print("%s: owner, mode and content unchanged" % path)
+
+
+def snapshot(path: str, into: str) -> None:
+    with open(into, "w") as handle:
+        json.dump(_snapshot(path), handle)
+
+
+def _snapshot(path: str) -> dict:
+    info = os.lstat(path)
+    return {"uid": info.st_uid, "gid": info.st_gid, "mode": stat.S_IMODE(info.st_mode), "names": sorted(os.listdir(path))}
 
 
 def digest(path: str) -> None:
@@ -153,7 +197,11 @@ if __name__ == "__main__":
         "inventory": inventory,
         "owner": owner,
         "files": files,
+        "snapshot": snapshot,
+        "same": same,
         "digest": digest,
         "expect": expect,
         "report": report,
-    }[command](*args)
+    }[
+        command
+    ](*args)
