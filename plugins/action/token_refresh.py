@@ -64,7 +64,8 @@ class ActionModule(PreauthAction):
 
     def _entries(self, params: dict[str, t.Any]) -> list[dict[str, t.Any]]:
         if params["connection"]:
-            return [{k: params[k] for k in ENTRY_SPEC}]
+            # Unset options stay unset: None is no value of a choice such as client_auth.
+            return [{k: params[k] for k in ENTRY_SPEC if params[k] is not None}]
         entries = []
         for position, raw in enumerate(params["connections"]):
             known = {k: v for k, v in raw.items() if k in ENTRY_KEYS}
@@ -118,6 +119,10 @@ class ActionModule(PreauthAction):
         finally:
             if client is not None:
                 client.close()
+        warnings = [w for r in results for w in r.warnings]
+        for chain in results:
+            # Masked in every message and result, including what a server echoed of them.
+            self.hide(*chain.secrets)
         counts = {status: sum(1 for r in results if r.status == status) for status in ("refreshed", "unchanged", "skipped", "failed")}
         public = [r.public() for r in results]
         summary = ["%s: %s - %s" % (r.connection, r.status, r.msg) for r in results]
@@ -140,6 +145,8 @@ class ActionModule(PreauthAction):
             details = dict(body)
             details["connections"] = [{k: v for k, v in c.items() if k != "access_token"} for c in public]
             details.pop("access_token", None)
+            if warnings:
+                details["warnings"] = warnings
             raise PreauthError("%s. %s" % (msg, failed), **details)
         return Outcome(
             changed=counts["refreshed"] > 0,
@@ -148,4 +155,5 @@ class ActionModule(PreauthAction):
             before={r.connection: r.before for r in results if r.before},
             after={r.connection: (r.after or r.before) for r in results if r.before},
             carries_secrets=params["return_access_token"],
+            warnings=warnings,
         )

@@ -20,7 +20,11 @@ description:
     answer is lost (timeout, reset connection, 5xx, a gateway page) keeps the stored token and the marker; the next run
     tries that token once more and, if the platform says it is spent, marks the connection as needing a new
     preauthentication, saying why. There are no blind retries on the token endpoint; only 429 and 503 answers are retried,
-    after the wait the platform asks for (C(Retry-After), Exact Online's C(X-RateLimit-Minutely-Reset)), within O(max_wait).
+    after the wait the platform asks for (C(Retry-After), Exact Online's C(X-RateLimit-Minutely-Reset)) but at least 1 s,
+    within O(max_wait), at most 4 token calls per connection and run, and never beyond the platform's daily budget.
+  - Every answer is read within O(timeout) in total and up to 1 MiB; a slower or larger answer counts as lost. An answer
+    that carries a new refresh token is stored first, whatever else is wrong with it. Numbers in answers are clamped
+    with a warning, and tokens or the client secret echoed by the platform never appear in messages.
   - Answers C(invalid_grant) and "refresh token expired" mean the chain is gone - the connection is marked
     C(reauthorization_required) and fails with a message to run C(playbooks/preauthenticate.yml). C(access_denied) with
     C(TooEarlyToRefreshTokens) keeps the current access token and is not an error. C(invalid_client) is a configuration error.
@@ -179,7 +183,8 @@ connections:
     reason:
       description: >-
         Why, as a word - V(refreshed), V(not_needed), V(too_early), V(owned_by_host), V(reauthorization_required),
-        V(lost_response), V(rate_limited), V(budget), V(config), V(definition_changed), V(no_chain), ...
+        V(lost_response), V(rate_limited), V(budget), V(config), V(definition_changed), V(no_chain),
+        V(incomplete_answer) (the new refresh token was stored, the rest of the answer was refused), V(unexpected), ...
       type: str
     msg:
       description: What happened and, for failures, what to do next.
@@ -209,6 +214,10 @@ connections:
       description: The current access token.
       type: str
       returned: when O(return_access_token=true)
+    error_type:
+      description: The type of an unexpected error (no message text, which could hold a value); please report it.
+      type: str
+      returned: when RV(connections[].reason) is V(unexpected)
 counts:
   description: How many connections were refreshed, unchanged, skipped and failed.
   returned: always

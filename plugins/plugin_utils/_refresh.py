@@ -14,11 +14,17 @@ For each connection, under its store lock and after re-reading the store:
    after the last access token), never for a chain handed over to a host, never beyond the
    platform's daily token-call budget;
 2. record an in-flight marker (the refresh token's fingerprint and time) and save it;
-3. send one refresh request; on 429/503 wait as the platform says, within a bounded budget;
-4. on success persist the new pair before anything else; on an answer that says the token is
-   spent or expired mark ``reauthorization_required``; on a lost answer (timeout, reset, 5xx,
-   gateway page) keep the stored token and the marker, so the next run tries that token once
-   more and learns from the platform whether it was spent.
+3. send one refresh request; on 429/503 wait as the platform says, within a hard cap on
+   attempts and on waiting whatever the headers say, and never past the daily token-call budget;
+4. an answer that carries a new refresh token is persisted before anything else is judged, even
+   when the rest of it is refused; on an answer that says the token is spent or expired mark
+   ``reauthorization_required``; on a lost answer (timeout, reset, 5xx, gateway page, an answer
+   too large or too slow) keep the stored token and the marker, so the next run tries that
+   token once more and learns from the platform whether it was spent.
+
+A store may hold odd values (an older collection saved what a server sent): times that are not
+times are read as unknown (``_times.seconds``), and anything else unexpected while refreshing one
+connection becomes that connection's ``failed`` result; a batch always reports every connection.
 
 Before taking the lock, the store's index (see ``_store``) may show that a connection needs
 nothing: only an index that verifiably describes the store file as it is now is read, and only
@@ -38,10 +44,14 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, TokenStore, definition_fingerprint
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 
 DAY = 86400
 REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
+# Token requests of one connection in one run, the first included, whatever 429/503 answers say.
+MAX_ATTEMPTS = 4
+# The shortest wait between two of them: "Retry-After: 0" or a reset time in the past is no reason to hammer.
+MIN_WAIT = 1.0
 
 
 @dataclasses.dataclass
@@ -51,6 +61,7 @@ class Policy:
     force: bool = False
     max_wait: float = 60.0
     return_access_token: bool = False
+    max_attempts: int = MAX_ATTEMPTS
 
 
 @dataclasses.dataclass
@@ -67,6 +78,10 @@ class ChainResult:
     token_calls: int = 0
     reauthorization_required: bool = False
     access_token: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    # Values the action masks in everything it shows: the tokens and the secret of this refresh.
+    secrets: list[str] = dataclasses.field(default_factory=list, repr=False)
+    error_type: str | None = None
 
     def public(self) -> dict[str, t.Any]:
         data = {
@@ -85,11 +100,18 @@ class ChainResult:
         }
         if self.access_token is not None:
             data["access_token"] = self.access_token
+        if self.error_type is not None:
+            data["error_type"] = self.error_type
         return data
 
 
 def _metadata(record: Record) -> dict[str, t.Any]:
-    return _token_metadata(record.data.get("tokens") or {})
+    return _token_metadata(_mapping(record.data.get("tokens")))
+
+
+def _mapping(value: t.Any) -> dict[str, t.Any]:
+    """A section of the store as a mapping; anything else (a hand-edited file) reads as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _token_metadata(tokens: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -107,12 +129,20 @@ def _nothing_to_do(tokens: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
-    if abs(seconds) >= 2 * DAY:
-        return "%.1f days" % (seconds / DAY)
-    if abs(seconds) >= 7200:
-        return "%.1f hours" % (seconds / 3600)
-    return "%d s" % seconds
+def _duration(span: float) -> str:
+    if abs(span) >= 2 * DAY:
+        return "%.1f days" % (span / DAY)
+    if abs(span) >= 7200:
+        return "%.1f hours" % (span / 3600)
+    return "%d s" % span
+
+
+def _calls_today(data: t.Mapping[str, t.Any], now: float) -> int:
+    calls = _mapping(data.get("token_calls"))
+    count = calls.get("count")
+    if calls.get("day") != int(now // DAY) or isinstance(count, bool) or not isinstance(count, int):
+        return 0
+    return max(0, count)
 
 
 class Refresher:
@@ -151,13 +181,22 @@ class Refresher:
                 name = futures[future]
                 try:
                     results[name] = future.result()
-                except PreauthError as exc:
-                    results[name] = ChainResult(name, "failed", "error", exc.msg)
+                except Exception as exc:  # pylint: disable=broad-exception-caught
+                    results[name] = _unexpected(name, exc)
         return [results[name] for name in names]
 
     # -- one connection --------------------------------------------------------------------
 
     def run_one(self, conn: Connection) -> ChainResult:
+        """Refresh one connection if it is due. Never raises: every failure is the connection's ``failed`` result."""
+        try:
+            return self._run_one(conn)
+        except PreauthError as exc:
+            return ChainResult(conn.name, "failed", "error", exc.msg, platform=conn.platform.name)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return _unexpected(conn.name, exc, conn.platform.name)
+
+    def _run_one(self, conn: Connection) -> ChainResult:
         quick = self._unchanged_by_index(conn)
         if quick is not None:
             return quick
@@ -198,9 +237,9 @@ class Refresher:
         data = record.data
         result = ChainResult(conn.name, "failed", "", "", platform=conn.platform.name, generation=data.get("generation"))
         result.before = _metadata(record)
-        owner = data.get("owner") or {}
+        owner = _mapping(data.get("owner"))
         result.owner = owner.get("host") if owner.get("kind") == "host" else "controller"
-        tokens = data.get("tokens")
+        tokens = _mapping(data.get("tokens"))
         if not record.exists or not tokens or not tokens.get("refresh_token"):
             result.reason = "no_chain"
             revoked = [e for e in data.get("history") or [] if e.get("event") == "revoked"]
@@ -212,7 +251,7 @@ class Refresher:
             else:
                 result.msg = "no stored chain in %s; %s to create one" % (self.store.path(conn.name), REAUTHORIZE)
             return result
-        stored = data.get("definition") or {}
+        stored = _mapping(data.get("definition"))
         current = conn.definition()
         differs = [k for k in IDENTITY_FIELDS if stored.get(k) != current.get(k)]
         if differs:
@@ -228,6 +267,7 @@ class Refresher:
         if reauth:
             result.reason = "reauthorization_required"
             result.reauthorization_required = True
+            reauth = _mapping(reauth)
             result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), REAUTHORIZE)
             return result
         if owner.get("kind") == "host":
@@ -245,33 +285,24 @@ class Refresher:
 
         now = self.now()
         in_flight = data.get("in_flight")
-        why = self._why(tokens, in_flight, now)
+        why = self._why(tokens, _mapping(in_flight) if in_flight else None, now)
         if why is None:
             result.status, result.reason = "unchanged", "not_needed"
             result.msg = _nothing_to_do(tokens)
             return self._with_access(result, tokens)
         interval = conn.platform.min_refresh_interval
-        since = now - float(tokens.get("obtained_at") or 0)
-        if interval and since < interval:
+        obtained = seconds(tokens.get("obtained_at"))
+        if interval and obtained is not None and now - obtained < interval:
             result.status, result.reason = "skipped", "too_early"
             result.msg = "%s, but %s allows a refresh only %d s after the last access token: not before %s; keeping the current access token" % (
                 why,
                 conn.platform.title,
                 interval,
-                iso(float(tokens["obtained_at"]) + interval),
+                iso(obtained + interval),
             )
             return self._with_access(result, tokens)
-        budget = conn.platform.daily_token_budget
-        calls = data.get("token_calls") or {}
-        used = calls.get("count", 0) if calls.get("day") == int(now // DAY) else 0
-        if budget and used >= budget:
-            result.reason = "budget"
-            result.msg = "%s, but the daily budget of %d token calls is used up; the next refresh is possible after %s" % (
-                why,
-                budget,
-                iso((int(now // DAY) + 1) * DAY),
-            )
-            return result
+        if self._budget_used(conn, data, now):
+            return self._over_budget(conn, result, why, now)
         if self.check_mode:
             result.status, result.reason = "refreshed", "would_refresh"
             result.msg = "check mode: would refresh (%s); nothing was sent or written" % why
@@ -280,18 +311,38 @@ class Refresher:
         return self._refresh(conn, record, result, why)
 
     def _why(self, tokens: dict[str, t.Any], in_flight: dict[str, t.Any] | None, now: float) -> str | None:
-        if in_flight:
+        if in_flight is not None:
             return "the refresh started at %s lost its answer; trying that token once more" % iso(in_flight.get("started_at"))
         if self.policy.force:
             return "forced"
-        access_left = float(tokens.get("access_expires_at") or 0) - now
+        # An access expiry that is not a time reads as expired: only a refresh can say when it ends.
+        access_left = (seconds(tokens.get("access_expires_at")) or 0.0) - now
         # min ttl 0 (the default): an expired access token alone is no reason; the next user refreshes.
         if self.policy.access_token_min_ttl > 0 and access_left < self.policy.access_token_min_ttl:
             return "the access token %s" % ("expired %s ago" % _duration(-access_left) if access_left < 0 else "has %s left" % _duration(access_left))
-        refresh_at = tokens.get("refresh_expires_at")
-        if refresh_at is not None and float(refresh_at) - now < self.policy.refresh_before:
-            return "the refresh token expires in %s" % _duration(float(refresh_at) - now)
+        stored = tokens.get("refresh_expires_at")
+        if stored is None:
+            return None
+        refresh_at = seconds(stored)
+        if refresh_at is None:
+            # Unknown is not "never": a refresh writes a readable expiry, so the chain cannot idle out unseen.
+            return "the stored refresh token expiry is unreadable (%s); a refresh records it anew" % iso(stored)
+        if refresh_at - now < self.policy.refresh_before:
+            return "the refresh token expires in %s" % _duration(refresh_at - now)
         return None
+
+    def _budget_used(self, conn: Connection, data: t.Mapping[str, t.Any], now: float) -> bool:
+        budget = conn.platform.daily_token_budget
+        return budget is not None and budget > 0 and _calls_today(data, now) >= budget
+
+    def _over_budget(self, conn: Connection, result: ChainResult, why: str, now: float) -> ChainResult:
+        result.reason = "budget"
+        result.msg = "%s, but the daily budget of %s token calls is used up; the next refresh is possible after %s" % (
+            why,
+            conn.platform.daily_token_budget,
+            iso((int(now // DAY) + 1) * DAY),
+        )
+        return result
 
     def _with_access(self, result: ChainResult, tokens: dict[str, t.Any]) -> ChainResult:
         if self.policy.return_access_token:
@@ -299,9 +350,8 @@ class Refresher:
         return result
 
     def _count_call(self, record: Record) -> None:
-        day = int(self.now() // DAY)
-        calls = record.data.get("token_calls") or {}
-        record.data["token_calls"] = {"day": day, "count": (calls.get("count", 0) if calls.get("day") == day else 0) + 1}
+        now = self.now()
+        record.data["token_calls"] = {"day": int(now // DAY), "count": _calls_today(record.data, now) + 1}
 
     def _refresh(self, conn: Connection, record: Record, result: ChainResult, why: str) -> ChainResult:
         if self.client is None or conn.endpoints is None:
@@ -309,7 +359,8 @@ class Refresher:
         data = record.data
         tokens = data["tokens"]
         presented = tokens["refresh_token"]
-        previous_flight = dict(data.get("in_flight") or {})
+        result.secrets.append(presented)
+        previous_flight = dict(_mapping(data.get("in_flight")))
         # Decrypted only now that a request is due, and before the marker: a secret that cannot be
         # decrypted must not leave a marker for a request that was never sent.
         try:
@@ -321,9 +372,15 @@ class Refresher:
             result.reason = "config"
             result.msg = "client_secret is empty; keep the app's client secret in ansible-vault and pass it in the connection definition"
             return result
+        result.secrets.append(client_secret)
         waited = 0.0
         while True:
-            data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(self.now(), 3)}
+            now = self.now()
+            if result.token_calls and self._budget_used(conn, data, now):
+                data["in_flight"] = None
+                self.store.save(record)
+                return self._over_budget(conn, result, why + " (rate limited, retrying)", now)
+            data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(now, 3)}
             self._count_call(record)
             self.store.save(record)  # the marker is on disk before the request leaves
             result.token_calls += 1
@@ -331,22 +388,43 @@ class Refresher:
                 fresh = self.client.refresh(conn.endpoints.token, presented, conn.client_id, client_secret, conn.client_auth)
                 break
             except OAuthError as exc:
-                if exc.kind == "rate_limited":
-                    wait = exc.retry_after if exc.retry_after is not None else 60 - (self.now() % 60)
-                    if waited + wait <= self.policy.max_wait:
-                        data["in_flight"] = None  # answered: nothing was rotated
-                        self.sleep(wait)
-                        waited += wait
-                        continue
-                return self._failed(record, result, exc, previous_flight)
+                if exc.rotation is not None:
+                    return self._keep_rotation(conn, record, result, exc)
+                if exc.kind != "rate_limited":
+                    return self._failed(record, result, exc, previous_flight)
+                data["in_flight"] = None  # answered: nothing was rotated
+                wait = exc.retry_after if exc.retry_after is not None else 60 - (self.now() % 60)
+                wait = max(MIN_WAIT, wait)
+                if result.token_calls >= self.policy.max_attempts:
+                    stop = "still rate limited after %d token calls, the most one run makes" % result.token_calls
+                elif waited + wait > self.policy.max_wait:
+                    stop = "beyond the waiting budget of %d s" % self.policy.max_wait
+                else:
+                    self.sleep(wait)
+                    waited += wait
+                    continue
+                return self._failed(record, result, exc, previous_flight, stop)
         return self._persist(conn, record, result, fresh, why)
+
+    def _warn(self, conn: Connection, result: ChainResult, warnings: t.Iterable[str]) -> None:
+        result.warnings.extend("connection %s: the token endpoint's answer: %s" % (conn.name, w) for w in warnings)
+
+    @staticmethod
+    def _refresh_life(conn: Connection, answered: int | None) -> int | None:
+        """The refresh token's life: the platform's, or the answer's when that is shorter (never longer)."""
+        known = conn.platform.refresh_token_lifetime
+        if answered is None:
+            return known
+        return answered if known is None else min(known, answered)
 
     def _persist(self, conn: Connection, record: Record, result: ChainResult, fresh: TokenSet, why: str) -> ChainResult:
         data = record.data
         old = data["tokens"]
         refresh_token = fresh.refresh_token or old["refresh_token"]
+        result.secrets.extend(v for v in (fresh.refresh_token, fresh.access_token) if v)
+        self._warn(conn, result, fresh.warnings)
         access_life = fresh.expires_in if fresh.expires_in is not None else conn.platform.access_token_lifetime
-        refresh_life = conn.platform.refresh_token_lifetime
+        refresh_life = self._refresh_life(conn, fresh.refresh_expires_in)
         received = fresh.received_at
         data["tokens"] = {
             "access_token": fresh.access_token,
@@ -354,8 +432,8 @@ class Refresher:
             "token_type": fresh.token_type,
             "scope": fresh.scope if fresh.scope is not None else old.get("scope"),
             "obtained_at": round(received, 3),
-            "access_expires_at": round(received + access_life, 3) if access_life else None,
-            "refresh_expires_at": round(received + refresh_life, 3) if refresh_life else None,
+            "access_expires_at": round(received + access_life, 3) if access_life is not None else None,
+            "refresh_expires_at": round(received + refresh_life, 3) if refresh_life is not None else None,
             "refresh_fingerprint": fingerprint(refresh_token),
             "last_refresh_at": round(received, 3),
         }
@@ -371,7 +449,47 @@ class Refresher:
         result.msg = "refreshed (%s); refresh token %s, access token valid until %s" % (why, rotated, result.after["access_expires_at"])
         return self._with_access(result, data["tokens"])
 
-    def _failed(self, record: Record, result: ChainResult, exc: OAuthError, previous_flight: dict[str, t.Any]) -> ChainResult:
+    def _keep_rotation(self, conn: Connection, record: Record, result: ChainResult, exc: OAuthError) -> ChainResult:
+        """An answer refused for another reason carried a new refresh token: store it first, then report the refusal.
+
+        The server may have voided the presented token, so the new one is the chain now. The access
+        token and its expiry stay as they were (the answer did not give a usable one).
+        """
+        rotation = exc.rotation
+        assert rotation is not None
+        data = record.data
+        old = data["tokens"]
+        result.secrets.append(rotation.refresh_token)
+        self._warn(conn, result, rotation.warnings)
+        received = rotation.received_at
+        refresh_life = self._refresh_life(conn, rotation.refresh_expires_in)
+        data["tokens"] = dict(
+            old,
+            refresh_token=rotation.refresh_token,
+            refresh_fingerprint=fingerprint(rotation.refresh_token),
+            refresh_expires_at=round(received + refresh_life, 3) if refresh_life is not None else None,
+            last_refresh_at=round(received, 3),
+        )
+        data["in_flight"] = None
+        data["last_error"] = {"at": round(self.now(), 3), "kind": exc.kind, "message": exc.msg}
+        record.add_event(
+            "refreshed",
+            received,
+            generation=data.get("generation"),
+            fingerprint=fingerprint(rotation.refresh_token),
+            replaced=old.get("refresh_fingerprint"),
+            incomplete=exc.kind,
+        )
+        self.store.save(record)  # the chain is safe before the answer is judged
+        result.reason = "incomplete_answer"
+        result.after = _metadata(record)
+        result.msg = (
+            "%s, but the answer carried a new refresh token: it is stored, so the chain is kept and the next run uses it; "
+            "the access token was not renewed" % exc.msg
+        )
+        return result
+
+    def _failed(self, record: Record, result: ChainResult, exc: OAuthError, previous_flight: dict[str, t.Any], stop: str = "") -> ChainResult:
         data = record.data
         now = round(self.now(), 3)
         data["last_error"] = {"at": now, "kind": exc.kind, "message": exc.msg}
@@ -409,7 +527,7 @@ class Refresher:
             data["in_flight"] = None
             self.store.save(record)
             result.reason = "rate_limited"
-            result.msg = "%s beyond the waiting budget of %d s; the stored chain is unchanged, try again later" % (exc.msg, self.policy.max_wait)
+            result.msg = "%s %s; the stored chain is unchanged, try again later" % (exc.msg, stop or "beyond the waiting budget of %d s" % self.policy.max_wait)
             return result
         if exc.kind == "oauth_error" and exc.status is not None and exc.status < 500:
             data["in_flight"] = None
@@ -426,3 +544,17 @@ class Refresher:
             "the next run tries that token once more and reports whether the chain survived" % exc.msg
         )
         return result
+
+
+def _unexpected(name: str, exc: Exception, platform: str | None = None) -> ChainResult:
+    """A failure nobody planned for, as the connection's result: its type, never its text (which may hold a value)."""
+    result = ChainResult(
+        name,
+        "failed",
+        "unexpected",
+        "refreshing connection %s failed unexpectedly (%s); a request that was already sent keeps its in-flight marker, so the next "
+        "run settles the chain. Please report this as a bug" % (name, type(exc).__name__),
+        platform=platform,
+    )
+    result.error_type = type(exc).__name__
+    return result

@@ -21,7 +21,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
 
 DAY = 86400.0
@@ -55,47 +55,59 @@ class ReportError(PreauthError):
     """A report cannot be made or written."""
 
 
-def _number(value: t.Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _section(data: t.Mapping[str, t.Any], key: str) -> dict[str, t.Any]:
+    """A section of a store as a mapping; a value of another type (a hand-edited file) reads as empty."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: t.Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
-    """Metadata of one decrypted store for reports: never a token or a secret."""
-    definition = data.get("definition") or {}
-    owner = data.get("owner") or {}
-    tokens = data.get("tokens") or {}
-    person = data.get("preauthenticated_by") or {}
-    reauth = data.get("reauthorization_required") or None
-    error = data.get("last_error") or None
-    refresh_expires = _number(tokens.get("refresh_expires_at"))
-    preauthenticated = _number(person.get("at"))
-    last_refresh = _number(tokens.get("last_refresh_at"))
+    """Metadata of one decrypted store for reports: never a token or a secret.
+
+    Odd values in a store (a time no datetime can show, a string where a number belongs) never
+    fail the report: a time that is not one shows as ``invalid time (...)`` and counts as unknown
+    in ``days_left``, ``timestamps`` and the metrics.
+    """
+    definition = _section(data, "definition")
+    owner = _section(data, "owner")
+    tokens = _section(data, "tokens")
+    person = _section(data, "preauthenticated_by")
+    reauth = _section(data, "reauthorization_required") if data.get("reauthorization_required") else None
+    error = _section(data, "last_error") if data.get("last_error") else None
+    refresh_expires = seconds(tokens.get("refresh_expires_at"))
+    preauthenticated = seconds(person.get("at"))
+    last_refresh = seconds(tokens.get("last_refresh_at"))
     name = " ".join(str(person[k]).strip() for k in ("first_name", "last_name") if person.get(k)) or None
+    deployed = data.get("deployed_to")
     return {
         "connection": data.get("connection"),
         "platform": definition.get("platform"),
         "owner": owner.get("host") if owner.get("kind") == "host" else "controller",
-        "owner_since": iso(_number(owner.get("since"))),
-        "generation": int(data.get("generation") or 0),
-        "deployed_to": sorted(data.get("deployed_to") or []),
+        "owner_since": iso(owner.get("since")),
+        "generation": _count(data.get("generation")),
+        "deployed_to": sorted(str(host) for host in deployed) if isinstance(deployed, list) else [],
         "has_tokens": bool(tokens),
         "refresh_fingerprint": tokens.get("refresh_fingerprint"),
         "preauthenticated_by": {
             "name": name,
             "email": person.get("email"),
             "company": person.get("company"),
-            "at": iso(preauthenticated),
+            "at": iso(person.get("at")),
         },
-        "access_expires_at": iso(_number(tokens.get("access_expires_at"))),
-        "refresh_expires_at": iso(refresh_expires),
+        "access_expires_at": iso(tokens.get("access_expires_at")),
+        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
         "days_left": round((refresh_expires - now) / DAY, 1) if refresh_expires is not None else None,
-        "last_refresh_at": iso(last_refresh),
-        "last_error": {"at": iso(_number(error.get("at"))), "kind": error.get("kind"), "message": error.get("message")} if error else None,
-        "reauthorization_required": bool(reauth),
-        "reauthorization_reason": reauth.get("reason") if reauth else None,
+        "last_refresh_at": iso(tokens.get("last_refresh_at")),
+        "last_error": {"at": iso(error.get("at")), "kind": error.get("kind"), "message": error.get("message")} if error is not None else None,
+        "reauthorization_required": bool(data.get("reauthorization_required")),
+        "reauthorization_reason": reauth.get("reason") if reauth is not None else None,
         "in_flight": bool(data.get("in_flight")),
         "timestamps": {
-            "access_expires_at": _number(tokens.get("access_expires_at")),
+            "access_expires_at": seconds(tokens.get("access_expires_at")),
             "refresh_expires_at": refresh_expires,
             "last_refresh_at": last_refresh,
             "preauthenticated_at": preauthenticated,

@@ -20,7 +20,7 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, retry_after
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, retry_after, server_text
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
@@ -58,8 +58,11 @@ class RevocationClient(OAuthClient):
             payload = response.json()
         except ValueError:
             payload = None
-        error = str(payload.get("error") or "") if isinstance(payload, dict) else ""
-        description = str(payload.get("error_description") or "").strip() if isinstance(payload, dict) else ""
+        hidden = [token, client_secret]  # an endpoint may echo what it was sent
+        raw_error = payload.get("error") if isinstance(payload, dict) else None
+        raw_description = payload.get("error_description") if isinstance(payload, dict) else None
+        error = server_text(raw_error, hidden, 80) if isinstance(raw_error, str) else ""
+        description = server_text(raw_description, hidden) if isinstance(raw_description, str) else ""
         detail = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
         if status in (429, 503):
             wait = retry_after(response.headers, time.time())
@@ -70,7 +73,7 @@ class RevocationClient(OAuthClient):
                 error=error or None,
                 retry_after=wait,
             )
-        kind = "invalid_client" if error == "invalid_client" or status == 401 else "server_error" if status >= 500 else "oauth_error"
+        kind = "invalid_client" if raw_error == "invalid_client" or status == 401 else "server_error" if status >= 500 else "oauth_error"
         raise OAuthError("the revocation endpoint refused the request (%s)" % detail, kind=kind, status=status, error=error or None)
 
 

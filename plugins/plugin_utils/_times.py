@@ -5,14 +5,43 @@
 """How the collection shows times: the store keeps epoch seconds, people read UTC ISO 8601.
 
 This module util is PRIVATE to the collection. It can change at any time without notice.
+
+A store may hold a time no datetime can show (an older collection saved ``expires_in: 1e20`` as it
+came; a person edited the file): ``seconds`` reads such a value as unknown and ``iso`` names it
+instead of raising, so one odd value cannot stop every later run that reads the store.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
+import typing as t
+
+# 9999-12-31T23:59:59Z, the last second a datetime can show. The store holds no time before 1970.
+MAX_TIME = 253402300799.0
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
+def seconds(value: t.Any) -> float | None:
+    """A stored time as epoch seconds, or None when it is missing or cannot be a time."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    if isinstance(value, int) and not 0 <= value <= MAX_TIME:
+        return None  # before float(): an int of YAML's unbounded size overflows it
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= MAX_TIME:
+        return None
+    return number
+
+
+def iso(value: t.Any) -> str | None:
+    """UTC ISO 8601 for a stored time; None for None; a short description for a value that is not a time."""
+    if value is None:
+        return None
+    ts = seconds(value)
+    if ts is None:
+        # A number is shown, shortened (it cannot be a secret); any other type only by name.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = repr(value)
+            return "invalid time (%s)" % (text if len(text) <= 24 else text[:20] + "...")
+        return "invalid time (a value of type %s)" % type(value).__name__
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -95,7 +95,14 @@ FAULT_KINDS = (
     "html_502",
     "http_429",
     "http_503",
+    # Hostile answers (see README): a real answer changed after the server committed it, an error
+    # that echoes what the client sent, a body dripped slowly, a body far too large.
+    "patch_after",
+    "echo_before",
+    "drip_after",
+    "huge_before",
 )
+FAULT_ENDPOINTS = ("token", "me", "discovery", "revoke", "any")
 
 APIGEE_FAULT = {
     "fault": {
@@ -113,13 +120,24 @@ class Fault:
     seconds: float = 5.0
     retry_after: str | None = None
     minutely_reset_in: float | None = None
+    # patch_after: the status to answer with instead, keys to drop from the JSON body, values to set in it.
+    status: int | None = None
+    drop: list[str] = dataclasses.field(default_factory=list)
+    values: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # echo_before: an OAuth error whose description repeats request fields: "{refresh_token}", "{client_secret}", ...
+    error: str = "invalid_request"
+    description: str = "The request was refused: {refresh_token}"
+    # drip_after: seconds between the body's bytes. huge_before: the body's size, and whether it is sent chunked.
+    interval: float = 0.5
+    size: int = 200 * 1024 * 1024
+    chunked: bool = False
 
     @classmethod
     def from_dict(cls, spec: dict[str, t.Any]) -> Fault:
         if spec.get("kind") not in FAULT_KINDS:
             raise ValueError("kind must be one of %s" % ", ".join(FAULT_KINDS))
-        if spec.get("endpoint", "token") not in ("token", "me", "any"):
-            raise ValueError("endpoint must be token, me or any")
+        if spec.get("endpoint", "token") not in FAULT_ENDPOINTS:
+            raise ValueError("endpoint must be one of %s" % ", ".join(FAULT_ENDPOINTS))
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(spec) - fields
         if unknown:
@@ -128,6 +146,19 @@ class Fault:
         if fault.retry_after is not None:
             fault.retry_after = str(fault.retry_after)
         return fault
+
+
+def _patched(reply: Reply, fault: Fault) -> Reply:
+    """The committed answer as a broken server would send it: another status, keys dropped or set."""
+    body = dict(reply.body) if isinstance(reply.body, dict) else reply.body
+    if isinstance(body, dict):
+        for key in fault.drop:
+            body.pop(key, None)
+        body.update(fault.values)
+    headers = dict(reply.headers)
+    if fault.retry_after is not None:
+        headers["Retry-After"] = fault.retry_after
+    return Reply(fault.status or reply.status, body, headers, reply.text, reply.content_type)
 
 
 def _variants(value: str) -> set[bytes]:
@@ -170,6 +201,8 @@ class Simulator:
         self.control = control
         self.faults: collections.deque[Fault] = collections.deque()
         self.fault_lock = threading.Lock()
+        self.fault_bytes_sent = 0  # body bytes that drip_after and huge_before got out before the client stopped reading
+        self.token_requests = 0  # every request to a token endpoint, faulted ones included
         self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.simulator = self
         self.thread: threading.Thread | None = None
@@ -334,6 +367,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         realm, rest = routed
         query = {k: v[0] for k, v in urllib.parse.parse_qs(split.query, keep_blank_values=True).items()}
         if realm.discovery and rest == realm.discovery:
+            fault = self.sim.take_fault("discovery")
+            if fault is not None and self._fault_before(fault, query):
+                return None
             return self._json(200, self.sim.discovery(realm))
         if rest == realm.authorize:
             login, error = self.sim.authority.begin(realm.name, realm.profile, query)
@@ -358,7 +394,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rest == realm.token:
             return self._token(realm)
         if realm.revoke and rest == realm.revoke:
-            return self._send(self.sim.authority.revoke(realm.profile, self._form(), self._basic()))
+            form = self._form()
+            fault = self.sim.take_fault("revoke")
+            if fault is not None and self._fault_before(fault, form, self._basic()):
+                return None
+            return self._send(self.sim.authority.revoke(realm.profile, form, self._basic()))
         if rest.startswith(realm.authorize + "/"):
             return self._login_step(realm, rest[len(realm.authorize) + 1 :])
         self._body()
@@ -391,8 +431,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _token(self, realm: Realm) -> None:
         form = self._form()
         basic = self._basic()
+        with self.sim.fault_lock:
+            self.sim.token_requests += 1
         fault = self.sim.take_fault("token")
-        if fault is not None and self._fault_before(fault):
+        if fault is not None and self._fault_before(fault, form, basic):
             return
         reply = self.sim.authority.token(realm.name, realm.profile, form, basic)
         if fault is not None and fault.kind == "http_500_after":
@@ -401,6 +443,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(fault.seconds)
             self._drop()
             return
+        if fault is not None and fault.kind == "patch_after":
+            return self._send(_patched(reply, fault))
+        if fault is not None and fault.kind == "drip_after":
+            return self._drip(reply, fault.interval)
         return self._send(reply)
 
     def _me(self, realm: Realm) -> None:
@@ -411,9 +457,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
         return self._send(self.sim.authority.whoami(realm.name, bearer))
 
-    def _fault_before(self, fault: Fault) -> bool:
+    def _fault_before(self, fault: Fault, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None) -> bool:
         """Answer a fault that happens before the server does any work. True when answered."""
-        if fault.kind == "http_500_before":
+        if fault.kind == "echo_before":
+            sent = dict(form or {})
+            if basic is not None:
+                sent.setdefault("client_id", basic[0])
+                sent.setdefault("client_secret", basic[1])
+            description = fault.description
+            for name, value in sent.items():
+                description = description.replace("{%s}" % name, value)
+            self._json(400, {"error": fault.error, "error_description": description})
+        elif fault.kind == "huge_before":
+            self._huge(fault.size, fault.chunked)
+        elif fault.kind == "http_500_before":
             self._json(500, APIGEE_FAULT)
         elif fault.kind == "html_502":
             self._html(502, pages.bad_gateway())
@@ -433,6 +490,50 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    def _drip(self, reply: Reply, interval: float) -> None:
+        """Send the real answer's headers at once and its body one byte at a time, ``interval`` seconds apart."""
+        payload = json.dumps(reply.body).encode("utf-8") if reply.text is None else reply.text.encode("utf-8")
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            for position in range(len(payload)):
+                time.sleep(interval)
+                self.wfile.write(payload[position : position + 1])
+                self.wfile.flush()
+                self._count_sent(1)
+        except OSError:
+            pass  # the client gave up: that is the point
+
+    def _huge(self, size: int, chunked: bool) -> None:
+        """A 200 whose body is ``size`` bytes of JSON whitespace (then ``{}``), with or without a Content-Length."""
+        block = b" " * 65536
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(size + 2))
+        self.end_headers()
+        self.close_connection = True
+        left = size
+        try:
+            while left > 0:
+                part = block[: min(left, len(block))]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                left -= len(part)
+                self._count_sent(len(part))
+            self.wfile.write(b"2\r\n{}\r\n0\r\n\r\n" if chunked else b"{}")
+        except OSError:
+            pass
+
+    def _count_sent(self, count: int) -> None:
+        with self.sim.fault_lock:
+            self.sim.fault_bytes_sent += count
 
     def _drop(self, reset: bool = False) -> None:
         """Close the connection without an answer (a lost response)."""
@@ -463,7 +564,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _control_action(self, verb: str, path: str, data: dict[str, t.Any]) -> tuple[int, t.Any]:
         authority = self.sim.authority
         if (verb, path) == ("GET", "/_sim/state"):
-            return 200, authority.report()
+            with self.sim.fault_lock:
+                sent, requests = self.sim.fault_bytes_sent, self.sim.token_requests
+            return 200, dict(authority.report(), fault_bytes_sent=sent, token_requests_total=requests)
         if (verb, path) == ("GET", "/_sim/realms"):
             return 200, self.sim.realm_urls()
         if (verb, path) == ("POST", "/_sim/clock"):

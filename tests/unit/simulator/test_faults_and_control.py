@@ -167,3 +167,77 @@ def test_separate_process_with_port_file():
     assert not os.path.exists(process.port_file)
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(process.base_url + "/", timeout=2)
+
+
+# -- hostile answers -----------------------------------------------------------------------------
+
+
+def test_patch_after_changes_a_committed_answer(sim, control):
+    body = fresh_chain(sim, control)
+    control.inject_fault("patch_after", status=429, retry_after="0", drop=["access_token"], values={"expires_in": 1e20})
+    reply = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
+    assert reply.status_code == 429 and reply.headers["Retry-After"] == "0"
+    answer = reply.json()
+    assert "access_token" not in answer and answer["expires_in"] == 1e20
+    chain = control.state()["chains"][0]
+    assert chain["refreshes"] == 1 and chain["refresh_fingerprint"] == fingerprint(answer["refresh_token"])
+
+
+def test_echo_before_repeats_what_the_client_sent_and_processes_nothing(sim, control):
+    body = fresh_chain(sim, control)
+    control.inject_fault("echo_before", error="invalid_grant", description="token={refresh_token} secret={client_secret} other={nothing}")
+    reply = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"], basic=True)
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid_grant"
+    echoed = reply.json()["error_description"]
+    assert echoed == "token=%s secret=%s other={nothing}" % (body["refresh_token"], EXACT["client_secret"])
+    assert control.state()["chains"][0]["refreshes"] == 0
+
+
+def test_drip_after_sends_headers_at_once_and_the_body_slowly(sim, control):
+    body = fresh_chain(sim, control)
+    control.inject_fault("drip_after", interval=0.05)
+    form = {"client_id": EXACT["client_id"], "client_secret": EXACT["client_secret"], "grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    started = time.monotonic()
+    with requests.post(sim.base_url + NL + "/token", data=form, timeout=5, stream=True) as reply:
+        assert reply.status_code == 200 and time.monotonic() - started < 1
+        first = reply.raw.read(10)
+        assert len(first) == 10 and time.monotonic() - started >= 0.45
+    assert control.state()["chains"][0]["refreshes"] == 1
+    deadline = time.monotonic() + 5
+    while control.state()["fault_bytes_sent"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert control.state()["fault_bytes_sent"] >= 10
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_huge_before_sends_a_body_until_the_client_stops_reading(sim, control, chunked):
+    size = 32 * 1024 * 1024
+    control.inject_fault("huge_before", endpoint="discovery", size=size, chunked=chunked)
+    with requests.get(sim.base_url + "/strict/.well-known/openid-configuration", timeout=5, stream=True) as reply:
+        assert reply.status_code == 200
+        assert reply.headers.get("Content-Length") == (None if chunked else str(size + 2))
+        assert len(reply.raw.read(1024 * 1024)) == 1024 * 1024
+    time.sleep(0.2)
+    assert 1024 * 1024 <= control.state()["fault_bytes_sent"] < size
+    assert requests.get(sim.base_url + "/strict/.well-known/openid-configuration", timeout=5).json()["issuer"] == sim.base_url + "/strict"
+
+
+def test_every_token_request_is_counted_even_when_a_fault_answers_it(sim, control):
+    body = fresh_chain(sim, control)
+    before = control.state()
+    control.inject_fault("http_429", retry_after=0, count=2)
+    url = sim.base_url + NL + "/token"
+    assert [refresh(url, EXACT, body["refresh_token"]).status_code for _attempt in range(3)] == [429, 429, 200]
+    after = control.state()
+    assert after["token_requests_total"] - before["token_requests_total"] == 3
+    assert after["token_calls_total"] - before["token_calls_total"] == 1
+
+
+def test_faults_can_target_discovery_and_revocation(sim, control):
+    control.inject_fault("html_502", endpoint="discovery")
+    assert requests.get(sim.base_url + "/strict/.well-known/openid-configuration", timeout=5).status_code == 502
+    control.inject_fault("echo_before", endpoint="revoke", description="cannot revoke {token}")
+    reply = requests.post(sim.base_url + "/strict/revoke", data={"token": "FAKE-token-1"}, timeout=5)
+    assert reply.status_code == 400 and reply.json()["error_description"] == "cannot revoke FAKE-token-1"
+    with pytest.raises(RuntimeError, match="endpoint must be one of token, me, discovery, revoke, any"):
+        control.inject_fault("html_502", endpoint="elsewhere")

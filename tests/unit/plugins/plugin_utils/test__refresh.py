@@ -374,3 +374,214 @@ def test_a_deferred_client_secret_that_cannot_be_decrypted_sends_and_marks_nothi
     empty = dict(exact, client_secret=DeferredSecret(lambda: ""))
     assert refresher(empty).run_one(resolve(empty, None)).msg.startswith("client_secret is empty;")
     assert stored(exact) == before
+
+
+# -- hostile answers: bounded retries, odd numbers, kept rotations, limits, no echo ------------
+
+
+def token_calls(control: t.Any) -> int:
+    """Requests that reached the token endpoint, those a fault answered included."""
+    return control.state()["token_requests_total"]
+
+
+def leaks(text: str, **values: str | None) -> list[str]:
+    """The names of the values found in ``text``; never the values, so a failing assert prints no token."""
+    return sorted(name for name, value in values.items() if value and value in text)
+
+
+def store_text(p: dict[str, t.Any]) -> str:
+    return json.dumps(stored(p), default=str)
+
+
+def simulator_fingerprint(control: t.Any) -> str:
+    return control.state()["chains"][0]["refresh_fingerprint"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "http_429", "retry_after": 0},
+        {"kind": "http_503", "retry_after": 0},
+        {"kind": "http_429", "minutely_reset_in": -30},
+        {"kind": "http_429", "retry_after": "Thu, 01 Jan 1970 00:00:00 GMT"},
+    ],
+    ids=["retry-after-0", "503-retry-after-0", "reset-in-the-past", "date-in-the-past"],
+)
+def test_rate_limit_answers_that_say_retry_now_are_retried_a_bounded_number_of_times(exact, control, fault):
+    later(exact, control, 24 * DAY)
+    control.inject_fault(count=30, **fault)
+    before = token_calls(control)
+    sleeps: list[float] = []
+    started = time.monotonic()
+    result = refresher(exact, sleeps=sleeps).run_one(resolve(exact, None))
+    assert time.monotonic() - started < 10
+    assert token_calls(control) - before == result.token_calls == 4
+    assert (result.status, result.reason) == ("failed", "rate_limited")
+    assert "still rate limited after 4 token calls, the most one run makes; the stored chain is unchanged, try again later" in result.msg
+    assert len(sleeps) == 3 and all(s >= 1.0 for s in sleeps) and sum(sleeps) <= 60
+    data = stored(exact)
+    assert data["in_flight"] is None and data["token_calls"]["count"] == 4
+
+
+def test_the_daily_budget_is_checked_between_retries(exact, control):
+    later(exact, control, 24 * DAY)
+    with open_store(exact, VAULT).locked(exact["connection"]) as record:
+        record.data["token_calls"] = {"day": int(time.time() // DAY), "count": 199}
+    control.inject_fault("http_429", retry_after=1, count=10)
+    before = token_calls(control)
+    result = refresher(exact, sleeps=[]).run_one(resolve(exact, None))
+    assert token_calls(control) - before == 1
+    assert result.reason == "budget" and "the daily budget of 200 token calls is used up" in result.msg
+    assert stored(exact)["in_flight"] is None
+
+
+def test_a_malformed_retry_after_fails_nothing_and_the_batch_reports_every_chain(sim, tmp_path, control):
+    first = params(sim, tmp_path, connection="first")
+    second = params(sim, tmp_path, connection="second")
+    preauthenticate(first)
+    preauthenticate(second)
+    warp(24 * DAY, control, open_store(first, VAULT))
+    control.inject_fault("http_429", retry_after="soon")
+    sleeps: list[float] = []
+    results = refresher(first, sleeps=sleeps).run_many([resolve(first, None), resolve(second, None)], ["first", "second"], parallel=1)
+    assert [(r.connection, r.status) for r in results] == [("first", "refreshed"), ("second", "refreshed")]
+    assert results[0].token_calls == 2 and 1.0 <= sleeps[0] <= 60  # "soon" is no Retry-After: wait for the next minute
+
+
+def test_an_unexpected_failure_is_that_chains_result_and_the_batch_completes(sim, tmp_path, control):
+    good = params(sim, tmp_path, connection="good")
+    odd = params(sim, tmp_path, connection="odd")
+    preauthenticate(good)
+    preauthenticate(odd)
+    warp(24 * DAY, control, open_store(good, VAULT))
+    with open_store(odd, VAULT).locked("odd") as record:
+        record.data["tokens"]["refresh_token"] = 12345  # a hand-edited store: no string
+    results = refresher(good).run_many([resolve(odd, None), resolve(good, None)], ["odd", "good"], parallel=2)
+    assert [(r.connection, r.status) for r in results] == [("odd", "failed"), ("good", "refreshed")]
+    assert results[0].reason == "unexpected" and results[0].public()["error_type"] == "AttributeError"
+    assert results[0].msg.startswith("refreshing connection odd failed unexpectedly (AttributeError); ")
+    assert "12345" not in results[0].msg and "Traceback" not in results[0].msg
+
+
+@pytest.mark.parametrize(
+    "value, expires, warning",
+    [
+        (1e20, 366 * DAY, "expires_in is 1e+20 s, more than the 31622400 s this collection accepts; 31622400 s is used"),
+        ("abc", 600, "expires_in is not a number of seconds; it is ignored"),
+        (-5, 0, "expires_in is negative (-5); 0 s is used"),
+    ],
+    ids=["1e20", "abc", "negative"],
+)
+def test_odd_expires_in_is_clamped_with_a_warning_and_every_reader_survives(exact, control, value, expires, warning):
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import chain_summary
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, prometheus_text
+
+    later(exact, control, 24 * DAY)
+    control.inject_fault("patch_after", values={"expires_in": value})
+    result = refresh(exact)
+    assert (result.status, result.reason) == ("refreshed", "refreshed")
+    assert result.warnings == ["connection acme-nl: the token endpoint's answer: " + warning]
+    tokens = stored(exact)["tokens"]
+    assert tokens["refresh_fingerprint"] == simulator_fingerprint(control)
+    assert tokens["access_expires_at"] == pytest.approx(tokens["obtained_at"] + expires, abs=0.01)
+    store = open_store(exact, VAULT)
+    assert chain_summary(store.read("acme-nl"))["access_expires_at"] == result.after["access_expires_at"]
+    assert "preauth_refresh_token_expiry_timestamp_seconds" in prometheus_text(collect(store, None, time.time()))
+    later(exact, control, 600)
+    assert refresh(exact, force=True).status == "refreshed"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"drop": ["access_token"]},
+        {"values": {"access_token": 12345}},
+        {"status": 429, "retry_after": "0"},
+        {"status": 503},
+        {"status": 500},
+        {"status": 400, "values": {"error": "invalid_grant"}},
+    ],
+    ids=["200-no-access-token", "200-access-token-not-a-string", "429", "503", "500", "400-invalid_grant"],
+)
+def test_an_answer_that_carries_a_new_refresh_token_is_stored_first_whatever_else_is_wrong(exact, control, patch):
+    later(exact, control, 24 * DAY)
+    before = stored(exact)["tokens"]
+    control.inject_fault("patch_after", **patch)
+    calls = token_calls(control)
+    result = refresher(exact, sleeps=[]).run_one(resolve(exact, None))
+    assert token_calls(control) == calls + 1  # a rotated chain is never retried with the old token
+    assert (result.status, result.reason) == ("failed", "incomplete_answer")
+    assert "but the answer carried a new refresh token: it is stored, so the chain is kept and the next run uses it" in result.msg
+    data = stored(exact)
+    assert data["tokens"]["refresh_fingerprint"] == simulator_fingerprint(control) != before["refresh_fingerprint"]
+    assert data["in_flight"] is None and data["reauthorization_required"] is None
+    assert data["tokens"]["access_token"] == before["access_token"]
+    assert result.after["refresh_fingerprint"] == data["tokens"]["refresh_fingerprint"]
+    later(exact, control, 600)
+    again = refresh(exact, force=True)
+    assert again.status == "refreshed" and stored(exact)["tokens"]["refresh_fingerprint"] == simulator_fingerprint(control)
+    assert control.state()["chains"][0]["state"] == "alive"
+
+
+def test_a_slowly_dripped_answer_is_a_lost_answer_within_the_deadline(exact, control):
+    later(exact, control, 24 * DAY)
+    control.inject_fault("drip_after", interval=0.1)  # the whole answer would take about 17 s
+    quick = dict(exact, timeout=1.0)
+    started = time.monotonic()
+    result = refresher(quick, sleeps=[]).run_one(resolve(quick, None))
+    assert time.monotonic() - started < 3
+    assert (result.reason, result.token_calls) == ("lost_response", 1)
+    assert result.msg.startswith("the token endpoint did not finish its answer within 1 s; the platform may or may not have rotated")
+    assert stored(exact)["in_flight"]["fingerprint"] == stored(exact)["tokens"]["refresh_fingerprint"]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_huge_answer_is_a_lost_answer_and_is_not_read(exact, control, chunked):
+    later(exact, control, 24 * DAY)
+    size = 64 * 1024 * 1024
+    control.inject_fault("huge_before", size=size, chunked=chunked)
+    started = time.monotonic()
+    result = refresher(exact, sleeps=[]).run_one(resolve(exact, None))
+    assert time.monotonic() - started < 3 and control.state()["fault_bytes_sent"] < size // 4
+    assert (result.reason, result.token_calls) == ("lost_response", 1)
+    assert result.msg.startswith("the token endpoint sent an answer larger than 1024 KiB (HTTP 200); it was not read;")
+    assert stored(exact)["in_flight"] is not None
+    assert refresh(exact).status == "refreshed"  # nothing was processed: the kept token still works
+
+
+def test_an_echoed_refresh_token_is_in_no_message_result_or_stored_error(exact, control):
+    from action_runner import given, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    later(exact, control, 24 * DAY)
+    presented = stored(exact)["tokens"]["refresh_token"]
+    description = "\x1b[31mRefresh token {refresh_token} (client {client_id}, secret {client_secret}) is unknown\x1b[0m\n" + "x" * 5000
+    control.inject_fault("echo_before", description=description, count=2)
+    direct = refresh(exact)
+    assert (direct.status, direct.reason) == ("failed", "refused")
+    action = run_action(TokenRefresh, given(dict(exact, fail_on_error=True)))
+    assert action["failed"] is True
+    info = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": exact["connection"]})
+    for text in (direct.msg, json.dumps(action), store_text(exact).replace(presented, "", 1), json.dumps(info)):
+        assert leaks(text, presented=presented, secret=exact["client_secret"]) == []
+        assert "\x1b" not in text and "\\u001b" not in text
+    assert "Refresh token (hidden) (client %s, secret (hidden)) is unknown" % exact["client_id"] in direct.msg
+    assert len(direct.msg) < 500
+    assert stored(exact)["last_error"]["message"] == direct.msg.replace("; the stored chain is unchanged", "")
+    assert info["connections"][0]["last_error"]["message"].startswith(
+        "the token endpoint refused the request (HTTP 400 invalid_request: Refresh token (hidden)"
+    )
+
+
+def test_the_action_warns_about_clamped_numbers(exact, control):
+    from action_runner import given, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    later(exact, control, 24 * DAY)
+    control.inject_fault("patch_after", values={"expires_in": 1e20})
+    result = run_action(TokenRefresh, given(exact))
+    assert result["changed"] is True and "failed" not in result
+    assert result["warnings"] == [
+        "connection acme-nl: the token endpoint's answer: expires_in is 1e+20 s, more than the 31622400 s this collection accepts; 31622400 s is used"
+    ]

@@ -382,3 +382,67 @@ def test_a_prometheus_file_that_is_a_directory(three, tmp_path):
     assert result["failed"] is True
     assert result["msg"] == "cannot write %s: Is a directory; the previous file is unchanged" % target
     assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []
+
+
+# -- odd values in a store (an older collection saved what a server sent) ----------------------
+
+ODD_TIMES = [1e20, float("inf"), float("nan"), -5, "abc", 10**30, True]
+
+
+@pytest.mark.parametrize("value", ODD_TIMES, ids=lambda v: repr(v)[:12])
+def test_a_summary_survives_a_time_that_is_not_one_and_shows_it(value):
+    odd = data(
+        tokens=dict(data()["tokens"], access_expires_at=value, refresh_expires_at=value, last_refresh_at=value),
+        owner={"kind": "controller", "since": value},
+        last_error={"at": value, "kind": "oauth_error", "message": "refused"},
+        reauthorization_required={"since": value, "reason": "spent"},
+    )
+    summary = summarize(odd, NOW)
+    assert summary["access_expires_at"].startswith("invalid time (") and summary["refresh_expires_at"] == summary["access_expires_at"]
+    assert summary["last_error"]["at"] == summary["owner_since"] == summary["access_expires_at"]
+    assert summary["days_left"] is None and summary["timestamps"]["refresh_expires_at"] is None
+    text = prometheus_text([summary])
+    assert "preauth_refresh_token_expiry_timestamp_seconds{" not in text and "nan" not in text.lower() and "inf" not in text.lower()
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary  # a result Ansible can show
+
+
+def test_a_summary_survives_sections_of_the_wrong_type():
+    summary = summarize(data(generation="three", deployed_to="dwh01", owner="controller", last_error="boom", reauthorization_required=True), NOW)
+    assert (summary["generation"], summary["deployed_to"], summary["owner"], summary["owner_since"]) == (0, [], "controller", None)
+    assert summary["last_error"] == {"at": None, "kind": None, "message": None}
+    assert summary["reauthorization_required"] is True and summary["reauthorization_reason"] is None
+
+
+def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(sim, tmp_path, control):
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, resolve
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import chain_summary
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+
+    exact = params(sim, tmp_path)
+    preauthenticate(exact)
+    strict = strict_params(sim, tmp_path)
+    preauthenticate(strict)
+    store = open_store(exact, VAULT)
+    with store.locked("acme-nl") as record:
+        record.data["tokens"].update(access_expires_at=1e20, refresh_expires_at="abc", last_refresh_at=float("nan"))
+        record.data["preauthenticated_by"]["at"] = 10**30
+    assert chain_summary(store.read("acme-nl"))["access_expires_at"] == "invalid time (1e+20)"
+    prom = tmp_path / "preauth.prom"
+    info = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(prom)})
+    assert "failed" not in info and info["count"] == 2
+    odd = next(c for c in info["connections"] if c["connection"] == "acme-nl")
+    assert (odd["access_expires_at"], odd["refresh_expires_at"], odd["last_refresh_at"]) == (
+        "invalid time (1e+20)",
+        "invalid time (a value of type str)",
+        "invalid time (nan)",
+    )
+    assert odd["preauthenticated_by"]["at"] == "invalid time (10000000000000000000...)" and odd["days_left"] is None
+    assert 'preauth_chain_present{connection="acme-nl",platform="exact_online"} 1' in prom.read_text()
+    # The refresh reads the unreadable refresh expiry as due (after Exact's 570 s) and writes readable times.
+    control.advance_clock(600)
+    with store.locked("acme-nl") as record:
+        record.data["tokens"]["obtained_at"] -= 600
+    refresher = Refresher(store, http_client(exact), Policy())
+    result = refresher.run_one(resolve(exact, None))
+    assert result.status == "refreshed" and "the stored refresh token expiry is unreadable (invalid time (a value of type str))" in result.msg
+    assert run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl"})["connections"][0]["days_left"] == 30.0

@@ -303,3 +303,23 @@ def test_missing_required_options(strict):
     result = run_action(TokenRevoke, pick(strict, "connection", "store_dir"))
     assert result["failed"] is True
     assert "preauth.oauth2.token_revoke: invalid arguments: missing required arguments: client_id, platform" in result["msg"]
+
+
+def test_a_revocation_endpoint_that_echoes_the_token_shows_neither_token_nor_secret(strict, control):
+    tokens = stored(strict)["tokens"]
+    control.inject_fault("echo_before", endpoint="revoke", description="token {token} of {client_id}/{client_secret} is unknown\x1b[2J" + "!" * 900)
+    result = revoke(strict)
+    assert result["failed"] is True
+    text = json.dumps(result)
+    assert sorted(n for n, v in (("refresh", tokens["refresh_token"]), ("secret", strict["client_secret"])) if v in text) == []
+    expected = "revoking at %s/strict/revoke failed: the revocation endpoint refused the request (HTTP 400 invalid_request: token (hidden) of %s/(hidden)"
+    assert expected % (control.base_url, STRICT["client_id"]) + " is unknown!!!" in result["msg"]
+    assert "\x1b" not in result["msg"] and len(result["msg"]) < 600
+    assert stored(strict)["tokens"] == tokens
+
+
+def test_a_huge_revocation_answer_is_not_read_and_keeps_the_tokens(strict, control):
+    control.inject_fault("huge_before", endpoint="revoke", size=64 * 1024 * 1024, chunked=True)
+    result = revoke(strict)
+    assert result["failed"] is True and "the revocation endpoint sent an answer larger than 1024 KiB (HTTP 200); it was not read" in result["msg"]
+    assert control.state()["fault_bytes_sent"] < 16 * 1024 * 1024 and stored(strict)["tokens"] is not None
