@@ -103,6 +103,8 @@ options:
   issuer:
     description:
       - OpenID Connect issuer for O(platform=generic); its C(/.well-known/openid-configuration) provides the endpoints.
+      - The document is used only if its C(issuer) is exactly this value, and only for endpoints on the issuer's origin
+        (scheme, host and port); give an endpoint on another origin explicitly in O(endpoints).
     type: str
   client_auth:
     description:
@@ -112,6 +114,8 @@ options:
   store_dir:
     description:
       - Directory of the token store (created with mode 0700; store files are 0600).
+      - A directory, store, lock or index file that another user owns or that group or others can write to is refused, and
+        symbolic links in it are not followed.
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
         of the controller user. Put it on storage that is backed up, and set it once for all tasks with
         C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.

@@ -29,6 +29,7 @@ options:
     description:
       - Seconds the pending attempt stays valid. The platform's code may live shorter (Exact Online 3 minutes after the
         redirect).
+      - From V(60) to V(86400) (a day); other values are refused.
     type: int
     default: 900
 attributes:

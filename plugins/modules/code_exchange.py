@@ -42,13 +42,15 @@ options:
     type: str
   listen:
     description:
-      - Listen once on the loopback redirect URI (for example V(http://127.0.0.1:8765/callback)) for the browser's redirect and
+      - Listen on the loopback redirect URI (for example V(http://127.0.0.1:8765/callback)) for the browser's redirect and
         answer it with a small "you may close this window" page. Only for platforms that allow loopback redirect URIs.
+      - Requests that do not carry this attempt's C(state), and requests for other paths, are answered with an error page and
+        ignored; the listener keeps waiting until O(listen_timeout), for at most 100 requests.
       - Default V(false).
     type: bool
   listen_timeout:
     description:
-      - Seconds to wait for the browser when O(listen=true).
+      - Seconds to wait for the browser when O(listen=true), from V(1) to V(3600).
     type: int
     default: 300
   verify:

@@ -154,6 +154,8 @@ def resolve(params: t.Mapping[str, t.Any], client: OAuthClient | None) -> Connec
             base_url=base_url,
             endpoints=explicit or None,
             discovery=discovery,
+            issuer=issuer,
+            connection=name,
         )
     redirect_uri = params.get("redirect_uri")
     if redirect_uri:

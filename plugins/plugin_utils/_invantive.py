@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import re
 import typing as t
+import unicodedata
 import xml.etree.ElementTree as ET
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
@@ -35,8 +36,8 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 # Short data container aliases users know from Invantive's examples; others use the platform name.
 DEFAULT_ALIASES = {"exact_online": "eol"}
-KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 OWNER_CHOICES = ("handover", "controller")
 INVANTIVE_OPTIONS = ("group", "alias", "provider", "keys", "extra", "order")
 DEPLOY = "deploy"
@@ -56,6 +57,22 @@ def _preauthenticate_hint(name: str) -> str:
     return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % name
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` has a character a settings file cannot carry: a control character (C0, DEL, C1), a lone
+    surrogate, or U+FFFE/U+FFFF. XML 1.0 has no way to write most of them, escaped or not: the file would not parse."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff" for c in text)
+
+
+def check_text(name: str, option: str, value: str) -> str:
+    """A name the settings file carries as an XML attribute (group, provider), or a SettingsError that names the option."""
+    if has_control(value):
+        raise SettingsError(
+            "connection %s: %s %r contains a control character, which the Invantive settings file cannot carry; nothing was "
+            "deployed. Fix %s in the inventory" % (name, option, value, option)
+        )
+    return value
+
+
 def check_value(name: str, key: str, value: str, secret: bool) -> str:
     """A connection-string value, or a SettingsError that names the key and never shows a secret value."""
     shown = "its value" if secret else repr(value)
@@ -68,7 +85,7 @@ def check_value(name: str, key: str, value: str, secret: bool) -> str:
         problem = "starts or ends with white space, which the connection string drops"
     elif value[0] in "\"'":
         problem = "starts with a quote, which the connection string reads as quoting"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+    elif has_control(value):
         problem = "contains a control character"
     if problem:
         raise SettingsError(
@@ -83,7 +100,7 @@ def connection_string(name: str, pairs: t.Sequence[tuple[str, str, bool]]) -> st
     parts = []
     seen = set()
     for key, value, secret in pairs:
-        if not KEY_PATTERN.match(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise SettingsError(
                 "connection %s: %r is not a connection-string key (letters, digits, '-', '_', '.'); fix invantive.keys or invantive.extra" % (name, key)
             )
@@ -186,6 +203,7 @@ def render(name: str, entry: t.Mapping[str, t.Any], platform: Platform, record: 
             "connection %s: the Invantive provider code of platform %s is not known to this collection; give it as "
             "invantive.provider in the inventory entry (the connector's 'Code for use in settings.xml')" % (name, platform.name)
         )
+    provider = check_text(name, "invantive.provider", str(provider))
     keys = _keys(name, platform, options)
     definition = record.data.get("definition") or {}
     tokens = record.data.get("tokens") or {}
@@ -206,13 +224,13 @@ def render(name: str, entry: t.Mapping[str, t.Any], platform: Platform, record: 
     for key, value in sorted((options.get("extra") or {}).items()):
         pairs.append((str(key), str(value), False))
     alias = str(options.get("alias") or DEFAULT_ALIASES.get(platform.name, platform.name))
-    if not ALIAS_PATTERN.match(alias):
+    if not ALIAS_PATTERN.fullmatch(alias):
         raise SettingsError("connection %s: invantive.alias %r must be a letter followed by letters, digits or '_'" % (name, alias))
-    group = str(options.get("group") or platform.title)
+    group = check_text(name, "invantive.group", str(options.get("group") or platform.title))
     order = options.get("order", 10)
     if not isinstance(order, int) or isinstance(order, bool) or order < 0:
         raise SettingsError("connection %s: invantive.order must be a whole number, not %r" % (name, order))
-    return settings_xml(group, name, alias, str(provider), connection_string(name, pairs), order)
+    return settings_xml(group, name, alias, provider, connection_string(name, pairs), order)
 
 
 def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store: TokenStore) -> Platform:

@@ -46,9 +46,17 @@ _DISCOVERY_KEYS = {
     "whoami": "userinfo_endpoint",
 }
 
+# What each endpoint is sent, for the message that refuses one on another origin.
+_WHAT_AN_ENDPOINT_RECEIVES = {
+    "authorize": "the person's sign-in",
+    "token": "the authorization code and the client secret",
+    "revocation": "the refresh token and the client secret",
+    "whoami": "the access token",
+}
+
 _DAY = 86400
 # A tenant is a path segment: a GUID, a domain name, or a word such as "organizations".
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -279,9 +287,9 @@ def _resolve_tenant(platform: Platform, tenant: str | None) -> str | None:
             raise PlatformError("platform %s has no tenant; remove the tenant option" % platform.name)
         return None
     value = tenant or platform.tenant_default
-    if not isinstance(value, str) or not _TENANT.match(value):
+    if not isinstance(value, str) or not _TENANT.fullmatch(value):
         raise PlatformError(
-            "the %s tenant '%s' is not a tenant ID or domain name; use letters, digits, '.' and '-' only (default: %s)"
+            "the %s tenant %r is not a tenant ID or domain name; use letters, digits, '.' and '-' only (default: %s)"
             % (platform.title, value, platform.tenant_default)
         )
     return value
@@ -320,18 +328,50 @@ def _given_urls(endpoints: t.Mapping[str, t.Any] | None) -> dict[str, str]:
     return given
 
 
-def _discovered_urls(discovery: t.Mapping[str, t.Any] | None) -> dict[str, str]:
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an already checked URL, with the scheme's default port filled in."""
+    split = urllib.parse.urlsplit(url)
+    scheme = split.scheme.lower()
+    return scheme, (split.hostname or "").lower(), split.port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _discovered_urls(discovery: t.Mapping[str, t.Any] | None, issuer: str | None, given: t.Mapping[str, str], connection: str | None) -> dict[str, str]:
+    """The endpoints a discovery document may supply: only from the issuer it claims to describe, only on that issuer's origin.
+
+    RFC 8414 section 3.3 and OpenID Connect Discovery 1.0 section 4.3: the document's ``issuer`` must be identical to the issuer
+    URL the document was fetched for, or it is not used. An endpoint on another origin would receive the code and the client
+    secret; it is taken only when the user names it in ``endpoints`` (then the document's value is not used at all).
+    """
     if discovery is None:
         return {}
+    about = "connection %s: " % connection if connection else ""
     if not isinstance(discovery, t.Mapping):
-        raise PlatformError("the discovery document is not a JSON object; check the issuer URL")
+        raise PlatformError("%sthe discovery document is not a JSON object; check the issuer URL" % about)
+    if not isinstance(issuer, str) or not issuer:
+        # A programming error: a document cannot be checked without the issuer it was fetched for.
+        raise ValueError("a discovery document needs the issuer it was fetched for")
+    claimed = discovery.get("issuer")
+    if claimed != issuer:
+        shown = "%r as its issuer" % claimed if isinstance(claimed, str) else "no issuer"
+        raise PlatformError(
+            "%sthe discovery document of issuer %s names %s; they must be identical (RFC 8414 section 3.3, OpenID Connect "
+            "Discovery section 4.3), so none of its endpoints are used. Set issuer to exactly the provider's issuer URL, or give "
+            "endpoints.authorize and endpoints.token explicitly" % (about, issuer, shown)
+        )
     found = {}
     for key, document_key in _DISCOVERY_KEYS.items():
         value = discovery.get(document_key)
-        if value is None:
+        if value is None or key in given:
             continue
         if not isinstance(value, str):
-            raise PlatformError("the discovery document's %s is not a URL string; check the issuer URL" % document_key)
+            raise PlatformError("%sthe discovery document's %s is not a URL string; check the issuer URL" % (about, document_key))
+        check_endpoint_url(value, "%s endpoint" % key)
+        if _origin(value) != _origin(issuer):
+            raise PlatformError(
+                "%sthe discovery document of issuer %s gives the %s endpoint %s, which is on another origin (scheme, host, port) than "
+                "the issuer, so it is not used: it would receive %s. If your provider really serves it there, set endpoints.%s to "
+                "it explicitly" % (about, issuer, key, value, _WHAT_AN_ENDPOINT_RECEIVES[key], key)
+            )
         found[key] = value
     return found
 
@@ -361,16 +401,20 @@ def resolve_endpoints(
     base_url: str | None = None,
     endpoints: t.Mapping[str, str] | None = None,
     discovery: t.Mapping[str, t.Any] | None = None,
+    issuer: str | None = None,
+    connection: str | None = None,
 ) -> Endpoints:
     """Resolve the platform's URLs for one connection.
 
-    Each URL is taken from ``endpoints`` if given there, else from the OpenID ``discovery`` document,
-    else from the platform's template filled with ``{base}``, ``{tenant}`` and ``{environment_host}``.
+    Each URL is taken from ``endpoints`` if given there, else from the OpenID ``discovery`` document
+    fetched for ``issuer`` (trusted only as ``_discovered_urls`` says), else from the platform's
+    template filled with ``{base}``, ``{tenant}`` and ``{environment_host}``. ``connection`` names
+    the connection in the messages about the discovery document.
     ``base_url`` replaces the platform's base template; with it, the country is optional.
     Every resulting URL passes ``check_endpoint_url``.
     """
     given = _given_urls(endpoints)
-    found = _discovered_urls(discovery)
+    found = _discovered_urls(discovery, issuer, given, connection)
     values: dict[str, str | None] = {
         "tenant": _resolve_tenant(platform, tenant),
         "environment_host": _resolve_environment(platform, environment),

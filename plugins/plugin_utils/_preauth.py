@@ -41,8 +41,13 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 CONTACT_FIELDS = ("first_name", "last_name", "job_title", "email", "company")
+# A person needs a minute or more to sign in with a second factor; a pending attempt (its state and
+# PKCE verifier) that lives for more than a day is an open door, not a convenience.
+PENDING_TTL_RANGE = (60, 86400)
+# The loopback listener waits for a person, not forever.
+LISTEN_TIMEOUT_RANGE = (1, 3600)
 
 
 @dataclasses.dataclass
@@ -74,7 +79,18 @@ def chain_summary(record: Record) -> dict[str, t.Any]:
 # -- step 1 ----------------------------------------------------------------------------------
 
 
+def _check_seconds(connection: str, option: str, value: t.Any, bounds: tuple[int, int], default: int) -> int:
+    low, high = bounds
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise PreauthError(
+            "connection %s: %s must be a number of seconds from %d to %d, not %r; give one in that range or leave it out (default %d). "
+            "Nothing was changed." % (connection, option, low, high, value, default)
+        )
+    return value
+
+
 def start(conn: Connection, store: TokenStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Step:
+    pending_ttl = _check_seconds(conn.name, "pending_ttl", pending_ttl, PENDING_TTL_RANGE, 900)
     if not conn.redirect_uri:
         raise PreauthError("redirect_uri is required: give the redirect URI registered for the app (for Exact Online a public HTTPS address)")
     record = store.read(conn.name)
@@ -162,7 +178,7 @@ def check_contact(contact: t.Mapping[str, t.Any] | None) -> dict[str, str]:
             "preauthenticated_by needs %s: the person who signs in records first and last name, job title, business e-mail "
             "and legal company name" % ", ".join(missing)
         )
-    if not EMAIL.match(clean["email"]):
+    if not EMAIL.fullmatch(clean["email"]):
         raise PreauthError("preauthenticated_by.email %r is not an e-mail address; give the business e-mail of the person who signs in" % clean["email"])
     return clean
 
@@ -217,7 +233,7 @@ def _redirect_from(
     if not listen and redirect_url is None and code is None:
         raise PreauthError("give redirect_url (the URL the browser landed on), code and state, or listen: true")
     if listen:
-        redirect_url = wait_for_redirect(pending["redirect_uri"], listen_timeout, ready=on_listen)
+        redirect_url = wait_for_redirect(pending["redirect_uri"], listen_timeout, str(pending["state"]), ready=on_listen)
     if redirect_url is not None:
         landed = parse_redirect(redirect_url)
         if not same_redirect_target(redirect_url, pending["redirect_uri"]):
@@ -248,6 +264,8 @@ def complete(
     if not conn.client_secret:
         raise PreauthError("client_secret is missing; keep the app's client secret in ansible-vault and pass it as client_secret")
     audit = check_contact(contact)
+    if listen:
+        listen_timeout = _check_seconds(conn.name, "listen_timeout", listen_timeout, LISTEN_TIMEOUT_RANGE, 300)
     record = store.read(conn.name)
     pending = _pending(record, conn, now())
     hide(pending.get("code_verifier"), pending.get("nonce"))

@@ -42,6 +42,7 @@ import hashlib
 import hmac
 import json
 import os
+import pwd
 import re
 import stat
 import threading
@@ -62,7 +63,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_pl
 
 SCHEMA = 1
 HISTORY_LIMIT = 30
-CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+CONNECTION_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 # Definition fields that make a stored chain another chain when they change.
 IDENTITY_FIELDS = ("platform", "client_id", "country", "token_url")
 INDEX_FORMAT = 1
@@ -75,6 +76,74 @@ INDEX_TOKEN_FIELDS = ("obtained_at", "access_expires_at", "refresh_expires_at", 
 
 class StoreError(PreauthError):
     """The store cannot be read or written; the message names the file and the next step."""
+
+
+# Opens that never follow a symbolic link in the store directory, and never leak into a child process.
+_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _login(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _user(uid: int) -> str:
+    login = _login(uid)
+    return "uid %d" % uid if login == str(uid) else "%s (uid %d)" % (login, uid)
+
+
+def _untrusted(info: os.stat_result, what: str, path: str, fix_mode: str) -> str | None:
+    """Why a file or directory of the store must not be used (another owner, writable by others), or None."""
+    me = os.geteuid()
+    if info.st_uid != me:
+        return (
+            "the %s %s is owned by %s, not by %s who runs this, so it is not used; nothing was changed. If it is yours, "
+            "chown it (chown %s %s); otherwise choose a store_dir of your own" % (what, path, _user(info.st_uid), _user(me), _login(me), path)
+        )
+    if stat.S_IMODE(info.st_mode) & 0o022:
+        return (
+            "group or others can write to the %s %s (mode %04o), so it is not trusted; nothing was changed. Check what it holds, "
+            "then restrict it: chmod %s %s" % (what, path, stat.S_IMODE(info.st_mode), fix_mode, path)
+        )
+    return None
+
+
+def _open_private(path: str, flags: int, what: str, mode: int = 0o600) -> int:
+    """Open a file of the store without following a link; refuse one another user owns or others can write."""
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise StoreError(
+                "the %s %s is a symbolic link; the token store never follows links (another user could point it anywhere). "
+                "Replace it with the file itself; nothing was changed." % (what, path)
+            ) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        problem = None if stat.S_ISREG(info.st_mode) else "the %s %s is not a regular file; move it away; nothing was changed" % (what, path)
+        problem = problem or _untrusted(info, what, path, "0600")
+    except BaseException:
+        os.close(fd)
+        raise
+    if problem:
+        os.close(fd)
+        raise StoreError(problem)
+    return fd
+
+
+def _create_exclusive(path: str) -> int:
+    """A new file at ``path`` (0600), never an existing one: a leftover, link or planted file is removed first."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+
+
+def _read_all(fd: int, limit: int = -1) -> bytes:
+    with os.fdopen(fd, "rb", closefd=False) as handle:
+        return handle.read(limit)
 
 
 def definition_fingerprint(definition: t.Any) -> str | None:
@@ -103,7 +172,7 @@ class VaultLike(t.Protocol):
 
 
 def check_connection_name(name: str) -> str:
-    if not isinstance(name, str) or not CONNECTION_NAME.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not CONNECTION_NAME.fullmatch(name) or name in (".", ".."):
         raise StoreError(
             "connection name %r is not valid: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' "
             "(the name is also the store file's name)" % (name,)
@@ -159,23 +228,45 @@ class TokenStore:
 
     def connections(self) -> list[str]:
         """Names of the connections that have a store file."""
+        if not self._check_dir():
+            return []
         try:
             names = os.listdir(self.store_dir)
         except FileNotFoundError:
             return []
         found = []
         for name in sorted(names):
-            if name.endswith(".yml") and not name.startswith(".") and CONNECTION_NAME.match(name[:-4]):
+            if name.endswith(".yml") and not name.startswith(".") and CONNECTION_NAME.fullmatch(name[:-4]):
                 found.append(name[:-4])
         return found
+
+    def _check_dir(self) -> bool:
+        """Whether the store directory exists; StoreError if another user owns it or others can write to it.
+
+        Everything else trusts that nobody but this user can add, replace or link a file in it.
+        """
+        try:
+            info = os.stat(self.store_dir)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError("cannot use the token store directory %s: %s" % (self.store_dir, exc.strerror)) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise StoreError("the token store directory %s is not a directory; set store_dir to a directory of your own" % self.store_dir)
+        problem = _untrusted(info, "token store directory", self.store_dir, "0700")
+        if problem:
+            raise StoreError(problem)
+        return True
 
     def ensure_dir(self) -> None:
         try:
             os.makedirs(self.store_dir, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise StoreError("cannot create the token store directory %s: %s" % (self.store_dir, exc.strerror)) from None
+        self._check_dir()
         mode = stat.S_IMODE(os.stat(self.store_dir).st_mode)
         if mode & 0o077:
+            # Readable by others, yet ours and writable by nobody else: tightening it is safe.
             try:
                 os.chmod(self.store_dir, 0o700)
             except OSError as exc:
@@ -188,14 +279,21 @@ class TokenStore:
     def read(self, connection: str) -> Record:
         """Decrypt the connection's store without taking the lock (for reports and check mode)."""
         path = self.path(connection)
+        if not self._check_dir():
+            return Record(connection, None, None)
         try:
-            with open(path, "rb") as handle:
-                mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
-                b_data = handle.read()
+            fd = _open_private(path, os.O_RDONLY, "token store")
         except FileNotFoundError:
             return Record(connection, None, None)
         except OSError as exc:
             raise StoreError("cannot read the token store %s: %s" % (path, exc.strerror)) from None
+        try:
+            mtime_ns = os.fstat(fd).st_mtime_ns
+            b_data = _read_all(fd)
+        except OSError as exc:
+            raise StoreError("cannot read the token store %s: %s" % (path, exc.strerror)) from None
+        finally:
+            os.close(fd)
         data, vault_id, secret = self._decrypt(connection, path, b_data)
         return Record(connection, data, vault_id, secret, (len(b_data), mtime_ns, hashlib.sha256(b_data).hexdigest()))
 
@@ -250,7 +348,10 @@ class TokenStore:
         """Hold the connection's lock; yield its record; write it back if it changed."""
         self.ensure_dir()
         lock_path = self.lock_path(connection)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = _open_private(lock_path, os.O_RDWR | os.O_CREAT, "lock file")
+        except OSError as exc:
+            raise StoreError("cannot open the lock file %s of connection %s: %s" % (lock_path, connection, exc.strerror)) from None
         try:
             self._acquire(fd, connection)
             record = self.read(connection)
@@ -262,8 +363,9 @@ class TokenStore:
 
     def _tmp_path(self, connection: str) -> str:
         # One fixed name per connection is safe: only the lock holder writes it. A file left by a
-        # killed writer (ciphertext only) is truncated and reused by the next write, so nothing
-        # ever has to list the directory. '~' cannot appear in a connection name.
+        # killed writer (ciphertext only) is removed and created anew by the next write, so nothing
+        # ever has to list the directory, and a link planted under the name is never written through.
+        # '~' cannot appear in a connection name.
         return os.path.join(self.store_dir, "." + connection + "~write.tmp")
 
     def _acquire(self, fd: int, connection: str) -> None:
@@ -293,7 +395,7 @@ class TokenStore:
         b_ciphertext = self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
         tmp = self._tmp_path(record.connection)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            fd = _create_exclusive(tmp)
         except OSError as exc:
             raise StoreError("could not write the token store %s (%s); the previous content is unchanged" % (path, exc.strerror)) from None
         try:
@@ -364,8 +466,13 @@ class TokenStore:
         matches the bytes read describes exactly those bytes, a complete state of the store.
         """
         try:
-            with open(self.index_path(connection), "rb") as handle:
-                raw = handle.read(INDEX_MAX_BYTES + 1)
+            if not self._check_dir():
+                return None
+            fd = _open_private(self.index_path(connection), os.O_RDONLY, "index")
+            try:
+                raw = _read_all(fd, INDEX_MAX_BYTES + 1)
+            finally:
+                os.close(fd)
             if len(raw) > INDEX_MAX_BYTES:
                 return None
             body = json.loads(raw)
@@ -375,18 +482,22 @@ class TokenStore:
             source = body.get("store")
             if not isinstance(mac, str) or not isinstance(source, dict) or not isinstance(body.get("vault_id"), str):
                 return None
-            with open(self.path(connection), "rb") as handle:
-                info = os.fstat(handle.fileno())
+            fd = _open_private(self.path(connection), os.O_RDONLY, "token store")
+            try:
+                info = os.fstat(fd)
                 if info.st_size != source.get("size") or info.st_mtime_ns != source.get("mtime_ns"):
                     return None
-                b_data = handle.read()
+                b_data = _read_all(fd)
+            finally:
+                os.close(fd)
             if not hmac.compare_digest(hashlib.sha256(b_data).hexdigest(), str(source.get("sha256"))):
                 return None
             message = _canonical(body)
             for key in self._keys_for(body["vault_id"]):
                 if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
                     return body
-        except (OSError, ValueError, TypeError, RecursionError):
+        except (OSError, ValueError, TypeError, RecursionError, StoreError):
+            # An untrusted index or store file is no answer: reading the store refuses it with a message.
             return None
         return None
 
@@ -435,17 +546,20 @@ class TokenStore:
         except (TypeError, ValueError):  # a value JSON cannot hold: no index, the store is decrypted
             content = None
         try:
-            with open(path, "rb") as handle:
-                if content is not None and handle.read(INDEX_MAX_BYTES + 1) == content:
+            fd = _open_private(path, os.O_RDONLY, "index")
+            try:
+                if content is not None and _read_all(fd, INDEX_MAX_BYTES + 1) == content:
                     return
-        except OSError:
-            pass
+            finally:
+                os.close(fd)
+        except (OSError, StoreError):
+            pass  # rewritten below: os.replace puts a new file in place of a link or a foreign file
         try:
             if content is None:
                 os.unlink(path)
                 return
             # No fsync: an index lost or torn in a crash fails to match, which only costs a decryption.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            fd = _create_exclusive(tmp)
             try:
                 view = memoryview(content)
                 while view:

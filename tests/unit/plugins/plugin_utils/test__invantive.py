@@ -125,6 +125,44 @@ def test_extra_keys_and_bad_keys(exact):
     assert unknown["failed"] and "colour" in unknown["msg"]
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("group", "Clients\x00"), ("group", "Cli\x1bents"), ("group", "Clients\n"), ("group", "C\x85lients"), ("provider", "ExactOnlineAll\x07")],
+)
+def test_control_characters_in_group_or_provider_are_refused(exact, option, value):
+    result = plan(exact, [entry(exact, hosts=["target1"], invantive={option: value})])
+    assert result["failed"] and "contents" not in result
+    assert result["msg"] == (
+        "host target1: connection acme-nl: invantive.%s %r contains a control character, which the Invantive settings file cannot "
+        "carry; nothing was deployed. Fix invantive.%s in the inventory" % (option, value, option)
+    )
+
+
+@pytest.mark.parametrize(
+    ("invantive", "words"),
+    [
+        ({"alias": "eol\n"}, "invantive.alias 'eol\\n' must be a letter followed by letters, digits or '_'"),
+        ({"keys": {"client_id": "api-client-id\n"}}, "'api-client-id\\n' is not a connection-string key"),
+        ({"extra": {"api-division\n": "12345"}}, "'api-division\\n' is not a connection-string key"),
+    ],
+)
+def test_a_trailing_newline_in_an_alias_or_key_is_refused(exact, invantive, words):
+    result = plan(exact, [entry(exact, hosts=["target1"], invantive=invantive)])
+    assert result["failed"] and "contents" not in result and "acme-nl" in result["msg"] and words in result["msg"], result["msg"]
+
+
+def test_a_connection_name_with_a_trailing_newline_is_refused(exact):
+    result = plan(exact, [dict(entry(exact), name="acme-nl\n", hosts=["target1"])])
+    assert result["failed"] and "connection name 'acme-nl\\n' is not valid" in result["msg"], result["msg"]
+
+
+def test_every_rendered_file_parses_as_xml(exact):
+    awkward = {"group": 'R&D <"Ops"> \u00e9\u4e2d', "extra": {"api-note": 'tab\u00a0and <more> & "quotes"'}}
+    result = plan(exact, [entry(exact, hosts=["target1"], invantive=awkward)])
+    db = database(result["contents"]["acme-nl"])
+    assert db["group"] == awkward["group"] and pairs(db["connectionString"])["api-note"] == awkward["extra"]["api-note"]
+
+
 def test_platform_without_known_keys_needs_them_in_the_inventory(twinfield):
     bare = plan(twinfield, [entry(twinfield, hosts=["target1"])])
     assert bare["failed"] and "invantive.provider" in bare["msg"] and "books" in bare["msg"]

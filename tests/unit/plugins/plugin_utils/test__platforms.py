@@ -358,8 +358,9 @@ def test_endpoint_overrides_are_checked():
     assert refused(info) == "endpoints.token must be a URL string"
 
 
+ISSUER = "https://idp.example.com"
 DISCOVERY = {
-    "issuer": "https://idp.example.com",
+    "issuer": ISSUER,
     "authorization_endpoint": "https://idp.example.com/oauth2/authorize",
     "token_endpoint": "https://idp.example.com/oauth2/token",
     "revocation_endpoint": "https://idp.example.com/oauth2/revoke",
@@ -369,7 +370,7 @@ DISCOVERY = {
 
 
 def test_generic_from_a_discovery_document():
-    assert resolve_endpoints(get_platform("generic"), discovery=DISCOVERY) == Endpoints(
+    assert resolve_endpoints(get_platform("generic"), discovery=DISCOVERY, issuer=ISSUER) == Endpoints(
         authorize="https://idp.example.com/oauth2/authorize",
         token="https://idp.example.com/oauth2/token",
         revocation="https://idp.example.com/oauth2/revoke",
@@ -383,7 +384,7 @@ def test_generic_from_endpoints_and_endpoints_win_over_discovery():
     assert resolve_endpoints(get_platform("generic"), endpoints=given) == Endpoints(
         authorize="https://as.example.com/auth", token="https://as.example.com/token", revocation=None, whoami=None, base=None
     )
-    mixed = resolve_endpoints(get_platform("generic"), endpoints={"token": "http://127.0.0.1:8123/strict/token"}, discovery=DISCOVERY)
+    mixed = resolve_endpoints(get_platform("generic"), endpoints={"token": "http://127.0.0.1:8123/strict/token"}, discovery=DISCOVERY, issuer=ISSUER)
     assert (mixed.authorize, mixed.token) == ("https://idp.example.com/oauth2/authorize", "http://127.0.0.1:8123/strict/token")
 
 
@@ -392,7 +393,7 @@ def test_generic_from_endpoints_and_endpoints_win_over_discovery():
     [
         {},
         {"endpoints": {"authorize": "https://as.example.com/auth"}},
-        {"discovery": {"issuer": "https://as.example.com", "token_endpoint": "https://as.example.com/token"}},
+        {"discovery": {"issuer": "https://as.example.com", "token_endpoint": "https://as.example.com/token"}, "issuer": "https://as.example.com"},
     ],
 )
 def test_generic_without_authorize_and_token_is_refused(arguments):
@@ -403,21 +404,93 @@ def test_generic_without_authorize_and_token_is_refused(arguments):
 
 def test_discovery_values_are_checked():
     with pytest.raises(PlatformError) as info:
-        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "token_endpoint": ["https://idp.example.com/token"]})
+        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "token_endpoint": ["https://idp.example.com/token"]}, issuer=ISSUER)
     assert refused(info) == "the discovery document's token_endpoint is not a URL string; check the issuer URL"
     with pytest.raises(PlatformError) as info:
-        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "authorization_endpoint": "http://idp.example.com/authorize"})
+        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, "authorization_endpoint": "http://idp.example.com/authorize"}, issuer=ISSUER)
     assert refused(info) == (
         "the authorize endpoint http://idp.example.com/authorize is not HTTPS; only loopback addresses (127.0.0.1, ::1, localhost) may use http://"
     )
     with pytest.raises(PlatformError) as info:
-        resolve_endpoints(get_platform("generic"), discovery=["not", "a", "dict"])
+        resolve_endpoints(get_platform("generic"), discovery=["not", "a", "dict"], issuer=ISSUER)
     assert refused(info) == "the discovery document is not a JSON object; check the issuer URL"
+
+
+# -- discovery is trusted only for its own issuer and origin (RFC 8414 3.3, OpenID Connect Discovery 4.3) --
+
+
+@pytest.mark.parametrize(
+    ("claimed", "shown"),
+    [
+        ("https://evil.example.net", "'https://evil.example.net' as its issuer"),
+        ("https://idp.example.com/", "'https://idp.example.com/' as its issuer"),  # identical means identical: no trailing-slash leniency
+        ("HTTPS://IDP.EXAMPLE.COM", "'HTTPS://IDP.EXAMPLE.COM' as its issuer"),
+        (None, "no issuer"),
+        (["https://idp.example.com"], "no issuer"),
+    ],
+)
+def test_a_discovery_document_of_another_issuer_is_refused(claimed, shown):
+    document = {**DISCOVERY, "issuer": claimed}
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), discovery=document, issuer=ISSUER, connection="crm")
+    assert refused(info) == (
+        "connection crm: the discovery document of issuer https://idp.example.com names %s; they must be identical "
+        "(RFC 8414 section 3.3, OpenID Connect Discovery section 4.3), so none of its endpoints are used. Set issuer to exactly the "
+        "provider's issuer URL, or give endpoints.authorize and endpoints.token explicitly" % shown
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "document_key", "url", "receives"),
+    [
+        ("token", "token_endpoint", "https://collector.example.net/token", "the authorization code and the client secret"),
+        ("token", "token_endpoint", "https://idp.example.com:8443/oauth2/token", "the authorization code and the client secret"),
+        ("token", "token_endpoint", "https://idp.example.com.evil.example.net/oauth2/token", "the authorization code and the client secret"),
+        ("authorize", "authorization_endpoint", "https://login.example.net/authorize", "the person's sign-in"),
+        ("revocation", "revocation_endpoint", "https://revoke.example.net/revoke", "the refresh token and the client secret"),
+        ("whoami", "userinfo_endpoint", "https://graph.example.net/oidc/userinfo", "the access token"),
+    ],
+)
+def test_a_discovered_endpoint_on_another_origin_is_refused(key, document_key, url, receives):
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("generic"), discovery={**DISCOVERY, document_key: url}, issuer=ISSUER, connection="crm")
+    assert refused(info) == (
+        "connection crm: the discovery document of issuer https://idp.example.com gives the %s endpoint %s, which is on another origin "
+        "(scheme, host, port) than the issuer, so it is not used: it would receive %s. If your provider really serves it there, set "
+        "endpoints.%s to it explicitly" % (key, url, receives, key)
+    )
+
+
+def test_another_scheme_is_another_origin():
+    issuer = "http://127.0.0.1:8123/strict"
+    document = {"issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": "https://127.0.0.1:8123/strict/token"}
+    with pytest.raises(PlatformError, match=r"gives the token endpoint https://127.0.0.1:8123/strict/token, which is on another origin"):
+        resolve_endpoints(get_platform("generic"), discovery=document, issuer=issuer, connection="crm")
+
+
+def test_an_endpoint_given_explicitly_may_be_on_another_origin():
+    document = {**DISCOVERY, "token_endpoint": "https://collector.example.net/token"}
+    given = {"token": "https://oauth2.example.org/token"}
+    resolved = resolve_endpoints(get_platform("generic"), endpoints=given, discovery=document, issuer=ISSUER, connection="crm")
+    assert (resolved.authorize, resolved.token) == ("https://idp.example.com/oauth2/authorize", "https://oauth2.example.org/token")
+
+
+def test_the_default_port_and_the_host_case_are_the_same_origin():
+    document = {**DISCOVERY, "token_endpoint": "https://IDP.example.com:443/oauth2/token"}
+    assert resolve_endpoints(get_platform("generic"), discovery=document, issuer=ISSUER).token == "https://IDP.example.com:443/oauth2/token"
+
+
+def test_platforms_with_endpoints_of_their_own_never_use_discovery():
+    # Only generic reads a discovery document (the connection refuses issuer for the others), so a provider whose token
+    # endpoint is on another origin than its issuer (Google: accounts.google.com and oauth2.googleapis.com) is given in the table.
+    assert [name for name, platform in PLATFORMS.items() if platform.authorize_url is None or platform.token_url is None] == ["generic"]
+    google = resolve_endpoints(get_platform("google"))
+    assert (google.authorize, google.token) == ("https://accounts.google.com/o/oauth2/v2/auth", "https://oauth2.googleapis.com/token")
 
 
 def test_generic_refuses_base_url():
     with pytest.raises(PlatformError) as info:
-        resolve_endpoints(get_platform("generic"), base_url="https://as.example.com", discovery=DISCOVERY)
+        resolve_endpoints(get_platform("generic"), base_url="https://as.example.com", discovery=DISCOVERY, issuer=ISSUER)
     assert refused(info).startswith("platform generic has no base URL;")
 
 
@@ -488,6 +561,14 @@ def test_tenant_refusals():
         resolve_endpoints(get_platform("microsoft"), tenant="common/../evil")
     assert refused(info) == (
         "the Microsoft Entra ID tenant 'common/../evil' is not a tenant ID or domain name; use letters, digits, '.' and '-' only (default: organizations)"
+    )
+
+
+def test_a_tenant_with_a_trailing_newline_is_refused():
+    with pytest.raises(PlatformError) as info:
+        resolve_endpoints(get_platform("microsoft"), tenant="contoso.com\n")
+    assert refused(info) == (
+        "the Microsoft Entra ID tenant 'contoso.com\\n' is not a tenant ID or domain name; use letters, digits, '.' and '-' only (default: organizations)"
     )
 
 

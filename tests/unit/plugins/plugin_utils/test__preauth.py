@@ -13,8 +13,9 @@ import urllib.parse
 
 import pytest
 import requests
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
 from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
 from conftest import EXACT, USER
 
@@ -106,6 +107,24 @@ def test_loopback_listener_catches_the_redirect(sim, tmp_path):
     assert seen[0].status_code == 200 and "You may close this window" in seen[0].text
 
 
+def test_the_loopback_listener_ignores_a_forged_request_and_waits_for_the_real_one(sim, tmp_path):
+    p = strict_params(sim, tmp_path, redirect_uri="http://127.0.0.1:%d/callback" % _free_port())
+    url = begin(p).result["url"]
+    seen: list[requests.Response] = []
+    done = threading.Event()
+
+    def local_process_then_person() -> None:
+        try:
+            seen.append(requests.get(p["redirect_uri"] + "?code=FAKE-forged-code&state=FAKE-forged-state", timeout=5))
+            seen.append(requests.get(sign_in(url), timeout=5))
+        finally:
+            done.set()
+
+    step = finish(p, listen=True, listen_timeout=20, on_listen=lambda: threading.Timer(0.2, local_process_then_person).start())
+    assert step.result["generation"] == 1 and done.wait(10)
+    assert [r.status_code for r in seen] == [400, 200]
+
+
 def test_check_mode_sends_nothing_and_writes_nothing(exact, control):
     begin(exact)
     path = open_store(exact, VAULT).path("acme-nl")
@@ -129,6 +148,54 @@ def test_pasting_the_authorization_url(chained):
     with pytest.raises(PreauthError, match="this is the authorization URL itself, not the URL the browser landed on"):
         finish(p, redirect_url=url)
     assert_chain_intact(p, tokens)
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [("&code=FAKE-injected-code", "code"), ("&state=FAKE-injected-state", "state"), ("&state=FAKE-injected-state&code=FAKE-injected-code", "code and state")],
+)
+def test_a_redirect_url_with_a_repeated_code_or_state_is_refused(chained, control, extra, names):
+    p, tokens = chained
+    landed = sign_in(begin(p).result["url"])
+    calls = control.state()["token_calls_total"]
+    with pytest.raises(PreauthError) as info:
+        finish(p, redirect_url=landed + extra)
+    assert str(info.value) == (
+        "the redirect URL has more than one %s parameter, so it is not the answer of one sign-in; start again with a new "
+        "authorization URL and paste the address the browser lands on, unchanged" % names
+    )
+    assert "FAKE-injected" not in str(info.value)
+    assert control.state()["token_calls_total"] == calls  # the code was not sent anywhere
+    assert_chain_intact(p, tokens)
+
+
+@pytest.mark.parametrize("ttl", [-1, 0, 59, 86401, 10**12])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_pending_ttl_out_of_range_is_refused(chained, ttl, check_mode):
+    p, tokens = chained
+    pending = begin(p).result
+    before = stored(p)["pending"]
+    with pytest.raises(PreauthError) as info:
+        start(resolve(p, http_client(p)), open_store(p, VAULT), check_mode, ttl)
+    assert str(info.value) == (
+        "connection acme-nl: pending_ttl must be a number of seconds from 60 to 86400, not %d; give one in that range or leave it out "
+        "(default 900). Nothing was changed." % ttl
+    )
+    assert stored(p)["pending"] == before and pending["state"] == before["state"]
+    assert_chain_intact(p, tokens)
+
+
+@pytest.mark.parametrize("timeout", [-5, 0, 3601])
+def test_a_listen_timeout_out_of_range_is_refused(sim, tmp_path, timeout):
+    p = strict_params(sim, tmp_path, redirect_uri="http://127.0.0.1:%d/callback" % _free_port())
+    begin(p)
+    with pytest.raises(PreauthError) as info:
+        finish(p, listen=True, listen_timeout=timeout)
+    assert str(info.value) == (
+        "connection crm: listen_timeout must be a number of seconds from 1 to 3600, not %d; give one in that range or leave it out "
+        "(default 300). Nothing was changed." % timeout
+    )
+    assert "pending" in stored(p)
 
 
 def test_access_denied(chained):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -241,6 +242,146 @@ def test_a_temporary_file_left_by_a_killed_writer_is_reused_by_the_next_write(st
     write(store, "acme", generation=2)
     assert not os.path.exists(leftover) and os.path.exists(other)
     assert store.read("acme").data["generation"] == 2
+
+
+# -- a store nobody else can change: owner, mode, links --------------------------------------
+
+IS_ROOT = os.geteuid() == 0
+try:
+    NOBODY = pwd.getpwnam("nobody")
+except KeyError:
+    NOBODY = None
+needs_nobody = pytest.mark.skipif(not IS_ROOT or NOBODY is None, reason="needs root and the user nobody to make files another user owns (CI runs as root)")
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+def test_a_connection_name_with_a_trailing_newline_is_refused_and_never_listed(store):
+    with pytest.raises(StoreError, match=r"connection name 'acme\\n' is not valid"):
+        store.path("acme\n")
+    write(store, "acme", generation=1)
+    open(os.path.join(store.store_dir, "acme\n.yml"), "wb").close()
+    assert store.connections() == ["acme"]
+
+
+@needs_nobody
+@pytest.mark.parametrize("mode", [0o777, 0o700])
+def test_a_store_directory_another_user_owns_is_refused(tmp_path, mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, mode)
+    os.chown(shared, NOBODY.pw_uid, NOBODY.pw_gid)
+    store = TokenStore(str(shared), vault())
+    expected = (
+        "the token store directory %s is owned by nobody (uid %d), not by %s (uid %d) who runs this, so it is not used; nothing was "
+        "changed. If it is yours, chown it (chown %s %s); otherwise choose a store_dir of your own" % (shared, NOBODY.pw_uid, ME, os.geteuid(), ME, shared)
+    )
+    for attempt in (lambda: write(store, "acme", generation=1), lambda: store.read("acme"), store.connections):
+        with pytest.raises(StoreError) as info:
+            attempt()
+        assert str(info.value) == expected
+    assert stat.S_IMODE(os.stat(shared).st_mode) == mode and os.listdir(shared) == []
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777, 0o720])
+def test_a_store_directory_others_can_write_to_is_refused(tmp_path, mode):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    os.chmod(loose, mode)
+    store = TokenStore(str(loose), vault())
+    with pytest.raises(StoreError) as info:
+        write(store, "acme", generation=1)
+    assert str(info.value) == (
+        "group or others can write to the token store directory %s (mode %04o), so it is not trusted; nothing was changed. Check what "
+        "it holds, then restrict it: chmod 0700 %s" % (loose, mode, loose)
+    )
+    assert stat.S_IMODE(os.stat(loose).st_mode) == mode and os.listdir(loose) == []
+
+
+def test_a_store_written_earlier_is_not_read_once_its_directory_is_open_to_others(store):
+    write(store, "acme", generation=1, tokens={"refresh_token": FAKE_TOKEN})
+    content = open(store.path("acme"), "rb").read()
+    os.chmod(store.store_dir, 0o777)
+    with pytest.raises(StoreError, match=r"group or others can write to the token store directory .* \(mode 0777\)"):
+        store.read("acme")
+    assert store.index("acme") is None
+    os.chmod(store.store_dir, 0o700)
+    assert store.read("acme").data["tokens"]["refresh_token"] == FAKE_TOKEN and open(store.path("acme"), "rb").read() == content
+
+
+@needs_nobody
+@pytest.mark.parametrize("which", ["store", "lock"])
+def test_a_store_or_lock_file_another_user_owns_is_refused(store, which):
+    write(store, "acme", generation=1)
+    content = open(store.path("acme"), "rb").read()
+    path = store.path("acme") if which == "store" else store.lock_path("acme")
+    os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    what = "token store" if which == "store" else "lock file"
+    with pytest.raises(StoreError) as info:
+        write(store, "acme", generation=2)
+    assert str(info.value).startswith("the %s %s is owned by nobody (uid %d), not by %s" % (what, path, NOBODY.pw_uid, ME))
+    assert open(store.path("acme"), "rb").read() == content
+
+
+def test_a_store_file_others_can_write_to_is_refused(store):
+    write(store, "acme", generation=1)
+    os.chmod(store.path("acme"), 0o666)
+    with pytest.raises(StoreError) as info:
+        store.read("acme")
+    assert str(info.value) == (
+        "group or others can write to the token store %s (mode 0666), so it is not trusted; nothing was changed. Check what it "
+        "holds, then restrict it: chmod 0600 %s" % (store.path("acme"), store.path("acme"))
+    )
+
+
+@pytest.mark.parametrize("which", ["store", "lock"])
+def test_a_symbolic_link_in_place_of_the_store_or_lock_file_is_not_followed(store, tmp_path, which):
+    write(store, "acme", generation=1)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"FAKE-victim-content")
+    path = store.path("acme") if which == "store" else store.lock_path("acme")
+    os.replace(path, str(tmp_path / "moved"))
+    os.symlink(victim, path)
+    what = "token store" if which == "store" else "lock file"
+    with pytest.raises(StoreError) as info:
+        write(store, "acme", generation=2)
+    assert str(info.value) == (
+        "the %s %s is a symbolic link; the token store never follows links (another user could point it anywhere). Replace it "
+        "with the file itself; nothing was changed." % (what, path)
+    )
+    assert victim.read_bytes() == b"FAKE-victim-content" and os.path.islink(path)
+
+
+def test_a_lock_file_link_to_a_missing_file_creates_nothing(store, tmp_path):
+    os.makedirs(store.store_dir, mode=0o700)
+    planted = tmp_path / "planted-by-link"
+    os.symlink(planted, store.lock_path("acme"))
+    with pytest.raises(StoreError, match=r"is a symbolic link; the token store never follows links"):
+        write(store, "acme", generation=1)
+    assert not planted.exists()
+
+
+@pytest.mark.parametrize("tmp_name", [".acme~write.tmp", ".acme~index.tmp"])
+@pytest.mark.parametrize("kind", ["hard link", "symbolic link"])
+def test_a_link_planted_as_a_temporary_file_is_never_written_through(store, tmp_path, tmp_name, kind):
+    write(store, "acme", generation=1)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"FAKE-victim-content")
+    (os.link if kind == "hard link" else os.symlink)(victim, os.path.join(store.store_dir, tmp_name))
+    write(store, "acme", generation=2, tokens={"refresh_token": FAKE_TOKEN})
+    assert victim.read_bytes() == b"FAKE-victim-content"
+    assert store.read("acme").data["generation"] == 2 and store.index("acme") is not None
+    assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
+
+
+def test_an_index_reached_through_a_symbolic_link_is_not_believed(store, tmp_path):
+    write(store, "acme", generation=1)
+    assert store.index("acme") is not None
+    elsewhere = tmp_path / "index-elsewhere"
+    os.replace(store.index_path("acme"), str(elsewhere))
+    os.symlink(elsewhere, store.index_path("acme"))
+    assert store.index("acme") is None
+    write(store, "acme", generation=2)  # the next write puts a file of its own in place of the link
+    assert not os.path.islink(store.index_path("acme")) and store.index("acme")["generation"] == 2
 
 
 # -- the index: what a no-op may read instead of decrypting --------------------------------

@@ -1,0 +1,129 @@
+"""Resolving a connection against a discovery document served over a real socket, including a hostile one.
+
+A discovery document decides where the authorization code and the client secret go, so it is
+believed only for the issuer it was fetched for and only for endpoints on that issuer's origin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+import typing as t
+
+import pytest
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from chains import begin, preauthenticate, stored, strict_params
+
+
+class _Provider(http.server.ThreadingHTTPServer):
+    document: dict[str, t.Any]
+    seen: list[tuple[str, str]]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Provider
+
+    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002 - the base class's signature
+        return
+
+    def _record(self) -> None:
+        self.server.seen.append((self.command, self.path))
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        self._record()
+        body = json.dumps(self.server.document).encode() if self.path == "/idp/.well-known/openid-configuration" else b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        self._record()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextlib.contextmanager
+def _serving() -> t.Iterator[_Provider]:
+    server = _Provider(("127.0.0.1", 0), _Handler)
+    server.document, server.seen = {}, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def provider() -> t.Iterator[_Provider]:
+    """A discovery server whose document a test writes; it records every request it gets."""
+    with _serving() as server:
+        yield server
+
+
+@pytest.fixture
+def collector() -> t.Iterator[_Provider]:
+    """Another origin that would like to receive codes and client secrets."""
+    with _serving() as server:
+        yield server
+
+
+def url_of(server: _Provider) -> str:
+    return "http://127.0.0.1:%d" % server.server_address[1]
+
+
+def honest(issuer: str) -> dict[str, t.Any]:
+    return {"issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token", "userinfo_endpoint": issuer + "/me"}
+
+
+def test_a_document_on_the_issuers_origin_is_used(sim, tmp_path, provider):
+    issuer = url_of(provider) + "/idp"
+    provider.document = honest(issuer)
+    conn = resolve(strict_params(sim, tmp_path, issuer=issuer), http_client({"timeout": 5.0}))
+    assert (conn.endpoints.authorize, conn.endpoints.token, conn.endpoints.whoami) == (issuer + "/authorize", issuer + "/token", issuer + "/me")
+
+
+def test_a_token_endpoint_on_another_origin_never_gets_the_code_or_the_secret(sim, tmp_path, provider, collector):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    chain = stored(p)
+    issuer = url_of(provider) + "/idp"
+    provider.document = dict(honest(issuer), token_endpoint=url_of(collector) + "/token")
+    hostile = dict(p, issuer=issuer)
+    expected = (
+        "connection crm: the discovery document of issuer %s gives the token endpoint %s/token, which is on another origin (scheme, "
+        "host, port) than the issuer, so it is not used: it would receive the authorization code and the client secret. If your "
+        "provider really serves it there, set endpoints.token to it explicitly" % (issuer, url_of(collector))
+    )
+    with pytest.raises(PreauthError) as info:
+        begin(hostile)
+    assert str(info.value) == expected
+    assert p["client_secret"] not in str(info.value)
+    assert collector.seen == [] and provider.seen == [("GET", "/idp/.well-known/openid-configuration")]
+    assert stored(p) == chain  # the chain stored earlier is untouched, no pending attempt was made
+    # Named explicitly, the other origin is the user's choice.
+    chosen = resolve(dict(hostile, endpoints={"token": url_of(collector) + "/token"}), http_client({"timeout": 5.0}))
+    assert chosen.endpoints.token == url_of(collector) + "/token" and chosen.endpoints.authorize == issuer + "/authorize"
+
+
+def test_a_document_that_names_another_issuer_is_not_used(sim, tmp_path, provider, collector):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    chain = stored(p)
+    issuer = url_of(provider) + "/idp"
+    provider.document = honest(url_of(collector) + "/idp")
+    with pytest.raises(PreauthError) as info:
+        begin(dict(p, issuer=issuer))
+    assert str(info.value) == (
+        "connection crm: the discovery document of issuer %s names '%s/idp' as its issuer; they must be identical (RFC 8414 "
+        "section 3.3, OpenID Connect Discovery section 4.3), so none of its endpoints are used. Set issuer to exactly the "
+        "provider's issuer URL, or give endpoints.authorize and endpoints.token explicitly" % (issuer, url_of(collector))
+    )
+    assert collector.seen == [] and stored(p) == chain
