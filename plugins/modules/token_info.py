@@ -34,10 +34,12 @@ options:
       - Report on this connection only. It must have a store file; a connection without one fails with a message that says
         how to create it (run C(playbooks/preauthenticate.yml) for it).
       - Without O(connection) and O(connections), every store file in O(store_dir) is reported.
+      - Mutually exclusive with O(connections).
     type: str
   connections:
     description:
       - Report on these connections. Each must have a store file.
+      - Mutually exclusive with O(connection).
     type: list
     elements: str
   return_secrets:
@@ -177,7 +179,12 @@ connections:
       description: Whether the chain no longer works and a person has to preauthenticate it again.
       type: bool
     reauthorization_reason:
-      description: Why reauthorization is required.
+      description:
+        - Why reauthorization is required, with the platform's answer (for a refresh token that was already used, Exact Online
+          answers HTTP 401 C(unauthorized_client) with C(Old refresh token used.)); V(null) when it is not.
+      type: str
+    reauthorization_since:
+      description: Since when reauthorization is required (UTC, ISO 8601); V(null) when it is not.
       type: str
     in_flight:
       description: Whether a refresh was started whose outcome is unknown (the next refresh settles it).

@@ -25,9 +25,12 @@ description:
   - Every answer is read within O(timeout) in total and up to 1 MiB; a slower or larger answer counts as lost. An answer
     that carries a new refresh token is stored first, whatever else is wrong with it. Numbers in answers are clamped
     with a warning, and tokens or the client secret echoed by the platform never appear in messages.
-  - Answers C(invalid_grant) and "refresh token expired" mean the chain is gone - the connection is marked
-    C(reauthorization_required) and fails with a message to run C(playbooks/preauthenticate.yml). C(access_denied) with
-    C(TooEarlyToRefreshTokens) keeps the current access token and is not an error. C(invalid_client) is a configuration error.
+  - Answers C(invalid_grant), and the answers a platform uses instead (Exact Online answers a refresh token that was already
+    used with HTTP 401 C(unauthorized_client) "Old refresh token used.", and one unused for 30 days with C(invalid_request)
+    "The refresh token expired at ..."), mean the chain is gone - the connection is marked C(reauthorization_required) with
+    since when and why, and fails with a message to run C(playbooks/preauthenticate.yml); later runs send nothing for it.
+    C(access_denied) with C(TooEarlyToRefreshTokens) keeps the current access token and is not an error. C(invalid_client),
+    and any other 401, is a configuration error.
   - O(connections) refreshes many connections concurrently (O(parallel) at a time, one HTTP session per endpoint host). One
     failed connection does not stop the others; the task fails at the end if any failed, unless O(fail_on_error=false).
   - Results carry metadata only, unless O(return_access_token=true).
@@ -42,6 +45,7 @@ options:
   connection:
     description:
       - Name of one connection to refresh. Use O(connections) for many.
+      - Mutually exclusive with O(connections). One of O(connection) or O(connections) is required.
       - 1 to 128 letters, digits, V(.), V(_) or V(-), not starting with V(.).
     type: str
   platform:
@@ -78,6 +82,7 @@ options:
         C(client_id), C(client_secret) and the other connection options (C(country), C(base_url), C(issuer), C(endpoints),
         C(redirect_uri), C(scopes), ...). Keys this module does not use (such as C(hosts)) are ignored.
       - The store options (O(store_dir), O(vault_id)) and HTTP options of the task apply to all of them.
+      - Mutually exclusive with O(connection). One of O(connection) or O(connections) is required.
     type: list
     elements: dict
   access_token_min_ttl:

@@ -38,6 +38,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import ErrorRule
 
 # requests is imported when the first request is made: a run with nothing to send (a no-op
 # refresh, check mode) does not pay for the import.
@@ -74,8 +75,10 @@ class OAuthError(PreauthError):
     """A failed OAuth2 step. ``kind`` says what the caller should do about it.
 
     Kinds: ``denied`` (the person pressed Deny), ``bad_redirect`` (not a usable redirect URL),
-    ``invalid_grant``, ``invalid_client``, ``too_early`` (Exact's 570 s rule), ``expired``
-    (refresh token expired), ``oauth_error`` (other OAuth error answers), ``rate_limited``
+    ``invalid_grant``, ``invalid_client``, ``too_early`` (a platform's minimum refresh interval,
+    such as Exact's 570 s), ``expired`` (a refresh token expiry a platform words as another error;
+    both come from the platform's ``token_errors``, see ``classify``), ``oauth_error`` (other OAuth
+    error answers), ``rate_limited``
     (429/503), ``server_error`` (other 5xx: the request may have been processed),
     ``not_json`` (an HTML or other non-JSON answer), ``timeout``, ``connection``, ``config``.
     ``too_large`` (an answer over ``MAX_BODY``) is, like ``timeout``, a lost answer. ``rotation``
@@ -279,7 +282,8 @@ def server_text(value: t.Any, hidden: t.Iterable[str | None], limit: int = MAX_S
 
 
 def _shown(number: float) -> str:
-    return "%d" % number if math.isfinite(number) and number.is_integer() and abs(number) < 1e15 else "%g" % number
+    # str()/format() rather than %-formatting: pylint's inference crashes on "%d" % inf.
+    return str(int(number)) if math.isfinite(number) and number.is_integer() and abs(number) < 1e15 else format(number, "g")
 
 
 def bounded_seconds(value: t.Any, name: str, maximum: int) -> tuple[int | None, str | None]:
@@ -345,6 +349,9 @@ def retry_after(headers: t.Mapping[str, str], now: float) -> float | None:
 
 class OAuthClient:
     """HTTP calls to token, discovery and API endpoints; one session per endpoint host."""
+
+    # Token calls take the platform's ``token_errors`` (``_platforms.ErrorRule``): how its refusals
+    # differ from RFC 6749. Without them a refusal gets the RFC reading (``classify``).
 
     def __init__(self, timeout: float = 30.0, validate_certs: bool = True, ca_path: str | None = None) -> None:
         if not HAS_REQUESTS:
@@ -481,13 +488,21 @@ class OAuthClient:
             body["client_secret"] = client_secret
         return self._request("POST", url, what, data=body, auth=auth, headers={"Accept": "application/json"})
 
-    def token_request(self, token_url: str, form: dict[str, str], client_id: str, client_secret: str, client_auth: str) -> TokenSet:
+    def token_request(
+        self,
+        token_url: str,
+        form: dict[str, str],
+        client_id: str,
+        client_secret: str,
+        client_auth: str,
+        error_rules: t.Sequence[ErrorRule] = (),
+    ) -> TokenSet:
         with self.lock:
             self.calls += 1
         response = self.client_post(token_url, "token endpoint", form, client_id, client_secret, client_auth)
         received_at = time.time()
         hidden = [client_secret] + [form.get(k) for k in SECRET_FIELDS]
-        return self._token_answer(response, received_at, hidden, form.get("refresh_token"))
+        return self._token_answer(response, received_at, hidden, form.get("refresh_token"), error_rules)
 
     @staticmethod
     def _rotation(payload: t.Any, presented: str | None, received_at: float) -> Rotation | None:
@@ -500,7 +515,14 @@ class OAuthClient:
         life, warning = bounded_seconds(payload.get("refresh_token_expires_in"), "refresh_token_expires_in", MAX_REFRESH_LIFETIME)
         return Rotation(refresh_token=refresh, refresh_expires_in=life, received_at=received_at, warnings=[warning] if warning else [])
 
-    def _token_answer(self, response: Answer, received_at: float, hidden: list[str | None], presented: str | None = None) -> TokenSet:
+    def _token_answer(
+        self,
+        response: Answer,
+        received_at: float,
+        hidden: list[str | None],
+        presented: str | None = None,
+        error_rules: t.Sequence[ErrorRule] = (),
+    ) -> TokenSet:
         status = response.status_code
         try:
             payload = response.json()
@@ -555,17 +577,7 @@ class OAuthClient:
         error = server_text(raw_error, hidden, 80) if isinstance(raw_error, str) else ""
         description = server_text(raw_description, hidden) if isinstance(raw_description, str) else ""
         detail = "HTTP %d %s%s" % (status, error or "error", ": " + description if description else "")
-        reason = str(response.headers.get("Reason", ""))
-        if raw_error == "access_denied" and ("TooEarlyToRefreshTokens" in reason or "access_token not expired" in description):
-            kind = "too_early"
-        elif raw_error == "invalid_grant":
-            kind = "invalid_grant"
-        elif raw_error == "invalid_client" or status == 401:
-            kind = "invalid_client"
-        elif "expired" in description.lower() and "refresh token" in description.lower():
-            kind = "expired"
-        else:
-            kind = "oauth_error"
+        kind = classify(status, raw_error if isinstance(raw_error, str) else None, description, response.headers, error_rules)
         raise OAuthError("the token endpoint refused the request (%s)" % detail, kind=kind, status=status, error=error or None, rotation=rotation)
 
     def exchange_code(
@@ -577,15 +589,24 @@ class OAuthClient:
         client_secret: str,
         client_auth: str,
         code_verifier: str | None = None,
+        error_rules: t.Sequence[ErrorRule] = (),
     ) -> TokenSet:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         if code_verifier:
             form["code_verifier"] = code_verifier
-        return self.token_request(token_url, form, client_id, client_secret, client_auth)
+        return self.token_request(token_url, form, client_id, client_secret, client_auth, error_rules)
 
-    def refresh(self, token_url: str, refresh_token: str, client_id: str, client_secret: str, client_auth: str) -> TokenSet:
+    def refresh(
+        self,
+        token_url: str,
+        refresh_token: str,
+        client_id: str,
+        client_secret: str,
+        client_auth: str,
+        error_rules: t.Sequence[ErrorRule] = (),
+    ) -> TokenSet:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        return self.token_request(token_url, form, client_id, client_secret, client_auth)
+        return self.token_request(token_url, form, client_id, client_secret, client_auth, error_rules)
 
     def whoami(self, url: str, access_token: str) -> dict[str, t.Any]:
         """Call the platform's "who am I" endpoint; return a short, secret-free summary."""
@@ -601,6 +622,25 @@ class OAuthClient:
         # Shown in results: short plain values only, and never the token that was just sent.
         found = summarize_identity(body).items()
         return {k: server_text(v, [access_token], 200) if isinstance(v, str) else v for k, v in found if isinstance(v, (str, int, float))}
+
+
+def classify(status: int, error: str | None, description: str, headers: t.Mapping[str, str], rules: t.Sequence[ErrorRule] = ()) -> str:
+    """The ``OAuthError`` kind of a token endpoint's refusal: the platform's own reading first, then RFC 6749's.
+
+    ``description`` is the error_description as a message shows it (``server_text``). RFC 6749 section
+    5.2: ``invalid_grant`` is a refresh token that is invalid, expired, revoked or issued to another
+    client; ``invalid_client`` (and any 401) is a client authentication problem. A platform whose words
+    differ (Exact Online answers a spent refresh token with 401 ``unauthorized_client``) says so in its
+    ``token_errors``.
+    """
+    for rule in rules:
+        if rule.matches(status, error, description, headers):
+            return rule.kind
+    if error == "invalid_grant":
+        return "invalid_grant"
+    if error == "invalid_client" or status == 401:
+        return "invalid_client"
+    return "oauth_error"
 
 
 def summarize_identity(body: t.Any) -> dict[str, t.Any]:

@@ -8,12 +8,13 @@ This module util is PRIVATE to the collection. It can change at any time without
 
 Every platform difference lives in ``PLATFORMS``: endpoint templates (placeholders ``{base}``,
 ``{tenant}``, ``{environment_host}``, and ``{country}`` in ``base_url``), client authentication,
-PKCE, refresh-token rotation, lifetimes, extra authorization parameters, redirect rules and the
-Invantive provider code and connection-string keys. The functions below only read the table;
+PKCE, refresh-token rotation, lifetimes, extra authorization parameters, redirect rules, the
+Invantive provider code and connection-string keys, and how its token endpoint words a refusal
+where that differs from RFC 6749 (``token_errors``). The functions below only read the table;
 none of them branches on a platform name.
 
 Facts come from ``reference/oauth-platforms.md`` and ``reference/invantive.md``; ``sources`` holds
-their source IDs. A field whose value no vendor or third-party source confirms is named in
+their source IDs (or the page, for a correction the references list without an ID). A field whose value no vendor or third-party source confirms is named in
 ``unconfirmed``; unknown lifetimes and rotation stay ``None`` / ``"unknown"`` rather than guessed.
 """
 
@@ -36,6 +37,10 @@ LIFETIME_KINDS = ("idle", "absolute", "none", "unknown")
 LOOPBACK_RULES = ("allowed", "not_allowed", "sandbox_only", "desktop_only", "unknown")
 INVANTIVE_ROLES = ("url", "client_id", "client_secret", "redirect_url", "refresh_token")
 ENDPOINT_KEYS = ("authorize", "token", "revocation", "whoami")
+# What a token endpoint's refusal means for the chain (``_oauth.OAuthError`` kinds a platform rule may name):
+# ``invalid_grant`` and ``expired`` - the chain is dead; ``too_early`` - wait; ``invalid_client`` - the app
+# registration is wrong; ``oauth_error`` - another refusal.
+ERROR_KINDS = ("invalid_grant", "expired", "too_early", "invalid_client", "oauth_error")
 
 # Endpoint key -> the Platform field with its template, and -> the OpenID discovery document key.
 _TEMPLATE_FIELDS = {"authorize": "authorize_url", "token": "token_url", "revocation": "revocation_url", "whoami": "whoami_url"}
@@ -81,6 +86,56 @@ class _ReadOnlyDict(dict):
 
 
 @dataclasses.dataclass(frozen=True)
+class ErrorRule:
+    """How a platform's token endpoint says something that the RFC 6749 reading would get wrong.
+
+    An error answer matches when every given part matches: the HTTP ``status``, the OAuth ``error``
+    code, and the patterns (whole-string regular expressions) for the ``error_description`` and for
+    a response header (``header``: name and pattern). It is then read as ``kind``, one of ``ERROR_KINDS``.
+    """
+
+    kind: str
+    status: int | None = None
+    error: str | None = None
+    description: str | None = None
+    header: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.header is not None:
+            object.__setattr__(self, "header", tuple(self.header))
+
+    def matches(self, status: int, error: str | None, description: str, headers: t.Mapping[str, str]) -> bool:
+        if self.status is not None and status != self.status:
+            return False
+        if self.error is not None and error != self.error:
+            return False
+        if self.description is not None and not re.fullmatch(self.description, description):
+            return False
+        if self.header is not None:
+            name, pattern = self.header
+            value = headers.get(name)
+            return isinstance(value, str) and re.fullmatch(pattern, value.strip()) is not None
+        return True
+
+
+def _rule_problems(rule: ErrorRule) -> list[str]:
+    problems = []
+    if rule.kind not in ERROR_KINDS:
+        problems.append("token_errors kind %r is not one of %s" % (rule.kind, ", ".join(ERROR_KINDS)))
+    if rule.status is None and rule.error is None and rule.description is None and rule.header is None:
+        problems.append("a token_errors rule must match on something")
+    if rule.header is not None and len(rule.header) != 2:
+        problems.append("token_errors header must be (name, pattern)")
+    for pattern in (rule.description, rule.header[1] if rule.header is not None and len(rule.header) == 2 else None):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error:
+                problems.append("token_errors pattern %r is not a regular expression" % pattern)
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
 class Platform:
     """One OAuth2 platform. Mappings are read-only; see the module docstring for the placeholders."""
 
@@ -115,12 +170,17 @@ class Platform:
     unconfirmed: tuple[str, ...]
     sources: tuple[str, ...]
     notes: str = ""
+    # Refusals this platform words differently from RFC 6749, first match wins; every other refusal gets the RFC reading.
+    token_errors: tuple[ErrorRule, ...] = ()
 
     def __post_init__(self) -> None:
         for field in ("auth_params", "invantive_keys", "countries", "environments"):
             object.__setattr__(self, field, _ReadOnlyDict(getattr(self, field)))
         for field in ("default_scopes", "unconfirmed", "sources"):
             object.__setattr__(self, field, tuple(getattr(self, field)))
+        # dataclasses.asdict turns the rules into dicts; a Platform built from that reads them back.
+        rules = tuple(rule if isinstance(rule, ErrorRule) else ErrorRule(**rule) for rule in self.token_errors)
+        object.__setattr__(self, "token_errors", rules)
         problems = _table_problems(self)
         if problems:
             # A defect in the table itself, not a user error.
@@ -187,6 +247,8 @@ def _table_problems(platform: Platform) -> list[str]:
             problems.append("%s uses placeholders this platform cannot fill" % field)
     if (platform.authorize_url is None) != (platform.token_url is None):
         problems.append("authorize_url and token_url must both be set or both be None")
+    for rule in platform.token_errors:
+        problems.extend(_rule_problems(rule))
     return problems
 
 
@@ -473,11 +535,21 @@ _TABLE = (
         environments={},
         environment_default=None,
         unconfirmed=("revocation_url", "pkce", "daily_token_budget"),
-        sources=("E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9", "E10", "E17", "I1", "I17", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS"),
+        sources=("E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9", "E10", "E17", "I1", "I15", "I17", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS"),
         notes=(
             "expires_in arrives as a string; the code contains '!' and is URL-encoded once in the redirect; "
             "at most 10 errors per API key, user, company, endpoint and hour; the redirect URI must be public HTTPS; "
-            "users revoke an app in the Security center, there is no revocation endpoint"
+            "users revoke an app in the Security center, there is no revocation endpoint; a used refresh token is answered "
+            "HTTP 401 unauthorized_client 'Old refresh token used.' (picqer/exact-php-client issues 300 and 644, Invantive forum)"
+        ),
+        token_errors=(
+            # A spent refresh token: the chain is dead, not the app registration (RFC 6749 would read a client problem).
+            ErrorRule(kind="invalid_grant", status=401, error="unauthorized_client", description=r"Old refresh token used\.?"),
+            # 30 days unused: invalid_request where RFC 6749 says invalid_grant (I15).
+            ErrorRule(kind="expired", status=400, error="invalid_request", description=r"The refresh token expired at .*"),
+            # Within 570 s of the last access token (I17); the Reason header names it even when the description changes.
+            ErrorRule(kind="too_early", status=400, error="access_denied", header=("Reason", r"TooEarlyToRefreshTokens\b.*")),
+            ErrorRule(kind="too_early", status=400, error="access_denied", description=r"Rate limit exceeded: access_token not expired\.?"),
         ),
     ),
     Platform(
@@ -503,18 +575,21 @@ _TABLE = (
         daily_token_budget=None,
         code_lifetime=600,
         no_refresh_token_hint="Teamleader returns a refresh token with every code exchange; authorize again with response_type=code",
-        invantive_provider="Teamleader",
+        # Invantive's provider code "Teamleader" is its legacy API-key connector, not Teamleader Focus OAuth; the
+        # Focus code is not found, so the inventory names it (invantive.provider).
+        invantive_provider=None,
         invantive_keys={},
         countries={},
         tenant_default=None,
         environments={},
         environment_default=None,
-        unconfirmed=("pkce", "loopback_redirect"),
-        sources=("T1", "T2", "T3"),
+        unconfirmed=("pkce", "loopback_redirect", "invantive_provider"),
+        sources=("T1", "T2", "T3", "DOC-BUSINESS"),
         notes=(
             "scopes are chosen when the integration is registered; refresh tokens are single use with no grace window "
             "and work until the user revokes them or uninstalls the integration; API host api.focus.teamleader.eu; "
-            "200 requests per sliding minute"
+            "200 requests per sliding minute; Invantive's provider code 'Teamleader' is the legacy API-key connector "
+            "(documentation.invantive.com/2017R2/teamleader-data-model), the Teamleader Focus code is not known"
         ),
     ),
     Platform(
@@ -526,7 +601,8 @@ _TABLE = (
         whoami_url="{base}/connect/userinfo",
         base_url="https://login.twinfield.com/auth/authentication",
         client_auth="client_secret_basic",
-        pkce="unknown",
+        # Off until a source confirms PKCE: Nango, an OAuth client that serves Twinfield, turns it off (TW7).
+        pkce="off",
         rotation="unknown",
         min_refresh_interval=0,
         access_token_lifetime=3600,
@@ -615,12 +691,13 @@ _TABLE = (
         tenant_default=None,
         environments={},
         environment_default=None,
-        unconfirmed=("revocation_url", "whoami_url", "client_auth", "loopback_redirect"),
-        sources=("V1", "V2", "V3", "V4", "V5"),
+        unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
+        sources=("V1", "V2", "V3", "V4", "V5", "docs.connect.visma.com: Token revocation"),
         notes=(
             "per app, refresh tokens are 'one time' (rotating, optional 5-60 s grace) or 're-use' (up to 1 year), with an expiry in days; "
             "settings apply to tokens issued after re-authorization; the user picks the company at sign-in and needs the 'API User' role "
-            "(else invalid_tenant); discovery at https://connect.visma.com/.well-known/openid-configuration"
+            "(else invalid_tenant); discovery at https://connect.visma.com/.well-known/openid-configuration; revocation at "
+            "{base}/connect/revocation with HTTP Basic client authentication (docs.connect.visma.com, 'Token revocation')"
         ),
     ),
     Platform(

@@ -18,7 +18,8 @@ For each connection, under its store lock and after re-reading the store:
    attempts and on waiting whatever the headers say, and never past the daily token-call budget;
 4. an answer that carries a new refresh token is persisted before anything else is judged, even
    when the rest of it is refused; on an answer that says the token is spent or expired mark
-   ``reauthorization_required``; on a lost answer (timeout, reset, 5xx, gateway page, an answer
+   ``reauthorization_required`` (the platform's ``token_errors`` say which answers mean that, such as
+   Exact Online's 401 "Old refresh token used."); on a lost answer (timeout, reset, 5xx, gateway page, an answer
    too large or too slow) keep the stored token and the marker, so the next run tries that
    token once more and learns from the platform whether it was spent.
 
@@ -385,7 +386,9 @@ class Refresher:
             self.store.save(record)  # the marker is on disk before the request leaves
             result.token_calls += 1
             try:
-                fresh = self.client.refresh(conn.endpoints.token, presented, conn.client_id, client_secret, conn.client_auth)
+                fresh = self.client.refresh(
+                    conn.endpoints.token, presented, conn.client_id, client_secret, conn.client_auth, error_rules=conn.platform.token_errors
+                )
                 break
             except OAuthError as exc:
                 if exc.rotation is not None:
@@ -456,7 +459,8 @@ class Refresher:
         token and its expiry stay as they were (the answer did not give a usable one).
         """
         rotation = exc.rotation
-        assert rotation is not None
+        if rotation is None:  # only called for answers that carried one
+            raise ValueError("an answer without a new refresh token was taken for a rotation")
         data = record.data
         old = data["tokens"]
         result.secrets.append(rotation.refresh_token)

@@ -105,6 +105,7 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
         "last_error": {"at": iso(error.get("at")), "kind": error.get("kind"), "message": error.get("message")} if error is not None else None,
         "reauthorization_required": bool(data.get("reauthorization_required")),
         "reauthorization_reason": reauth.get("reason") if reauth is not None else None,
+        "reauthorization_since": iso(reauth.get("since")) if reauth is not None else None,
         "in_flight": bool(data.get("in_flight")),
         "timestamps": {
             "access_expires_at": seconds(tokens.get("access_expires_at")),

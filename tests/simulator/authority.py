@@ -5,7 +5,8 @@ Three profiles share one model and differ only in data (``PROFILES``):
 ``exact``
     Exact Online as documented and observed: codes contain ``!`` and live 3 minutes, access
     tokens live 600 s and ``expires_in`` is the string ``"600"``, refresh tokens rotate and the
-    old one is void at once (``invalid_grant``), no refresh within 570 s of the last access
+    old one is void at once (HTTP 401 ``unauthorized_client`` "Old refresh token used.", as Exact
+    answers it: picqer/exact-php-client issues 300 and 644), no refresh within 570 s of the last access
     token (``access_denied`` + ``Reason: TooEarlyToRefreshTokens``), a refresh token unused for
     30 days expires (``invalid_request`` "The refresh token expired at ..."), 200 token calls per
     app, user and day, then 429.
@@ -13,9 +14,10 @@ Three profiles share one model and differ only in data (``PROFILES``):
     A generic OpenID Connect server that follows RFC 9700 reuse detection: presenting a rotated
     refresh token revokes the whole chain. No minimum refresh interval. Refresh tokens only with
     the ``offline_access`` scope. Has an RFC 7009 revocation endpoint.
-``non_rotating``
-    Twinfield-like: HTTP Basic client authentication only, ``nonce`` required, the refresh token
-    stays the same on refresh.
+``twinfield``
+    Twinfield: HTTP Basic client authentication only, ``nonce`` required. Whether Twinfield rotates
+    refresh tokens is not documented (the platform table says ``unknown``, which the collection
+    treats as rotating), so this profile rotates them: the case the collection must survive.
 
 Every time the rules read is the simulator's clock (``Clock``), which tests can advance. Token
 values never leave this module except in token responses; state reports carry fingerprints.
@@ -54,6 +56,11 @@ class Profile:
     code_prefix: str
     access_prefix: str
     refresh_prefix: str
+    # The answer to a refresh token that was already rotated away: (status, error, error_description).
+    reused_refresh_answer: tuple[int, str, str] = (400, "invalid_grant", "The refresh token was already used.")
+    # The answer to a refresh token past its idle lifetime, now and on every later try; the description may
+    # name {expired_at} and {now} (Exact's US-style times).
+    expired_refresh_answer: tuple[int, str, str] = (400, "invalid_grant", "The refresh token has expired.")
 
 
 PROFILES: dict[str, Profile] = {
@@ -74,6 +81,9 @@ PROFILES: dict[str, Profile] = {
         code_prefix="XTzM!IAAAA",
         access_prefix="AAEAA",
         refresh_prefix="Gcp7!IAAAA",
+        reused_refresh_answer=(401, "unauthorized_client", "Old refresh token used."),
+        # invalid_request, not RFC 6749's invalid_grant (I15).
+        expired_refresh_answer=(400, "invalid_request", "The refresh token expired at {expired_at} and it is now {now}."),
     ),
     "rotating_strict": Profile(
         name="rotating_strict",
@@ -93,9 +103,9 @@ PROFILES: dict[str, Profile] = {
         access_prefix="sat_",
         refresh_prefix="srt_",
     ),
-    "non_rotating": Profile(
-        name="non_rotating",
-        rotating=False,
+    "twinfield": Profile(
+        name="twinfield",
+        rotating=True,
         reuse_revokes_chain=False,
         min_refresh_interval=0,
         access_lifetime=3600,
@@ -248,8 +258,8 @@ DEFAULT_CONFIG: dict[str, t.Any] = {
             "client_id": "twinfield-demo-client",
             "client_secret": "FAKE-twinfield-client-secret-for-tests",
             "redirect_uris": ["https://preauth.example.test/callback"],
-            "profile": "non_rotating",
-            "name": "non-rotating demo app",
+            "profile": "twinfield",
+            "name": "Twinfield demo app",
         },
     ],
     "users": [
@@ -476,7 +486,8 @@ class Authority:
             return self._tally(oauth_error(400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token."))
 
     def _tally(self, reply: Reply) -> Reply:
-        key = str(reply.status) if reply.status != 400 else "400:%s" % (reply.body or {}).get("error", "")
+        error = reply.body.get("error") if isinstance(reply.body, dict) and 400 <= reply.status < 500 else None
+        key = "%d:%s" % (reply.status, error) if error else str(reply.status)
         self.token_calls_by_outcome[key] = self.token_calls_by_outcome.get(key, 0) + 1
         return reply
 
@@ -535,21 +546,18 @@ class Authority:
         if limited:
             return limited
         now = self.clock.now()
+        if chain.state == "expired" and presented == chain.refresh_token:
+            return self._expired(profile, chain, now)  # asked again, the platform says the same
         if chain.state != "alive":
             return oauth_error(400, "invalid_grant", "The refresh token is no longer valid (%s)." % chain.state)
         if presented != chain.refresh_token:
             if profile.reuse_revokes_chain:
                 self._end(chain, "revoked", "a rotated refresh token was presented again")
                 return oauth_error(400, "invalid_grant", "Refresh token reuse detected; the token family has been revoked.")
-            return oauth_error(400, "invalid_grant", "Old refresh token used.")
+            return oauth_error(*profile.reused_refresh_answer)
         if profile.refresh_idle_lifetime is not None and now > chain.refresh_issued_at + profile.refresh_idle_lifetime:
-            expired_at = chain.refresh_issued_at + profile.refresh_idle_lifetime
             self._end(chain, "expired", "refresh token unused for too long")
-            return oauth_error(
-                400,
-                "invalid_request",
-                "The refresh token expired at %s and it is now %s." % (_exact_time(expired_at), _exact_time(now)),
-            )
+            return self._expired(profile, chain, now)
         if profile.min_refresh_interval and now - chain.access_issued_at < profile.min_refresh_interval:
             description = "Rate limit exceeded: access_token not expired"
             return oauth_error(400, "access_denied", description, Reason="TooEarlyToRefreshTokens: %s" % description)
@@ -561,6 +569,12 @@ class Authority:
         chain.access_issued_at = now
         chain.refreshes += 1
         return self._token_reply(profile, chain, now)
+
+    @staticmethod
+    def _expired(profile: Profile, chain: Chain, now: float) -> Reply:
+        status, error, description = profile.expired_refresh_answer
+        expired_at = chain.refresh_issued_at + (profile.refresh_idle_lifetime or 0)
+        return oauth_error(status, error, description.format(expired_at=_exact_time(expired_at), now=_exact_time(now)))
 
     def _end(self, chain: Chain, state: str, reason: str) -> None:
         chain.state = state

@@ -8,7 +8,7 @@ URL layout (all on one port, 127.0.0.1 only):
 * ``rotating_strict`` (generic OpenID Connect): issuer ``/strict`` with
   ``/strict/.well-known/openid-configuration``, ``/strict/authorize``, ``/strict/token``,
   ``/strict/userinfo`` and ``/strict/revoke`` (RFC 7009).
-* ``non_rotating`` (Twinfield-like): ``/twinfield/auth/authentication`` with ``/connect/authorize``,
+* ``twinfield``: ``/twinfield/auth/authentication`` with ``/connect/authorize``,
   ``/connect/token``, ``/connect/userinfo`` and its discovery document.
 * Login pages live below each authorize URL (``.../login``, ``.../mfa``, ``.../consent``).
 * ``/_sim/...``: the control API, answered only when the simulator was started with control on.
@@ -78,7 +78,7 @@ REALMS: list[Realm] = [
     ),
     Realm(
         name="twinfield",
-        profile="non_rotating",
+        profile="twinfield",
         prefix="/twinfield/auth/authentication",
         authorize="/connect/authorize",
         token="/connect/token",
@@ -121,6 +121,7 @@ class Fault:
     retry_after: str | None = None
     minutely_reset_in: float | None = None
     # patch_after: the status to answer with instead, keys to drop from the JSON body, values to set in it.
+    # echo_before: the status of its error answer (default 400).
     status: int | None = None
     drop: list[str] = dataclasses.field(default_factory=list)
     values: dict[str, t.Any] = dataclasses.field(default_factory=dict)
@@ -467,7 +468,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             description = fault.description
             for name, value in sent.items():
                 description = description.replace("{%s}" % name, value)
-            self._json(400, {"error": fault.error, "error_description": description})
+            self._json(fault.status or 400, {"error": fault.error, "error_description": description})
         elif fault.kind == "huge_before":
             self._huge(fault.size, fault.chunked)
         elif fault.kind == "http_500_before":

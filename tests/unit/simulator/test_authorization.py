@@ -137,7 +137,7 @@ def test_loopback_redirect_may_vary_its_port_only_where_the_profile_allows(sim):
     assert refused.status_code == 400
 
 
-def test_non_rotating_profile_requires_a_nonce(sim):
+def test_twinfield_profile_requires_a_nonce(sim):
     path = "/twinfield/auth/authentication/connect/authorize"
     reply = requests.get(authorize_url(sim.base_url, path, TWINFIELD["client_id"], scope="openid offline_access"), timeout=5, allow_redirects=False)
     assert reply.status_code == 302

@@ -1,4 +1,4 @@
-"""The simulator's token endpoint and API: Exact's rules, strict reuse detection, non-rotating chains."""
+"""The simulator's token endpoint and API: Exact's rules, strict reuse detection, Twinfield's rules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import urllib.parse
 import pytest
 import requests
 
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORMS
 from conftest import EXACT, STRICT, TWINFIELD, USER
 from simulator import fingerprint
 from simulator.flows import authorize_url, exchange, landed, pkce_pair, query_of, refresh, token
@@ -119,8 +120,10 @@ def test_refresh_rotates_and_the_old_token_is_void_at_once(sim, control):
     assert new["refresh_token"] != body["refresh_token"]
     assert new["expires_in"] == "600"
     old = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
-    assert old.status_code == 400
-    assert old.json()["error"] == "invalid_grant"
+    # As Exact answers it (picqer/exact-php-client issues 300 and 644, Invantive's forum): 401, not RFC 6749's 400 invalid_grant.
+    assert old.status_code == 401
+    assert old.json() == {"error": "unauthorized_client", "error_description": "Old refresh token used."}
+    assert control.state()["token_calls_by_outcome"]["401:unauthorized_client"] == 1
     # Exact does not revoke the chain on reuse: the current token still works.
     control.advance_clock(600)
     assert refresh(sim.base_url + NL + "/token", EXACT, new["refresh_token"]).status_code == 200
@@ -139,6 +142,10 @@ def test_refresh_token_idle_for_30_days_expires(sim, control):
     assert reply.json()["error_description"].startswith("The refresh token expired at ")
     assert " and it is now " in reply.json()["error_description"]
     assert control.state()["chains_expired"] == 1
+    # Asked again, Exact gives the same answer (the chain does not turn into an invalid_grant).
+    again = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_request")
+    assert again.json()["error_description"].startswith("The refresh token expired at ")
 
 
 def test_a_refresh_every_29_days_keeps_the_chain_alive(sim, control):
@@ -195,6 +202,15 @@ def test_strict_profile_revokes_the_chain_on_reuse(sim, control):
     assert control.state()["chains_revoked"] == 1
 
 
+def test_strict_profile_expires_an_idle_refresh_token_with_invalid_grant(sim, control):
+    body = strict_tokens(sim)
+    control.advance_clock(90 * 86400 + 1)
+    for attempt in (1, 2):
+        reply = refresh(sim.base_url + "/strict/token", STRICT, body["refresh_token"])
+        assert (attempt, reply.status_code, reply.json()) == (attempt, 400, {"error": "invalid_grant", "error_description": "The refresh token has expired."})
+    assert control.state()["chains_expired"] == 1
+
+
 def test_strict_profile_gives_a_refresh_token_only_for_offline_access(sim):
     assert "refresh_token" not in strict_tokens(sim, scope="openid")
     assert "refresh_token" in strict_tokens(sim)
@@ -210,7 +226,7 @@ def test_strict_revocation_endpoint(sim, control):
     assert refresh(sim.base_url + "/strict/token", STRICT, body["refresh_token"]).json()["error"] == "invalid_grant"
 
 
-def test_non_rotating_profile_needs_basic_auth_and_keeps_the_refresh_token(sim):
+def test_twinfield_profile_needs_basic_auth_and_rotates_as_the_table_assumes(sim):
     path = "/twinfield/auth/authentication/connect"
     url = authorize_url(sim.base_url, path + "/authorize", TWINFIELD["client_id"], scope="openid offline_access", nonce="n-1")
     code = query_of(landed(url, USER))["code"]
@@ -222,8 +238,13 @@ def test_non_rotating_profile_needs_basic_auth_and_keeps_the_refresh_token(sim):
     assert first.status_code == 200
     again = refresh(token_url, TWINFIELD, first.json()["refresh_token"], basic=True)
     assert again.status_code == 200
-    assert again.json()["refresh_token"] == first.json()["refresh_token"]
+    # Twinfield's rotation is not documented: the table says unknown, the collection treats that as rotating, and so does the simulator.
+    assert PLATFORMS["twinfield"].rotation == "unknown"
+    assert again.json()["refresh_token"] != first.json()["refresh_token"]
     assert again.json()["access_token"] != first.json()["access_token"]
+    old = refresh(token_url, TWINFIELD, first.json()["refresh_token"], basic=True)
+    assert (old.status_code, old.json()["error"]) == (400, "invalid_grant")
+    assert refresh(token_url, TWINFIELD, again.json()["refresh_token"], basic=True).status_code == 200
 
 
 @pytest.mark.parametrize("grant", ["password", "client_credentials", ""])

@@ -18,11 +18,13 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     OAuthClient,
     OAuthError,
     bounded_seconds,
+    classify,
     fingerprint,
     parse_expires_in,
     retry_after,
     server_text,
 )
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import get_platform
 from conftest import EXACT, STRICT, USER
 from simulator.flows import authorize_url, exchange, landed, query_of
 
@@ -130,8 +132,11 @@ def client(timeout: float = 5.0) -> OAuthClient:
     return OAuthClient(timeout=timeout)
 
 
-def refresh(sim, token: str, timeout: float = 5.0, client_auth: str = "client_secret_post"):
-    return client(timeout).refresh(sim.base_url + NL + "/token", token, EXACT["client_id"], EXACT["client_secret"], client_auth)
+EXACT_RULES = get_platform("exact_online").token_errors
+
+
+def refresh(sim, token: str, timeout: float = 5.0, client_auth: str = "client_secret_post", error_rules=EXACT_RULES):
+    return client(timeout).refresh(sim.base_url + NL + "/token", token, EXACT["client_id"], EXACT["client_secret"], client_auth, error_rules=error_rules)
 
 
 @pytest.mark.parametrize("client_auth", ["client_secret_post", "client_secret_basic"])
@@ -242,3 +247,61 @@ def test_a_good_answer_within_the_limits_is_read_whole(sim, chain, control):
     fresh = refresh(sim, chain["refresh_token"])
     assert fresh.expires_in == 600 and fresh.warnings == []
     assert fingerprint(fresh.refresh_token) == control.state()["chains"][0]["refresh_fingerprint"]
+
+
+# -- what a refusal means: the platform's reading first, then RFC 6749's (issue 10) ------------
+
+
+def test_exacts_answer_to_a_used_refresh_token_is_a_dead_grant_not_a_client_problem(sim, control, chain):
+    refresh(sim, chain["refresh_token"])
+    control.advance_clock(600)
+    with pytest.raises(OAuthError) as caught:
+        refresh(sim, chain["refresh_token"])
+    assert (caught.value.kind, caught.value.status, caught.value.error) == ("invalid_grant", 401, "unauthorized_client")
+    assert caught.value.msg == "the token endpoint refused the request (HTTP 401 unauthorized_client: Old refresh token used.)"
+    # Without Exact's rules the same answer gets the RFC 6749 reading.
+    with pytest.raises(OAuthError) as generic:
+        refresh(sim, chain["refresh_token"], error_rules=())
+    assert generic.value.kind == "invalid_client"
+
+
+def test_exacts_expiry_and_too_early_answers_are_read_from_the_table(sim, control, chain):
+    fresh = refresh(sim, chain["refresh_token"])
+    with pytest.raises(OAuthError) as early:
+        refresh(sim, fresh.refresh_token)
+    assert early.value.kind == "too_early"
+    control.advance_clock(31 * 86400)
+    with pytest.raises(OAuthError) as expired:
+        refresh(sim, fresh.refresh_token)
+    assert expired.value.kind == "expired" and "The refresh token expired at " in expired.value.msg
+
+
+def _refusal(status: int, body: bytes, headers: dict[str, str] | None = None, rules=EXACT_RULES) -> OAuthError:
+    with pytest.raises(OAuthError) as caught:
+        client()._token_answer(Answer(status, headers or {"Content-Type": "application/json"}, body), NOW, [FAKE_SECRET], FAKE_REFRESH, rules)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "status, body, kind",
+    [
+        (401, b'{"error":"unauthorized_client","error_description":"Old refresh token used."}', "invalid_grant"),
+        (401, b'{"error":"unauthorized_client","error_description":"The client may not use this grant."}', "invalid_client"),
+        (401, b'{"error":"invalid_client","error_description":"Client authentication failed."}', "invalid_client"),
+        (401, b'{"error":"unauthorized_client"}', "invalid_client"),
+        (400, b'{"error":"invalid_grant","error_description":"Token is not allowed, because of invalid or empty chainId"}', "invalid_grant"),
+        (400, b'{"error":"invalid_request","error_description":"The refresh token is missing."}', "oauth_error"),
+    ],
+    ids=["old-token", "401-other-description", "401-invalid_client", "401-no-description", "chainId", "400-other"],
+)
+def test_exact_refusals_are_classified(status, body, kind):
+    assert _refusal(status, body).kind == kind
+
+
+def test_the_generic_reading_is_rfc_6749():
+    assert classify(400, "invalid_grant", "anything", {}) == "invalid_grant"
+    assert classify(401, "unauthorized_client", "Old refresh token used.", {}) == "invalid_client"
+    assert classify(400, "invalid_client", "", {}) == "invalid_client"
+    # Exact's wording of an expiry or of the 570 s rule means nothing on another platform.
+    assert classify(400, "invalid_request", "The refresh token expired at 1/1/2026 1:00:00 AM and it is now 2/1/2026 1:00:00 AM.", {}) == "oauth_error"
+    assert classify(400, "access_denied", "Rate limit exceeded: access_token not expired", {"Reason": "TooEarlyToRefreshTokens: x"}) == "oauth_error"

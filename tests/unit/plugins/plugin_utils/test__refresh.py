@@ -16,8 +16,10 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+from simulator.flows import refresh as platform_refresh
 from simulator.timewarp import shift_record, warp
 from chains import VAULT, params, preauthenticate, stored, strict_params
+from conftest import EXACT
 
 DAY = 86400
 
@@ -116,9 +118,78 @@ def test_a_lost_answer_keeps_the_token_and_the_next_run_learns_it_was_spent(exac
     assert data["tokens"] == before and data["in_flight"]["fingerprint"] == before["refresh_fingerprint"]
     later(exact, control, 600)
     spent = refresh(exact)
-    assert spent.reason == "reauthorization_required"
-    assert "lost its answer after the platform had already rotated the token, and the platform now refuses it" in spent.msg
-    assert stored(exact)["in_flight"] is None
+    assert (spent.status, spent.reason, spent.reauthorization_required) == ("failed", "reauthorization_required", True)
+    # Exact answers the retry with 401 unauthorized_client "Old refresh token used.": the chain is dead, not the client.
+    assert spent.msg.startswith("needs a new preauthentication: the refresh at ")
+    assert (
+        "lost its answer after the platform had already rotated the token, and the platform now refuses it (the token endpoint refused "
+        "the request (HTTP 401 unauthorized_client: Old refresh token used.)); run playbooks/preauthenticate.yml for this connection"
+    ) in spent.msg
+    assert_needs_preauthentication(exact, control, "Old refresh token used.")
+
+
+def assert_needs_preauthentication(p: dict[str, t.Any], control: t.Any, answer: str) -> None:
+    """The store says since when and why; later runs call nobody (every refused call counts against Exact's error limit)."""
+    data = stored(p)
+    reauth = data["reauthorization_required"]
+    assert data["in_flight"] is None and answer in reauth["reason"] and abs(reauth["since"] - time.time()) < 120
+    assert data["last_error"]["kind"] == "invalid_grant" and answer in data["last_error"]["message"]
+    assert data["history"][-1]["event"] == "reauthorization_required"
+    calls = control.state()["token_requests_total"]
+    again = refresh(p, force=True)
+    assert (again.reason, again.token_calls, again.reauthorization_required) == ("reauthorization_required", 0, True)
+    assert again.msg.startswith("needs a new preauthentication since ") and answer in again.msg
+    assert control.state()["token_requests_total"] == calls
+
+
+def test_an_answer_lost_by_a_timeout_after_the_rotation_ends_in_a_new_preauthentication(exact, control):
+    later(exact, control, 24 * DAY)
+    control.inject_fault("timeout_after", seconds=2)
+    slow = dict(exact, timeout=0.5)
+    assert refresher(slow).run_one(resolve(slow, None)).reason == "lost_response"
+    later(exact, control, 600)
+    spent = refresh(exact)
+    assert spent.reason == "reauthorization_required" and "(HTTP 401 unauthorized_client: Old refresh token used.)" in spent.msg
+    assert_needs_preauthentication(exact, control, "Old refresh token used.")
+
+
+def test_a_copied_chain_that_someone_else_refreshed_needs_a_new_preauthentication(exact, control):
+    later(exact, control, 24 * DAY)
+    # A second user of the same chain (a copied store, a product on a host) rotates it first.
+    elsewhere = refresh_at_the_platform(exact, stored(exact)["tokens"]["refresh_token"])
+    assert elsewhere.status_code == 200
+    result = refresh(exact)
+    assert (result.status, result.reason, result.reauthorization_required) == ("failed", "reauthorization_required", True)
+    assert result.msg == (
+        "needs a new preauthentication: the platform refuses the refresh token: it was used elsewhere, revoked or expired (the token "
+        "endpoint refused the request (HTTP 401 unauthorized_client: Old refresh token used.)); run playbooks/preauthenticate.yml for "
+        "this connection"
+    )
+    assert_needs_preauthentication(exact, control, "Old refresh token used.")
+
+
+def refresh_at_the_platform(p: dict[str, t.Any], token: str) -> t.Any:
+    return platform_refresh(p["base_url"] + "/api/oauth2/token", EXACT, token)
+
+
+@pytest.mark.parametrize(
+    "error, description",
+    [("unauthorized_client", "The client is not allowed to use this grant type."), ("invalid_client", "Old refresh token used.")],
+    ids=["unauthorized_client-other-text", "invalid_client"],
+)
+def test_a_401_with_another_body_stays_a_configuration_problem(exact, control, error, description):
+    later(exact, control, 24 * DAY)
+    before = stored(exact)["tokens"]
+    control.inject_fault("echo_before", status=401, error=error, description=description)
+    result = refresh(exact)
+    assert (result.status, result.reason, result.reauthorization_required) == ("failed", "config", False)
+    assert result.msg == (
+        "the token endpoint refused the request (HTTP 401 %s: %s): check client_id and client_secret of the app registration; the "
+        "stored chain is unchanged" % (error, description)
+    )
+    data = stored(exact)
+    assert data["reauthorization_required"] is None and data["in_flight"] is None and data["tokens"] == before
+    assert refresh(exact).status == "refreshed"
 
 
 def test_a_lost_request_that_never_arrived_is_retried_once_and_works(exact, control):
@@ -215,6 +286,16 @@ def test_strict_profile_chain_refreshes_without_minimum_interval(sim, tmp_path, 
     assert refresh(p, force=True).status == "refreshed"
     state = control.state()
     assert state["chains_revoked"] == 0 and state["chains"][0]["refreshes"] == 2
+
+
+def test_a_generic_platform_reads_an_expired_refresh_token_the_rfc_6749_way(sim, tmp_path, control):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    later(p, control, 91 * DAY)
+    result = refresh(p, force=True)
+    assert (result.status, result.reason, result.reauthorization_required) == ("failed", "reauthorization_required", True)
+    assert "(the token endpoint refused the request (HTTP 400 invalid_grant: The refresh token has expired.))" in result.msg
+    assert refresh(p, force=True).token_calls == 0
 
 
 def test_a_revoked_connection_says_so(exact):

@@ -9,11 +9,15 @@ import os
 import stat
 
 import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultSecret
+from ansible.template import Templar, trust_as_template
 
 from action_runner import run_action
 from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import (
     ReportError,
     by_days_left,
@@ -24,6 +28,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import (
     write_atomic,
 )
 from chains import VAULT, params, preauthenticate, stored, strict_params
+from simulator.timewarp import warp
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -84,7 +89,7 @@ def test_summary_of_a_controller_owned_chain():
     assert summary["refresh_expires_at"] == "2027-01-27T16:09:36Z"
     assert summary["last_refresh_at"] == "2027-01-14T08:00:00Z"
     assert summary["access_expires_at"] == "2027-01-14T08:10:00Z"
-    assert summary["reauthorization_required"] is False and summary["reauthorization_reason"] is None
+    assert summary["reauthorization_required"] is False and summary["reauthorization_reason"] is None and summary["reauthorization_since"] is None
     assert summary["in_flight"] is False and summary["last_error"] is None and summary["has_tokens"] is True
     assert summary["timestamps"]["refresh_expires_at"] == NOW + 12.34 * DAY
     assert "FAKE-access-token" not in json.dumps(summary) and "FAKE-refresh-token" not in json.dumps(summary)
@@ -103,6 +108,7 @@ def test_summary_of_a_chain_in_trouble():
     assert summary["owner"] == "dwh01"
     assert summary["reauthorization_required"] is True
     assert summary["reauthorization_reason"] == "the platform says the refresh token was already used"
+    assert summary["reauthorization_since"] == "2027-01-15T08:00:00Z"
     assert summary["last_error"] == {
         "at": "2027-01-15T08:00:00Z",
         "kind": "invalid_grant",
@@ -319,6 +325,43 @@ def test_an_empty_store_directory_reports_nothing(tmp_path):
     result = run_action(TokenInfo, {"store_dir": str(tmp_path / "none"), "prometheus_file": str(tmp_path / "p.prom")})
     assert result["count"] == 0 and result["connections"] == [] and result["changed"] is True
     assert (tmp_path / "p.prom").read_text().count("# TYPE") == 4
+
+
+def status_lines(result: dict) -> list[str]:
+    """The table playbooks/status.yml shows, rendered from its own template with this token_info result."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    with open(os.path.join(root, "playbooks", "status.yml"), encoding="utf-8") as handle:
+        play = yaml.safe_load(handle)
+    expression = next(task for task in play[0]["tasks"] if "vars" in task)["vars"]["preauth_status_lines"]
+    return Templar(loader=DataLoader(), variables={"preauth_status": result}).template(trust_as_template(expression))
+
+
+def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim, tmp_path, control):
+    p = params(sim, tmp_path)
+    preauthenticate(p)
+    store = open_store(p, VAULT)
+    warp(24 * DAY, control, store)
+    refresher = Refresher(store, http_client(p), Policy(), sleep=lambda s: None)
+    control.inject_fault("http_500_after")
+    assert refresher.run_one(resolve(p, http_client(p))).reason == "lost_response"
+    warp(600, control, store)
+    assert refresher.run_one(resolve(p, http_client(p))).reason == "reauthorization_required"
+    result = run_action(TokenInfo, {"store_dir": p["store_dir"], "prometheus_file": str(tmp_path / "p.prom")})
+    (info,) = result["connections"]
+    since = stored(p)["reauthorization_required"]["since"]
+    assert info["reauthorization_required"] is True and info["in_flight"] is False
+    assert info["reauthorization_since"] == summarize(stored(p), since)["reauthorization_since"] and info["reauthorization_since"].startswith("20")
+    assert info["reauthorization_reason"].endswith(
+        "lost its answer after the platform had already rotated the token, and the platform now refuses it (the token endpoint "
+        "refused the request (HTTP 401 unauthorized_client: Old refresh token used.))"
+    )
+    assert 'preauth_reauthorization_required{connection="acme-nl",platform="exact_online"} 1' in (tmp_path / "p.prom").read_text()
+    header, row = status_lines(result)
+    assert header.split() == ["CONNECTION", "PLATFORM", "OWNER", "GEN", "DAYS", "LEFT", "LAST", "REFRESH", "STATE"]
+    assert row.startswith("acme-nl ") and "NEEDS PREAUTHENTICATION since %s: the refresh at " % info["reauthorization_since"] in row
+    assert row.endswith("(HTTP 401 unauthorized_client: Old refresh token used.))")
+    tokens = stored(p)["tokens"]
+    assert tokens["refresh_token"] not in json.dumps(result) and tokens["access_token"] not in json.dumps(result)
 
 
 # -- bad input -------------------------------------------------------------------------------
