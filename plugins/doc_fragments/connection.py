@@ -6,42 +6,10 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The connection options every token-touching module shares.
+    # The options that define a connection, shared by every module that takes one connection's definition;
+    # the three that name it are in IDENTITY, because token_refresh takes them only in its single-connection form.
     DOCUMENTATION = r"""
 options:
-  connection:
-    description:
-      - Name of the connection. It names the token store file C(<store_dir>/<connection>.yml).
-      - 1 to 128 letters, digits, V(.), V(_) or V(-), not starting with V(.).
-    type: str
-    required: true
-  platform:
-    description:
-      - The OAuth2 platform. Its endpoints, client authentication, PKCE, token rotation and refresh rules come from the
-        collection's platform table.
-      - V(generic) takes O(endpoints) or an O(issuer) whose C(/.well-known/openid-configuration) is fetched.
-    type: str
-    required: true
-    choices:
-      - atlassian
-      - calendly
-      - exact_online
-      - fortnox
-      - generic
-      - github
-      - gitlab
-      - google
-      - hubspot
-      - loket
-      - microsoft
-      - paypal
-      - quickbooks
-      - salesforce
-      - teamleader
-      - twinfield
-      - visma_net
-      - xero
-      - zoom
   country:
     description:
       - Exact Online country, the end of the domain you sign in on. One of V(nl), V(be), V(de), V(co.uk) (or V(uk)),
@@ -61,11 +29,6 @@ options:
       - Replaces the platform's base address, for example a test instance or a local simulator such as
         V(http://127.0.0.1:8080/nl). Endpoint paths stay the platform's.
     type: str
-  client_id:
-    description:
-      - Client ID of the app registered at the platform.
-    type: str
-    required: true
   client_secret:
     description:
       - Client secret of the app. Keep it in ansible-vault. It is never stored in the token store.
@@ -139,6 +102,49 @@ options:
       - Seconds to wait for an answer from the platform.
     type: float
     default: 30
+"""
+
+    # Name, platform and app of one connection, required where a module acts on exactly one.
+    IDENTITY = r"""
+options:
+  connection:
+    description:
+      - Name of the connection. It names the token store file C(<store_dir>/<connection>.yml).
+      - 1 to 128 letters, digits, V(.), V(_) or V(-), not starting with V(.).
+    type: str
+    required: true
+  platform:
+    description:
+      - The OAuth2 platform. Its endpoints, client authentication, PKCE, token rotation and refresh rules come from the
+        collection's platform table.
+      - V(generic) takes O(endpoints) or an O(issuer) whose C(/.well-known/openid-configuration) is fetched.
+    type: str
+    required: true
+    choices:
+      - atlassian
+      - calendly
+      - exact_online
+      - fortnox
+      - generic
+      - github
+      - gitlab
+      - google
+      - hubspot
+      - loket
+      - microsoft
+      - paypal
+      - quickbooks
+      - salesforce
+      - teamleader
+      - twinfield
+      - visma_net
+      - xero
+      - zoom
+  client_id:
+    description:
+      - Client ID of the app registered at the platform.
+    type: str
+    required: true
 """
 
     # Only the token store, for modules whose connection options come per entry or not at all.

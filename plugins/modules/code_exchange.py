@@ -22,6 +22,7 @@ author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.connection
+  - preauth.oauth2.connection.identity
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
@@ -31,14 +32,17 @@ options:
       - The full URL the browser landed on after signing in, as pasted (with C(code) and C(state) in its query).
       - Pasting the authorization URL itself, a URL with C(error=access_denied), or a URL for another redirect URI fails with
         a message that says what to do.
+      - Mutually exclusive with O(code) and O(listen). One of O(redirect_url), O(code) or O(listen) is required.
     type: str
   code:
     description:
-      - The authorization code, already URL-decoded, when it arrives without the landed URL. Needs O(state).
+      - The authorization code, already URL-decoded, when it arrives without the landed URL.
+      - Required together with O(state). Mutually exclusive with O(redirect_url) and O(listen). One of O(redirect_url), O(code)
+        or O(listen) is required.
     type: str
   state:
     description:
-      - The C(state) that came back with O(code).
+      - The C(state) that came back with O(code). Required together with O(code).
     type: str
   listen:
     description:
@@ -46,6 +50,7 @@ options:
         answer it with a small "you may close this window" page. Only for platforms that allow loopback redirect URIs.
       - Requests that do not carry this attempt's C(state), and requests for other paths, are answered with an error page and
         ignored; the listener keeps waiting until O(listen_timeout), for at most 100 requests.
+      - Mutually exclusive with O(redirect_url) and O(code). One of O(redirect_url), O(code) or O(listen) is required.
       - Default V(false).
     type: bool
   listen_timeout:

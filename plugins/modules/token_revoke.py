@@ -26,6 +26,7 @@ author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.connection
+  - preauth.oauth2.connection.identity
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
@@ -75,7 +76,7 @@ EXAMPLES = r"""
 - name: Show where to revoke by hand
   ansible.builtin.debug:
     msg: "Revoke the app's access by hand: {{ preauth_revoked.manual_revocation }}"
-  when: preauth_revoked.manual_revocation
+  when: preauth_revoked.manual_revocation is not none
 """
 
 RETURN = r"""

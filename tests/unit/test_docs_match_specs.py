@@ -1,0 +1,140 @@
+"""Every action's argument spec equals its module documentation as ansible-doc shows it (fragments merged).
+
+Compared per option: type, required, default, choices, elements, aliases and suboptions (recursively), and
+the set of options itself. Ansible's docs have no field for the constraints between options, so each one
+must be stated in the documentation with a fixed sentence (see ``constraint_sentences``), in the description
+of the option it constrains; that sentence is checked here, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import typing as t
+
+import pytest
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORM_NAMES, PLATFORMS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULES = os.path.join(ROOT, "plugins", "modules")
+ACTIONS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "plugins", "action")) if name.endswith(".py") and not name.startswith("_"))
+MODULE_NAMES = sorted(name[:-3] for name in os.listdir(MODULES) if name.endswith(".py") and not name.startswith("_"))
+
+
+def documentation(module: str) -> dict[str, t.Any]:
+    """The merged DOCUMENTATION, loaded as ansible-doc loads it."""
+    data = get_docstring(os.path.join(MODULES, module + ".py"), fragment_loader, collection_name="preauth.oauth2", plugin_type="module")
+    return data[0]
+
+
+def action(module: str) -> t.Any:
+    return importlib.import_module("ansible_collections.preauth.oauth2.plugins.action.%s" % module).ActionModule
+
+
+def _default(value: t.Any, kind: str) -> t.Any:
+    # YAML writes 30 for a float default of 30.0; an empty list or dict default documents as no default
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if value in ([], {}):
+        return None
+    return value
+
+
+def normalized_spec(spec: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    result = {}
+    for name, option in spec.items():
+        kind = option.get("type", "str")
+        entry = {
+            "type": kind,
+            "required": bool(option.get("required", False)),
+            "default": _default(option.get("default"), kind),
+            "choices": list(option["choices"]) if option.get("choices") is not None else None,
+            "elements": option.get("elements"),
+            "aliases": sorted(option.get("aliases", [])),
+        }
+        if option.get("options"):
+            entry["suboptions"] = normalized_spec(option["options"])
+        result[name] = entry
+    return result
+
+
+def normalized_docs(options: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    result = {}
+    for name, option in (options or {}).items():
+        kind = option.get("type", "str")
+        entry = {
+            "type": kind,
+            "required": bool(option.get("required", False)),
+            "default": _default(option.get("default"), kind),
+            "choices": list(option["choices"]) if option.get("choices") is not None else None,
+            "elements": option.get("elements"),
+            "aliases": sorted(option.get("aliases", [])),
+        }
+        if option.get("suboptions"):
+            entry["suboptions"] = normalized_docs(option["suboptions"])
+        result[name] = entry
+    return result
+
+
+def _join(names: t.Iterable[str], word: str) -> str:
+    marked = ["O(%s)" % name for name in names]
+    return marked[0] if len(marked) == 1 else "%s %s %s" % (", ".join(marked[:-1]), word, marked[-1])
+
+
+def constraint_sentences(cls: t.Any) -> list[tuple[str, str]]:
+    """(option, sentence) pairs: the sentence the description of that option must contain."""
+    wanted = []
+    for group in cls.mutually_exclusive:
+        for name in group:
+            wanted.append((name, "Mutually exclusive with %s." % _join([n for n in group if n != name], "and")))
+    for group in cls.required_one_of:
+        for name in group:
+            wanted.append((name, "One of %s is required." % _join(group, "or")))
+    for group in cls.required_together:
+        for name in group:
+            wanted.append((name, "Required together with %s." % _join([n for n in group if n != name], "and")))
+    for rule in cls.required_if:
+        key, value, names = rule[0], rule[1], rule[2]
+        for name in names:
+            wanted.append((name, "Required if O(%s=%s)." % (key, value)))
+    for key, names in cls.required_by.items():
+        for name in [names] if isinstance(names, str) else names:
+            wanted.append((name, "Required with O(%s)." % key))
+    return wanted
+
+
+def test_every_action_has_a_module_and_back():
+    assert ACTIONS == [m for m in MODULE_NAMES if m != "sealed_file"]
+
+
+@pytest.mark.parametrize("module", ACTIONS)
+def test_documented_options_equal_the_argument_spec(module):
+    docs = normalized_docs(documentation(module).get("options"))
+    spec = normalized_spec(action(module).argument_spec)
+    assert sorted(docs) == sorted(spec), "options documented but not accepted, or accepted but not documented"
+    for name in spec:
+        assert docs[name] == spec[name], "option %s of %s: docs (left) differ from the argument spec (right)" % (name, module)
+
+
+@pytest.mark.parametrize("module", ACTIONS)
+def test_constraints_between_options_are_documented(module):
+    options = documentation(module).get("options") or {}
+    for name, sentence in constraint_sentences(action(module)):
+        description = options[name].get("description", "")
+        text = " ".join(description) if isinstance(description, list) else description
+        assert sentence in " ".join(text.split()), "%s: the description of %s must say %r" % (module, name, sentence)
+
+
+# One source for the platform names: the platform table. Every documented list is checked against it.
+def test_platform_names_are_the_table():
+    assert PLATFORM_NAMES == tuple(sorted(PLATFORMS))
+
+
+@pytest.mark.parametrize("module", ACTIONS)
+def test_documented_platform_choices_are_the_table(module):
+    platform = (documentation(module).get("options") or {}).get("platform")
+    if platform is not None:
+        assert platform["choices"] == list(PLATFORM_NAMES)
