@@ -124,7 +124,8 @@ build() {
         problems=$((problems + 1))
     fi
     for needed in galaxy.yml README.md LICENSE meta/runtime.yml meta/execution-environment.yml plugins/plugin_utils/_action.py \
-        plugins/module_utils/_sealing.py roles/settings/meta/argument_specs.yml roles/settings/files/preauth-run playbooks/deploy.yml; do
+        plugins/module_utils/_sealing.py roles/settings/meta/argument_specs.yml roles/settings/files/preauth-run playbooks/deploy.yml \
+        requirements.txt inventory/exact-online.yml; do
         checks=$((checks + 1))
         if [ "$needed" = galaxy.yml ]; then needed=MANIFEST.json; fi
         grep -qx "$needed" "$logs/tarball.txt" || { echo "missing from the tarball: $needed" >&2; problems=$((problems + 1)); }

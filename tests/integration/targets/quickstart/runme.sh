@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's command lines, as written, against the simulator, from a clean directory: the Quick
+# start (build, install the tarball, Python requirements and the example inventory from the
+# installed collection, the vault variable, an interactive preauthentication, status), the refresh
+# and status lines, and the deploy lines. quickstart.py reads them from README.md and documents the
+# substitutions (the only differences from what a reader types).
+set -eu
+# shellcheck source=/dev/null
+source ../setup_simulator/simulator.sh
+start_simulator
+
+work=$(mktemp -d)
+cleanup() { rm -rf "$work"; stop_simulator; }
+trap cleanup EXIT
+"$SIM_PYTHON" quickstart.py "$SIM_URL" "$work"
+echo "quickstart: the README's command lines run as written"
