@@ -44,6 +44,8 @@ class ActionModule(PreauthAction):
                 "host": host,
                 "files": files,
                 "contents": {item.connection: item.content for item in planned if item.action == DEPLOY},
+                # No secret: from when each deployed chain may be refreshed, for the runner beside the sealed file.
+                "runner_notes": {item.connection: item.note for item in planned if item.action == DEPLOY and item.note},
                 "summary": ["%s: %s - %s" % (item.connection, item.action, item.msg) for item in planned],
                 "counts": {"deploy": deploy, "keep": keep, "skip": skip},
             },

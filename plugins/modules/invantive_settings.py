@@ -24,6 +24,12 @@ description:
   - A value the C(key=value;) connection string cannot carry - a C(;), surrounding white space, a leading quote, a control
     character - is refused with a message that names the connection and key (never a secret value). XML escaping is complete.
   - Any connection that cannot go to the host fails the task before anything is written, with every reason in one message.
+    A chain marked as needing a new preauthentication (for example after Exact Online's C(Old refresh token used.)) is refused
+    with a message that names it and says to run C(playbooks/preauthenticate.yml).
+  - On a platform with a minimum time between token calls (Exact Online - 570 seconds), a chain deployed soon after the
+    controller's last token call cannot be refreshed at once - RV(files[].refresh_not_before) says from when it can.
+  - The data container carries C(userLogonCodeMode=Hidden) and C(passwordMode=Hidden), as every official Invantive
+    settings example does.
   - The result carries the files' contents (secrets) and is therefore hidden from output and logs as a whole; RV(summary)
     and RV(files) hold only metadata, for a following M(ansible.builtin.debug).
 author:
@@ -163,10 +169,25 @@ files:
     content_sha256:
       description: First 12 hex digits of the SHA-256 of the file content; V(null) for V(keep).
       type: str
+    refresh_not_before:
+      description:
+        - For V(deploy) on a platform with a minimum time between token calls (Exact Online - 570 seconds), the UTC time from
+          which the platform accepts a refresh of the deployed chain - the controller's last token call plus that interval.
+          The product on the host must not refresh it earlier; RV(files[].msg) says so while that time is ahead.
+        - V(null) for other platforms, for V(keep) and V(skip), and when the time of the last token call is not known.
+      type: str
+      sample: "2027-01-15T08:09:30Z"
 contents:
   description: The settings XML per connection to deploy. Secret - the whole result is hidden because of it.
   returned: success
   type: dict
+runner_notes:
+  description:
+    - Per connection to deploy that has a RV(files[].refresh_not_before), the note the runner C(preauth-run) reads beside the
+      sealed file (C(settings-<connection>.not-before)) - that time as epoch seconds and the platform's interval. No secret.
+  returned: success
+  type: dict
+  sample: {acme-nl: "# preauth.oauth2: ...\nnot_before=1800000570\ninterval=570\n"}
 summary:
   description: One line per connection - name, action and reason.
   returned: success

@@ -36,7 +36,7 @@ options:
     required: true
   host:
     description:
-      - Inventory name of the host that takes the chain. Required with O(state=host).
+      - Inventory name of the host that takes the chain. Required if O(state=host).
       - With O(state=controller), if given, the chain must be owned by this host.
     type: str
   state:

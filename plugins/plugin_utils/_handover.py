@@ -61,9 +61,11 @@ def _check_chain(record: Record, store: TokenStore) -> None:
         raise HandoverError("connection %s cannot be handed over: %s; preauthenticate it again: %s" % (name, why, _preauthenticate_hint(name)))
     reauth = data.get("reauthorization_required")
     if reauth:
+        # Whatever the store holds there (a person may have edited it), the chain is dead: refuse with a message, no traceback.
+        since, reason = (reauth.get("since"), reauth.get("reason")) if isinstance(reauth, dict) else (None, None)
         raise HandoverError(
             "connection %s cannot be handed over: its chain needs reauthorization since %s (%s); preauthenticate it again: %s"
-            % (name, iso(reauth.get("since")), reauth.get("reason") or "no reason recorded", _preauthenticate_hint(name))
+            % (name, iso(since) or "an unknown time", reason or "no reason recorded", _preauthenticate_hint(name))
         )
     in_flight = data.get("in_flight")
     if in_flight:

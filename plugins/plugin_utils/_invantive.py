@@ -18,13 +18,20 @@ Who may receive which chain follows the chain-ownership rules of ``_handover``: 
 owned by the controller is deployed and then handed to the host; one already owned by this host
 is kept as the host's product left it; one owned by another host is refused. Non-rotating chains,
 and entries with ``owner: controller``, are deployed whenever their tokens change.
+
+A platform with a minimum time between token calls (Exact Online: 570 s) refuses the product's first refresh
+when the controller's last token call (the stored ``obtained_at``) was too recent. The plan says from when the
+host may refresh (``refresh_not_before``), and gives the runner ``preauth-run`` that time in a small note beside
+the sealed file (``settings-<connection>.not-before``, no secret), so that it starts the product only then.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
+import time
 import typing as t
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -32,7 +39,7 @@ import xml.etree.ElementTree as ET
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import INVANTIVE_ROLES, Platform, get_platform
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore, check_connection_name
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 
 # Short data container aliases users know from Invantive's examples; others use the platform name.
 DEFAULT_ALIASES = {"exact_online": "eol"}
@@ -43,6 +50,9 @@ INVANTIVE_OPTIONS = ("group", "alias", "provider", "keys", "extra", "order")
 DEPLOY = "deploy"
 KEEP = "keep"
 SKIP = "skip"
+# The note preauth-run reads beside a sealed settings file: settings-<connection>.not-before (no .xml: no pattern of
+# the runner's settings files matches it). Keys and format are the runner's NOTE_* constants; keep them in step.
+NOTE_SUFFIX = ".not-before"
 
 
 class SettingsError(PreauthError):
@@ -116,10 +126,21 @@ def settings_xml(group: str, connection: str, alias: str, provider: str, conn_st
     root = ET.Element("settings", {"forcedefault": "false"})
     group_el = ET.SubElement(root, "group", {"name": group})
     conn_el = ET.SubElement(group_el, "connection", {"name": connection})
+    # userLogonCodeMode/passwordMode="Hidden" on the data container, as in every official example: Invantive's
+    # "Link Settings.xml to Invantive Cloud Data Containers" page (Invantive Credentials Server), forum thread 1570
+    # and the Invantive Business "members" page. What omitting them does is not documented; the examples are followed.
     ET.SubElement(
         conn_el,
         "database",
-        {"order": str(order), "alias": alias, "provider": provider, "connectionString": conn_string, "AllowConnectionStringRewrite": "false"},
+        {
+            "order": str(order),
+            "alias": alias,
+            "provider": provider,
+            "userLogonCodeMode": "Hidden",
+            "passwordMode": "Hidden",
+            "connectionString": conn_string,
+            "AllowConnectionStringRewrite": "false",
+        },
     )
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -136,13 +157,35 @@ class Planned:
     owner: str
     rotating: bool
     refresh_fingerprint: str | None = None
+    refresh_not_before: str | None = None
     content: str | None = None
+    note: str | None = None
 
     def public(self) -> dict[str, t.Any]:
         data = dataclasses.asdict(self)
         content = data.pop("content")
+        data.pop("note")
         data["content_sha256"] = fingerprint(content) if content is not None else None
         return data
+
+
+def first_refresh(platform: Platform, data: t.Mapping[str, t.Any]) -> float | None:
+    """When the platform first accepts a refresh of the stored chain (whole seconds, rounded up), or None when it has no
+    minimum interval or the time of the last token call is not known."""
+    interval = platform.min_refresh_interval
+    obtained = seconds((data.get("tokens") or {}).get("obtained_at"))
+    if not interval or obtained is None:
+        return None
+    return float(math.ceil(obtained + interval))
+
+
+def runner_note(name: str, platform: Platform, not_before: float) -> str:
+    """The note for preauth-run: from when the product may refresh the chain. Times and a name only, no secret."""
+    return (
+        "# preauth.oauth2: %s refuses a refresh of connection %s before %s, %d s after the controller's last token call.\n"
+        "# preauth-run starts the product only then (it waits, or exits 75 with --no-wait).\n"
+        "not_before=%d\ninterval=%d\n" % (platform.title, name, iso(not_before), platform.min_refresh_interval, not_before, platform.min_refresh_interval)
+    )
 
 
 def for_host(
@@ -233,6 +276,13 @@ def render(name: str, entry: t.Mapping[str, t.Any], platform: Platform, record: 
     return settings_xml(group, name, alias, provider, connection_string(name, pairs), order)
 
 
+def _reauthorization(reauth: t.Any) -> str:
+    """Since when and why a chain needs a new preauthentication, from whatever the store holds."""
+    if not isinstance(reauth, dict):
+        return "(no time or reason recorded)"
+    return "since %s (%s)" % (iso(reauth.get("since")) or "an unknown time", reauth.get("reason") or "no reason recorded")
+
+
 def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store: TokenStore) -> Platform:
     data = record.data
     if not record.exists:
@@ -255,8 +305,8 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
     reauth = data.get("reauthorization_required")
     if reauth:
         raise SettingsError(
-            "connection %s needs a new preauthentication since %s (%s), so it is not deployed; %s"
-            % (name, iso(reauth.get("since")), reauth.get("reason") or "no reason recorded", _preauthenticate_hint(name))
+            "connection %s needs a new preauthentication %s: its chain is dead, so it is neither deployed nor handed over; %s"
+            % (name, _reauthorization(reauth), _preauthenticate_hint(name))
         )
     if data.get("in_flight"):
         raise SettingsError(
@@ -281,6 +331,7 @@ def plan_one(
     host: str,
     claims: t.Mapping[str, t.Sequence[str]] | None = None,
     redeploy_only: bool = False,
+    now: float | None = None,
 ) -> Planned:
     name = check_connection_name(str(entry.get("name") or ""))
     wanted_owner = entry.get("owner") or "handover"
@@ -333,14 +384,25 @@ def plan_one(
             % (name, len(wanted_by), ", ".join(wanted_by))
         )
     content = render(name, entry, platform, record)
+    not_before = first_refresh(platform, data)
+    deployed = dict(common, content=content)
+    wait = ""
+    if not_before is not None:
+        deployed.update(refresh_not_before=iso(not_before), note=runner_note(name, platform, not_before))
+        if not_before > (time.time() if now is None else now):
+            wait = "; %s refuses a refresh until %d s after the controller's last token call, so the product there may refresh it not before %s" % (
+                platform.title,
+                platform.min_refresh_interval,
+                iso(not_before),
+            )
     if rotating and wanted_owner == "controller":
         msg = "connection %s generation %d stays owned by the controller (owner: controller) and is deployed with its current tokens" % (name, generation)
-        return Planned(action=DEPLOY, handover=False, msg=msg, content=content, **common)
+        return Planned(action=DEPLOY, handover=False, msg=msg + wait, **deployed)
     if rotating:
         msg = "connection %s generation %d is deployed and then handed over to host %s" % (name, generation, host)
     else:
         msg = "connection %s (%s does not rotate refresh tokens) is deployed with its current tokens" % (name, platform.title)
-    return Planned(action=DEPLOY, handover=True, msg=msg, content=content, **common)
+    return Planned(action=DEPLOY, handover=True, msg=msg + wait, **deployed)
 
 
 def plan(
@@ -351,6 +413,7 @@ def plan(
     claims: t.Mapping[str, t.Sequence[str]] | None = None,
     redeploy_only: bool = False,
     only: t.Sequence[str] | None = None,
+    now: float | None = None,
 ) -> list[Planned]:
     """The settings files of ``host``; any connection that cannot go there fails the whole plan, before anything is written."""
     chosen = for_host(entries, host, names, only)
@@ -363,7 +426,7 @@ def plan(
             continue
         seen.add(name)
         try:
-            planned.append(plan_one(store, entry, host, claims, redeploy_only))
+            planned.append(plan_one(store, entry, host, claims, redeploy_only, now))
         except PreauthError as exc:
             problems.append(str(exc))
     if problems:

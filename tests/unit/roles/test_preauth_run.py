@@ -853,3 +853,96 @@ def test_without_root_the_runner_runs_as_the_invoking_user_when_it_can_read_the_
     assert "Uid: %d %d %d %d" % ((NOBODY_UID,) * 4) in lines
     assert any(line.startswith("file: settings-acme-nl.xml %d 600 %s" % (NOBODY_UID, sha256(CONTENT))) for line in lines)
     assert host.run_dirs(NOBODY) == []
+
+
+# --- the first refresh: waiting for the platform's minimum interval -------------------------------
+
+
+def _note(host: Host, not_before: float, interval: int = 570, connection: str = "acme-nl", text: str | None = None) -> str:
+    """The note the role writes beside a sealed file: from when the platform accepts the first refresh."""
+    path = os.path.join(host.sealed_dir, "settings-%s.not-before" % connection)
+    with open(path, "w") as handle:
+        handle.write(text if text is not None else "# preauth.oauth2: a note\nnot_before=%d\ninterval=%d\n" % (not_before, interval))
+    os.chmod(path, 0o600)
+    return path
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def test_the_runner_starts_the_product_only_when_the_platform_accepts_its_first_refresh(host):
+    host.seal()
+    not_before = int(time.time()) + 3
+    _note(host, not_before)
+    started = time.time()
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 0, proc.stderr
+    assert os.stat(host.report()).st_mtime >= not_before and time.time() - started < 30
+    assert proc.stderr.startswith(
+        "preauth-run: connection acme-nl may not be refreshed before %s (its platform's minimum of 570 s after the controller's last "
+        "token call): waiting " % _utc(not_before)
+    )
+    assert proc.stderr.rstrip().endswith("s before starting COMMAND (--no-wait exits 75 instead).")
+    assert host.run_dirs() == []
+
+
+def test_the_wait_is_at_most_the_interval_of_the_note(host):
+    host.seal()
+    not_before = int(time.time()) + 100_000  # a wrong clock or note
+    _note(host, not_before, interval=2)
+    started = time.time()
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 0, proc.stderr
+    assert 1.5 <= time.time() - started < 20
+    assert "may not be refreshed before %s (its platform's minimum of 2 s" % _utc(not_before) in proc.stderr
+    assert "waiting 2 s before starting COMMAND" in proc.stderr
+
+
+def test_with_no_wait_the_runner_exits_75_and_does_not_start_the_product(host):
+    host.seal()
+    not_before = int(time.time()) + 500
+    _note(host, not_before)
+    _note(host, not_before - 100, connection="other-nl")
+    host.seal("settings-other-nl.xml.sealed")
+    proc = host.run(host.standin_command(host.report()), "--no-wait")
+    assert proc.returncode == 75
+    assert proc.stderr.startswith(
+        "preauth-run: connection acme-nl (and 1 more) may not be refreshed before %s (its platform's minimum of 570 s after the "
+        "controller's last token call), " % _utc(not_before)
+    )
+    assert "COMMAND was not started. Run again after that time (the timer's next run does), or without --no-wait to wait." in proc.stderr
+    assert not os.path.exists(host.report()) and host.run_dirs() == []
+
+
+def test_a_past_time_an_orphan_note_and_a_broken_note_do_not_hold_the_product(host):
+    host.seal()
+    _note(host, int(time.time()) - 10)
+    _note(host, int(time.time()) + 500, connection="gone-nl")  # no sealed file of that connection
+    started = time.time()
+    proc = host.run(host.standin_command(host.report()), "--no-wait")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert time.time() - started < 10
+    broken = _note(host, 0, text="not_before=soon\n")
+    proc = host.run(host.standin_command(host.report("broken")), "--no-wait")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == (
+        "preauth-run: warning: ignoring %s: it has no not_before=SECONDS and interval=SECONDS lines; deploy the connection again to "
+        "rewrite it.\n" % broken
+    )
+
+
+@needs_root
+def test_a_note_is_read_like_a_sealed_file(host):
+    host.seal()
+    target = _note(host, int(time.time()) + 500, connection="elsewhere")
+    os.symlink(target, os.path.join(host.sealed_dir, "settings-acme-nl.not-before"))
+    proc = host.run(host.standin_command(host.report()))
+    assert proc.returncode == 78 and "is a symbolic link; refusing to read it" in proc.stderr
+    assert not os.path.exists(host.report())
+
+
+def test_help_documents_the_first_refresh_wait(host):
+    proc = subprocess.run([sys.executable, host.runner, "--help"], capture_output=True, text=True, check=False)
+    assert "--no-wait" in proc.stdout and "settings-<connection>.not-before" in proc.stdout
+    assert "75 (--no-wait) a chain may not be refreshed yet" in proc.stdout

@@ -108,7 +108,7 @@ $tool owner "$work" acme-nl controller 1
 # 2. The deployment: sealed files in root's directory for each service user (nothing in the users' folders),
 #    the hand-over, the runner, the units.
 play deploy "$COLLECTION_ROOT/playbooks/deploy.yml" --diff
-$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+$tool files target1 settings-acme-nl.not-before settings-acme-nl.xml.sealed settings-gmail.xml.sealed
 $tool files target2 settings-crm.xml.sealed settings-gmail.xml.sealed
 $tool owner "$work" acme-nl target1 1
 $tool owner "$work" gmail controller
@@ -131,6 +131,20 @@ if [ -x /usr/bin/systemd-analyze ]; then
 fi
 [ -f "$work/host2/hostkey" ]
 [ "$(stat -c %a "$work/host2/hostkey")" = 400 ]
+
+# 2b. The first refresh: Exact Online accepts the next token call only 570 s after the controller's last one, so the
+#     plan says when, the role leaves the runner a note (no secret), and the runner does not start the product before then.
+grep -q "acme-nl: deploy - .*Exact Online refuses a refresh until 570 s after the controller's last token call, so the product there may refresh it not before" "$work/deploy.out"
+grep -q "the product on target1 may refresh it not before .*preauth-run waits until then" "$work/deploy.out"
+status runner preauth-svc1 --no-wait -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/early.json" \
+    >"$work/early.out" 2>&1
+outputs+=("$work/early.out")
+cat "$work/early.out"
+[ "$rc" = 75 ]
+grep -q "preauth-run: connection acme-nl may not be refreshed before .* COMMAND was not started" "$work/early.out"
+[ ! -e "$STANDIN_DIR/reports/early.json" ]
+# The world moves on (the runner reads the host's real clock): the note's time is now past.
+$tool age-notes /var/lib/preauth/sealed/preauth-svc1 600
 
 # 3. The second run changes nothing.
 play again "$COLLECTION_ROOT/playbooks/deploy.yml" --diff
@@ -202,6 +216,9 @@ play newgen "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
 [ "$(changed "$work/newgen.out" target1)" -gt 0 ]
 [ "$($tool digest $sealed1/settings-acme-nl.xml.sealed)" != "$before" ]
 $tool owner "$work" acme-nl target1 2
+status runner preauth-svc1 --no-wait -- /usr/bin/true >>"$out" 2>&1
+[ "$rc" = 75 ]
+$tool age-notes $sealed1 600
 $tool expect "$work" target1 acme-nl gmail
 runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/gen2.json" >>"$out" 2>&1
 $tool report "$STANDIN_DIR/reports/gen2.json" preauth-svc1 acme-nl gmail
@@ -273,10 +290,10 @@ outputs+=("$work/symlink-sealed.out")
 [ "$rc" != 0 ]
 grep -q "/home/preauth-svc1/invantive cannot be reached safely: .* is a symbolic link" "$work/symlink-sealed.out"
 rm /home/preauth-svc1/invantive
-$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+$tool files target1 settings-acme-nl.not-before settings-acme-nl.xml.sealed settings-gmail.xml.sealed
 $tool owner "$work" acme-nl target1 2
 play restored-folder "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
-$tool files target1 settings-acme-nl.xml.sealed settings-gmail.xml.sealed
+$tool files target1 settings-acme-nl.not-before settings-acme-nl.xml.sealed settings-gmail.xml.sealed
 
 # ...a sealed directory below one that others can change (/tmp) is refused before root creates anything there.
 unsafe=/tmp/preauth-integration-$$/sealed

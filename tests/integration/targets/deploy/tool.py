@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import stat
 import sys
 import xml.etree.ElementTree as ET
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from driver import CONTACT, STRICT_SECRET, exact_entry, sealer, store  # noqa: E402
 
 USERS = {"target1": "preauth-svc1", "target2": "preauth-svc2"}
+NOTE_SUFFIX = ".not-before"  # the runner's note beside a sealed file: from when the platform accepts the first refresh
 SEALED_BASE = "/var/lib/preauth/sealed"  # the role's default: each user's sealed files in <base>/<user>
 PRODUCT_ENV = {"PREAUTH_TEST_REGION": 'eu "west" 100%'}  # the service's environment: quoted and escaped in the unit
 
@@ -112,11 +114,12 @@ def _settings_in(path: str) -> list[str]:
 
 
 def files(host: str, *expected: str) -> None:
-    """Exactly these settings files: sealed ones (.sealed) in the host's sealed directory, root's 0600, in a directory that is
-    root's alone all the way up; plain ones (.xml) in the user's folder, the user's 0600 in a 0700 folder; nothing else."""
+    """Exactly these settings files: sealed ones (.sealed) and the runner's notes (.not-before) in the host's sealed directory,
+    root's 0600, in a directory that is root's alone all the way up; plain ones (.xml) in the user's folder, the user's 0600 in
+    a 0700 folder; nothing else."""
     user = pwd.getpwnam(USERS[host])
-    sealed = sorted(n for n in expected if n.endswith(".sealed"))
-    plain = sorted(n for n in expected if not n.endswith(".sealed"))
+    sealed = sorted(n for n in expected if n.endswith((".sealed", NOTE_SUFFIX)))
+    plain = sorted(n for n in expected if n not in sealed)
     places = ((sealed_dir(host), sealed, (0, 0)), (folder(host), plain, (user.pw_uid, user.pw_gid)))
     for path, wanted, owner in places:
         names = _settings_in(path)
@@ -134,6 +137,8 @@ def files(host: str, *expected: str) -> None:
                 data = handle.read()
             if name.endswith(".sealed"):
                 assert b"<settings" not in data and b"connectionString" not in data, "%s is not sealed" % name
+            elif name.endswith(NOTE_SUFFIX):
+                assert re.search(rb"^not_before=\d+\ninterval=570\n", data, re.MULTILINE), "%s is not a note of Exact's interval" % name
             else:
                 ET.fromstring(data)
     # Only root can change any directory on the way to the sealed files.
@@ -147,6 +152,19 @@ def files(host: str, *expected: str) -> None:
     print(
         "%s: sealed %s in %s (root, 0600); plain %s in %s (%s, 0600)" % (host, sealed or "none", sealed_dir(host), plain or "none", folder(host), user.pw_name)
     )
+
+
+def age_notes(path: str, seconds: str) -> None:
+    """Move the world forward for the runner, which reads the host's real clock: every note's time ``seconds`` earlier.
+    Written in place, so owner, mode and inode stay the role's."""
+    for name in sorted(os.listdir(path)):
+        if name.endswith(NOTE_SUFFIX):
+            with open(os.path.join(path, name), "r+") as handle:
+                text = re.sub(r"(?m)^not_before=(\d+)$", lambda m: "not_before=%d" % (int(m.group(1)) - int(seconds)), handle.read())
+                handle.seek(0)
+                handle.truncate()
+                handle.write(text)
+            print("%s: %s s earlier" % (name, seconds))
 
 
 def same(path: str, before: str) -> None:
@@ -199,6 +217,7 @@ if __name__ == "__main__":
         "files": files,
         "snapshot": snapshot,
         "same": same,
+        "age-notes": age_notes,
         "digest": digest,
         "expect": expect,
         "report": report,

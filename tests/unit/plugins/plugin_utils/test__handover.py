@@ -257,3 +257,16 @@ def test_handover_helper_refuses_an_unknown_state_and_a_missing_host(exact):
         handover(store, "acme-nl", "away", "dwh01", False)
     with pytest.raises(HandoverError, match=r"connection acme-nl: state=host needs host, the inventory name of the host that takes the chain"):
         handover(store, "acme-nl", "host", None, False)
+
+
+@pytest.mark.parametrize("reauth", [True, "yes", {"reason": "Old refresh token used."}])
+def test_a_dead_chain_whatever_its_marker_holds_is_refused_with_a_message(exact, reauth):
+    change(exact, reauthorization_required=reauth)
+    before = file_hash(exact)
+    result = hand(exact, host="dwh01")
+    reason = reauth["reason"] if isinstance(reauth, dict) else "no reason recorded"
+    assert result["failed"] and result["msg"] == (
+        "connection acme-nl cannot be handed over: its chain needs reauthorization since an unknown time (%s); preauthenticate it "
+        "again: run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl" % reason
+    )
+    assert file_hash(exact) == before and stored(exact)["owner"]["kind"] == "controller"

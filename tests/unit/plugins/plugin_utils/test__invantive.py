@@ -3,6 +3,12 @@ made at the simulator and read back through the invantive_settings action."""
 
 from __future__ import annotations
 
+import json
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -12,6 +18,8 @@ from ansible_collections.preauth.oauth2.plugins.action.invantive_settings import
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import SettingsError, connection_string, settings_xml
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import plan as plan_files
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from chains import VAULT, google_params, params, preauthenticate, stored, twinfield_params
 from conftest import EXACT
 
@@ -256,3 +264,84 @@ def test_only_narrows_the_hosts_connections(exact):
     other = dict(entry(exact), name="other-nl", hosts=["target1"])
     result = plan(exact, [other, entry(exact, hosts=["target1"])], only=["acme-nl"])
     assert [f["connection"] for f in result["files"]] == ["acme-nl"]
+
+
+def test_the_data_container_hides_logon_code_and_password_as_the_official_examples_do(exact):
+    # Invantive's "Link Settings.xml to Invantive Cloud Data Containers" page and forum thread 1570: every example sets both.
+    db = database(plan(exact, [entry(exact, hosts=["target1"])])["contents"]["acme-nl"])
+    assert (db["userLogonCodeMode"], db["passwordMode"]) == ("Hidden", "Hidden")
+    assert db["AllowConnectionStringRewrite"] == "false"
+
+
+def _product_refresh(p, refresh_token: str) -> tuple[int, dict]:
+    """What the product on the host sends first: a refresh of the deployed token, straight to the platform."""
+    body = urllib.parse.urlencode(
+        {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": p["client_id"], "client_secret": p["client_secret"]}
+    ).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(p["base_url"] + "/api/oauth2/token", data=body), timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as answer:
+        return answer.code, json.loads(answer.read() or b"{}")
+
+
+def test_the_plan_says_from_when_the_host_may_refresh_a_chain_exact_just_issued(exact, control):
+    result = plan(exact, [entry(exact, hosts=["target1"])])
+    (item,) = result["files"]
+    obtained = stored(exact)["tokens"]["obtained_at"]
+    not_before = math.ceil(obtained + 570)
+    assert item["refresh_not_before"] == iso(not_before)
+    assert item["msg"] == (
+        "connection acme-nl generation 1 is deployed and then handed over to host target1; Exact Online refuses a refresh until 570 s "
+        "after the controller's last token call, so the product there may refresh it not before %s" % iso(not_before)
+    )
+    assert iso(not_before) in result["summary"][0]
+    note = result["runner_notes"]["acme-nl"]
+    assert "not_before=%d\ninterval=570\n" % not_before in note and "FAKE" not in note
+    assert stored(exact)["tokens"]["refresh_token"] not in note
+    # The platform agrees: the product's first refresh is refused before that time (nothing spent) and accepted at it.
+    token = database(result["contents"]["acme-nl"])["connectionString"].split("api-refresh-token=")[1]
+    status, answer = _product_refresh(exact, token)
+    assert status == 400 and answer["error"] == "access_denied"
+    control.advance_clock(not_before - time.time() + 1)
+    status, answer = _product_refresh(exact, token)
+    assert status == 200 and answer["refresh_token"] != token
+
+
+def test_once_the_time_has_passed_the_plan_keeps_the_time_but_stops_warning(exact):
+    obtained = stored(exact)["tokens"]["obtained_at"]
+    (item,) = plan_files(open_store(exact, VAULT), [entry(exact, hosts=["target1"])], "target1", now=obtained + 571)
+    assert item.refresh_not_before == iso(math.ceil(obtained + 570)) and "not_before=%d" % math.ceil(obtained + 570) in item.note
+    assert item.msg == "connection acme-nl generation 1 is deployed and then handed over to host target1"
+
+
+def test_a_platform_without_a_minimum_interval_has_no_time_and_no_note(google):
+    spec = {"provider": "GoogleFake", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}}
+    result = plan(google, [entry(google, hosts=["target1"], invantive=spec)])
+    assert result["files"][0]["refresh_not_before"] is None and result["runner_notes"] == {}
+    assert "not before" not in result["files"][0]["msg"]
+
+
+def test_a_kept_chain_has_no_time(exact):
+    handover(open_store(exact, VAULT), "acme-nl", "host", "target1", check_mode=False)
+    kept = plan(exact, [entry(exact, hosts=["target1"])])
+    assert kept["files"][0]["refresh_not_before"] is None and kept["runner_notes"] == {}
+
+
+@pytest.mark.parametrize(
+    "reauth, why",
+    [
+        ({"since": 1_800_000_000.0, "reason": "Old refresh token used."}, "since 2027-01-15T08:00:00Z (Old refresh token used.)"),
+        (True, "(no time or reason recorded)"),
+        ("yes", "(no time or reason recorded)"),
+    ],
+)
+def test_a_dead_chain_is_neither_deployed_nor_handed_over(exact, reauth, why):
+    with open_store(exact, VAULT).locked("acme-nl") as record:
+        record.data["reauthorization_required"] = reauth
+    result = plan(exact, [entry(exact, hosts=["target1"])])
+    assert result["failed"] and "contents" not in result
+    assert result["msg"] == (
+        "host target1: connection acme-nl needs a new preauthentication %s: its chain is dead, so it is neither deployed nor handed "
+        "over; run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl" % why
+    )
