@@ -21,6 +21,7 @@ system-deps:
 bootstrap:
 	@tools/bootstrap.sh new
 	@tools/bootstrap.sh old
+	@tools/bootstrap.sh lint
 
 demo:
 	@tools/system-deps.sh demo
@@ -33,6 +34,7 @@ test: system-deps bootstrap
 # One line at a time, for quick local loops.
 test-new: system-deps
 	@tools/bootstrap.sh new
+	@tools/bootstrap.sh lint
 	@tools/test.sh $(NEW)
 test-old: system-deps
 	@tools/bootstrap.sh old

@@ -4,12 +4,13 @@
 #
 #   tools/bootstrap.sh new   -> .venv       newest Python >= 3.12 (pyenv first), ansible-core 2.21
 #   tools/bootstrap.sh old   -> .venv-2.19  Python 3.11, ansible-core 2.19
+#   tools/bootstrap.sh lint  -> .venv-lint  the pinned static checkers (ruff, mypy)
 #
 # With no Python >= 3.12 on the machine, "new" falls back to the system Python and the newest
 # ansible-core line that supports it (2.19).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-line=${1:?usage: bootstrap.sh new|old}
+line=${1:?usage: bootstrap.sh new|old|lint}
 
 find_python() {
     local v cand
@@ -33,6 +34,10 @@ if [ "$line" = new ]; then
         reqs=tests/requirements/core-2.19.txt
         echo "bootstrap: no Python 3.12+ found; using $python with ansible-core 2.19" >&2
     fi
+elif [ "$line" = lint ]; then
+    venv=.venv-lint
+    python=$(find_python 3.13 3.12 3.11) || python=$(command -v python3)
+    reqs=tests/requirements/lint.txt
 else
     venv=.venv-2.19
     python=$(find_python 3.11) || python=$(command -v python3)

@@ -2,7 +2,8 @@
 # Every quality gate of `make test`. Arguments: the virtual environments to test with, newest
 # first (tools/bootstrap.sh makes them). Per environment: unit tests, integration targets and
 # ansible-test sanity. Once, with the newest: ansible-lint, changelog lint, collection build and
-# tarball content, execution-environment build context, ansible-doc of every module and role.
+# tarball content, execution-environment build context, ansible-doc of every module and role,
+# pinned ruff and mypy (tools/bootstrap.sh lint makes .venv-lint).
 # Prints one line per stage with its counts and ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -91,6 +92,20 @@ lint() {
     files=$(grep -oE 'in [0-9]+ files' "$log" | grep -oE '[0-9]+' | tail -1)
     [ $rc -eq 0 ] || fail_log "ansible-lint" "$log"
     if [ $rc -eq 0 ]; then record "ansible-lint --profile production" "${files:-0}" 0 "files"; else record "ansible-lint --profile production" 0 1; fi
+}
+
+static() { # pinned ruff over the repository, mypy over plugins/ (tests/requirements/lint.txt)
+    local venv=.venv-lint log="$logs/static.log" problems=0 files
+    files=$(git ls-files --cached --others --exclude-standard -- '*.py' | wc -l)
+    {
+        echo "== ruff check"
+        "$venv/bin/ruff" check --no-cache --output-format concise . || problems=$((problems + 1))
+        echo "== mypy plugins/"
+        (cd "$root/build/collections" && "$root/$venv/bin/mypy" --config-file "$root/pyproject.toml" --no-incremental --cache-dir /dev/null \
+            -p ansible_collections.preauth.oauth2.plugins) || problems=$((problems + 1))
+    } >"$log" 2>&1
+    [ $problems -eq 0 ] || fail_log "ruff / mypy" "$log"
+    record "ruff check + mypy plugins/" "$((2 - problems))" "$problems" "$files Python files"
 }
 
 changelog() {
@@ -200,6 +215,7 @@ for venv in "$@"; do
     sanity "$venv" "$core" "$py"
     if [ $first -eq 1 ]; then
         lint "$venv"
+        static
         changelog "$venv"
         build "$venv"
         execution_environment "$venv"

@@ -649,7 +649,8 @@ def write_at(dir_fd: int, name: str, path: str, data: bytes, mode: int, uid: int
     owner or group. The temporary file is removed on every failure. ``path`` is for messages only.
     """
     _check_name(name, path)
-    fd, tmp = _create_temporary(dir_fd, name, path)
+    fd, created = _create_temporary(dir_fd, name, path)
+    tmp = created  # type: str | None
     try:
         view = memoryview(data)
         while view:
@@ -660,7 +661,7 @@ def write_at(dir_fd: int, name: str, path: str, data: bytes, mode: int, uid: int
         # after fchown, which clears set-user-ID and set-group-ID bits
         os.fchmod(fd, mode)
         ours = os.fstat(fd)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.rename(created, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         tmp = None
         # fd is still open, so our inode cannot be freed and its number reused by whatever took the name
         now = _lstat_at(dir_fd, name)

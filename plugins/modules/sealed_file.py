@@ -297,6 +297,7 @@ def resolve_id(module: AnsibleModule, option: str) -> int:
         pass
     kind = "user" if option == "owner" else "group"
     module.fail_json(msg="%s=%s: there is no %s %s on this host. Create it first, or give another %s." % (option, value, kind, value, option))
+    raise AssertionError("fail_json returned")  # it exits; this tells type checkers so
 
 
 def parse_mode(module: AnsibleModule, option: str, current: int) -> int:

@@ -145,7 +145,7 @@ def resolve(params: t.Mapping[str, t.Any], client: OAuthClient | None) -> Connec
     needs_discovery = bool(issuer) and not ("authorize" in explicit and "token" in explicit)
     endpoints: Endpoints | None = None
     if not needs_discovery or client is not None:
-        discovery = client.discover(discovery_url(issuer)) if needs_discovery and client is not None else None
+        discovery = client.discover(discovery_url(issuer)) if issuer and needs_discovery and client is not None else None
         endpoints = resolve_endpoints(
             platform,
             country=country,

@@ -345,7 +345,7 @@ def plan_one(
     owned_by = owner.get("host") if owner.get("kind") == "host" else None
     rotating = platform.rotation != "non_rotating"
     fingerprint_ = hashlib.sha256(str(data["tokens"].get("refresh_token") or "").encode()).hexdigest()[:12]
-    common = dict(
+    common: dict[str, t.Any] = dict(
         connection=name,
         file="settings-%s.xml" % name,
         generation=generation,
@@ -385,7 +385,7 @@ def plan_one(
         )
     content = render(name, entry, platform, record)
     not_before = first_refresh(platform, data)
-    deployed = dict(common, content=content)
+    deployed: dict[str, t.Any] = dict(common, content=content)
     wait = ""
     if not_before is not None:
         deployed.update(refresh_not_before=iso(not_before), note=runner_note(name, platform, not_before))

@@ -364,7 +364,7 @@ def _resolve_environment(platform: Platform, environment: str | None) -> str | N
         return None
     name = environment.strip().lower() if isinstance(environment, str) and environment else platform.environment_default
     try:
-        return platform.environments[name]
+        return platform.environments[name or ""]
     except (KeyError, TypeError):
         raise PlatformError("unknown %s environment '%s'; use one of: %s" % (platform.title, environment, _choices(platform.environments))) from None
 

@@ -297,7 +297,7 @@ def complete(
             landed.code,
             pending["redirect_uri"],
             conn.client_id,
-            conn.client_secret,
+            conn.secret() or "",
             conn.client_auth,
             code_verifier=pending.get("code_verifier"),
         )

@@ -177,7 +177,7 @@ class Refresher:
             return self.run_one(item)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="preauth-refresh") as pool:
-            futures = {pool.submit(one, item, name): name for item, name in zip(connections, names)}
+            futures = {pool.submit(one, item, name): name for item, name in zip(connections, names, strict=True)}
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:

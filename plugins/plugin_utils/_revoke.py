@@ -211,7 +211,7 @@ def revoke(
             if client is None:
                 raise RevokeError("connection %s: no HTTP client to revoke at %s" % (name, url))
             try:
-                client.revoke(url, refresh_token, "refresh_token", conn.client_id, str(conn.client_secret), conn.client_auth)
+                client.revoke(url, refresh_token, "refresh_token", conn.client_id, conn.secret() or "", conn.client_auth)
             except OAuthError as exc:
                 raise _failure(exc, name, url) from None
         _remove_tokens(record, now(), url)

@@ -33,7 +33,10 @@ def strict_tokens(sim, scope=STRICT_SCOPE):
     return reply.json()
 
 
-def me(sim, access, path=NL.replace("/oauth2", "") + "/v1/current/Me"):
+ME_PATH = NL.replace("/oauth2", "") + "/v1/current/Me"
+
+
+def me(sim, access, path=ME_PATH):
     return requests.get(sim.base_url + path, headers={"Authorization": "Bearer " + access}, timeout=5)
 
 

@@ -109,7 +109,7 @@ def check(sim: str, work: str, mode: str) -> None:
         try:
             data = tokens.read(name).data
         except StoreError as exc:
-            raise SystemExit("%s does not decrypt: %s" % (name, exc))
+            raise SystemExit("%s does not decrypt: %s" % (name, exc)) from None
         reauth = data.get("reauthorization_required")
         if reauth:
             if not reauth.get("reason"):
