@@ -11,7 +11,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import D
 
 
 class ActionModule(PreauthAction):
-    # Not in the oauth2 action group, like token_info: its connection options are per entry.
+    # In the oauth2 action group for store_dir and vault_id; its connection options are per entry.
     argument_spec = {
         "connections": {"type": "list", "elements": "dict", "required": True},
         "host": {"type": "str"},

@@ -10,8 +10,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import ST
 
 
 class ActionModule(PreauthAction):
-    # Not in the oauth2 action group: its module_defaults carry options (client_id, platform, ...)
-    # that this argument spec would reject.
+    # In the oauth2 action group for store_dir and vault_id; connection options set for the group are refused here.
     argument_spec = {
         "connection": dict(CONNECTION_ARGS["connection"]),
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),

@@ -22,7 +22,10 @@ attributes:
 options: {}
 attributes:
   action_group:
-    description: Use C(group/preauth.oauth2.oauth2) in C(module_defaults) to set defaults for this module.
+    description: >-
+      Use C(group/preauth.oauth2.oauth2) in C(module_defaults) to set defaults for this module. The group holds every action
+      that uses the token store; set only O(store_dir) and O(vault_id) there, which every member takes, and other options in
+      the C(module_defaults) of the modules that take them.
     support: full
     membership:
       - preauth.oauth2.oauth2

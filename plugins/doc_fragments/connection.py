@@ -154,11 +154,24 @@ options:
     description:
       - Directory of the token store.
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user.
+        of the controller user. Set it once for all tasks with C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
     type: path
   vault_id:
     description:
       - Vault identity that encrypts store files this module writes, when the run loads several (C(--vault-id)). An existing
         store file keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
     type: str
+"""
+
+    # Where plugins with configuration sources (lookups) also take the store options from; modules say it in the description.
+    STORE_SOURCES = r"""
+options:
+  store_dir:
+    env:
+      - name: PREAUTH_OAUTH2_STORE_DIR
+    vars:
+      - name: preauth_store_dir
+  vault_id:
+    vars:
+      - name: preauth_vault_id
 """

@@ -37,6 +37,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
 options:
   connections:

@@ -20,13 +20,12 @@ description:
   - A connection without a stored chain, whose tokens were revoked, that needs reauthorization, or whose last refresh has an
     unknown outcome cannot be handed over; the message says what to do.
   - The decision is made under the connection's lock after re-reading the store. The result carries metadata only.
-  - Not a member of the C(group/preauth.oauth2.oauth2) action group - C(module_defaults) for that group set connection
-    options this module does not take.
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
 options:
   connection:

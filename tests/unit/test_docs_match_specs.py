@@ -138,3 +138,21 @@ def test_documented_platform_choices_are_the_table(module):
     platform = (documentation(module).get("options") or {}).get("platform")
     if platform is not None:
         assert platform["choices"] == list(PLATFORM_NAMES)
+
+
+# The lookup's options are its documentation (Ansible's config system reads them from it): the options it shares with the
+# modules must be documented as the modules take them, and every documented option must be one it reads.
+def lookup_documentation(name: str) -> dict[str, t.Any]:
+    path = os.path.join(ROOT, "plugins", "lookup", name + ".py")
+    return get_docstring(path, fragment_loader, collection_name="preauth.oauth2", plugin_type="lookup")[0]
+
+
+def test_the_lookup_documents_the_options_it_reads_as_the_modules_take_them():
+    from ansible_collections.preauth.oauth2.plugins.lookup import access_token
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, STORE_DIR_ENV
+
+    options = lookup_documentation("access_token")["options"]
+    assert sorted(options) == sorted(["_terms", "min_ttl", "max_wait", *access_token.SHARED])
+    docs = normalized_docs({k: v for k, v in options.items() if k in access_token.SHARED})
+    assert docs == normalized_spec({k: CONNECTION_ARGS[k] for k in access_token.SHARED})
+    assert [e["name"] for e in options["store_dir"]["env"]] == [STORE_DIR_ENV]

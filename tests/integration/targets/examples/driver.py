@@ -1,10 +1,11 @@
-"""Run every EXAMPLES block of every module with ansible-playbook against the simulator.
+"""Run every EXAMPLES block of every module, and of the access_token lookup, with ansible-playbook against the simulator.
 
-One playbook per module, made from its EXAMPLES block. The example text is used as written, except:
+One playbook per module (or lookup), made from its EXAMPLES block. The example text is used as written, except:
 
 1. the simulator's address: an OpenID issuer ``https://login.example.com/...`` becomes the simulator's
    ``/strict`` issuer, and a task with ``platform: exact_online`` and ``country: XX`` gets ``base_url:
-   <simulator>/XX`` (the option the docs give for "a local simulator");
+   <simulator>/XX`` (the option the docs give for "a local simulator"); in the lookup's examples the Exact Online address
+   ``https://start.exactonline.XX`` in an ``ansible.builtin.uri`` URL becomes ``<simulator>/XX``;
 2. the test store: ``/srv/preauth/tokens`` becomes the run's own token store, which is also the default
    for examples that name none (the environment variable ``PREAUTH_OAUTH2_STORE_DIR``, as documented);
 3. any other absolute path in a module option (``path``, ``prometheus_file``) is moved under the run's
@@ -30,6 +31,7 @@ import ast
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -53,7 +55,19 @@ from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
 
 # The order in which the examples build on each other's state.
-ORDER = ["authorization_url", "code_exchange", "token_info", "token_refresh", "invantive_settings", "token_handover", "token_revoke", "sealed_file"]
+ORDER = [
+    "authorization_url",
+    "code_exchange",
+    "token_info",
+    "token_refresh",
+    "access_token",
+    "invantive_settings",
+    "token_handover",
+    "token_revoke",
+    "sealed_file",
+]
+# Plugins that are not modules, by the directory their EXAMPLES are in. Their tasks are not module tasks: the block must run.
+PLUGIN_DIRS = {"access_token": "lookup"}
 
 # Whether each module task (numbered from 1 among the block's tasks) changes on its first run.
 EXPECTED: dict[str, dict[int, bool]] = {
@@ -63,6 +77,7 @@ EXPECTED: dict[str, dict[int, bool]] = {
     # The single-connection example then finds the access token fresh: unchanged, access token returned.
     "token_info": {1: False, 3: True, 4: False},
     "token_refresh": {1: True, 2: False},
+    "access_token": {},
     "invantive_settings": {1: False, 3: True},
     "token_handover": {1: True, 2: True},
     "token_revoke": {1: True, 2: True},
@@ -79,7 +94,7 @@ LISTENER = "http://127.0.0.1:8765/callback"
 
 def module_docs(name: str) -> tuple[dict[str, t.Any], str]:
     """DOCUMENTATION (parsed) and EXAMPLES (text) of a module, read without importing it."""
-    with open(os.path.join(ROOT, "plugins", "modules", name + ".py"), encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "plugins", PLUGIN_DIRS.get(name, "modules"), name + ".py"), encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
     found = {}
     for node in tree.body:
@@ -122,6 +137,9 @@ def playbook(name: str, sim: str, work: str) -> tuple[list[dict[str, t.Any]], li
     for number, task in enumerate(yaml.safe_load(examples), start=1):
         fqcn = module_of(task)
         if fqcn is None:
+            if name in PLUGIN_DIRS and isinstance(task.get("ansible.builtin.uri"), dict):
+                uri = task["ansible.builtin.uri"]
+                uri["url"] = re.sub(r"\Ahttps://start\.exactonline\.([a-z.]+)(?=/)", lambda m: "%s/%s" % (sim, m.group(1)), uri["url"])
             tasks.append(task)
             continue
         args = task[fqcn] = substitute(task[fqcn], sim, work)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every module's EXAMPLES block, run with ansible-playbook against the simulator (driver.py says how
+# Every module's EXAMPLES block (and the access_token lookup's), run with ansible-playbook against the simulator (driver.py says how
 # the example text is adapted: only the simulator's address, the test store and absolute paths, which
 # move under a temporary root). Module tasks must change on their first run as expected, and those of
 # idempotent modules must not change on a second run. Runs as root: sealed_file's examples set owners.

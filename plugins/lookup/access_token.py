@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: access_token
+short_description: A valid access token for a connection of the inventory, refreshed when needed
+version_added: 0.1.0
+description:
+  - Returns an access token of each connection named in the terms that stays valid for at least O(min_ttl) seconds, for
+    example for the C(Authorization) header of an M(ansible.builtin.uri) task.
+  - The connection's definition is the entry of the variable C(preauth_connections) whose C(name) is the term, as the
+    playbooks use it; its client secret may be an inline ansible-vault value, decrypted with the run's vault secrets.
+  - When the stored access token has less than O(min_ttl) seconds left, or the refresh token less than a week (the default
+    O(preauth.oauth2.token_refresh#module:refresh_before)), the chain is refreshed exactly as M(preauth.oauth2.token_refresh)
+    does it - under the store's lock, with the rotated refresh token saved before anything else - so parallel lookups and
+    refresh runs make one token call between them, and the others get its token.
+  - A platform's minimum interval between refreshes (Exact Online, 570 seconds) can leave a token with less than O(min_ttl)
+    but more than zero seconds; it is returned with a warning. A connection without a stored chain, one that needs a new
+    preauthentication, one handed over to a host, or one whose token has expired while a refresh is not yet allowed fails
+    with a message that names the connection and what to do next.
+  - "The token is a secret: a task that uses it must have C(no_log: true), or the token shows in the task's output and logs."
+author:
+  - preauth.oauth2 developers (@preauth-oauth2)
+extends_documentation_fragment:
+  - preauth.oauth2.connection.store_sources
+options:
+  _terms:
+    description:
+      - Names of connections of C(preauth_connections). One token is returned per name, in the same order.
+    type: list
+    elements: str
+    required: true
+  min_ttl:
+    description:
+      - Seconds the returned access token must stay valid; a token with less left is refreshed first.
+      - V(0) accepts any token that has not expired yet.
+    type: int
+    default: 60
+  store_dir:
+    description:
+      - Directory of the token store.
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens) of
+        the controller user.
+    type: path
+  vault_id:
+    description:
+      - Vault identity that encrypts the store file when it is rewritten and the run loads several (C(--vault-id)). An existing
+        store file keeps the vault identity it was written with.
+    type: str
+  validate_certs:
+    description:
+      - Verify the platform's TLS certificates.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle to verify TLS certificates with, for example behind a TLS-inspecting proxy.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for an answer from the platform.
+    type: float
+    default: 30
+  max_wait:
+    description:
+      - Most seconds to wait in total when the platform answers a refresh with 429 or 503.
+    type: int
+    default: 60
+notes:
+  - The lookup runs on the controller, where the token store and the vault secrets are.
+  - The definition is looked up in C(preauth_connections) as the task sees it; the playbooks' variable C(preauth_store_dir)
+    and C(preauth_vault_id) set O(store_dir) and O(vault_id) for it too.
+seealso:
+  - module: preauth.oauth2.token_refresh
+"""
+
+EXAMPLES = r"""
+- name: Ask Exact Online who the token belongs to
+  ansible.builtin.uri:
+    url: https://start.exactonline.nl/api/v1/current/Me
+    headers:
+      Accept: application/json
+      Authorization: "Bearer {{ lookup('preauth.oauth2.access_token', 'acme-nl', min_ttl=120) }}"
+  no_log: true  # the header holds the access token
+  register: me
+
+- name: Show the division the token works in (no secret in it)
+  ansible.builtin.debug:
+    msg: "acme-nl works in division {{ me.json.d.results[0].CurrentDivision }}"
+"""
+
+RETURN = r"""
+_raw:
+  description:
+    - One access token per term, valid for at least O(min_ttl) seconds unless a warning says otherwise.
+  type: list
+  elements: str
+"""
+
+import datetime
+import time
+import typing as t
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ENTRY_KEYS, ENTRY_SPEC
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import ChainResult, Policy, Refresher
+
+display = Display()
+
+CONNECTIONS_VAR = "preauth_connections"
+SHARED = ("store_dir", "vault_id", "validate_certs", "ca_path", "timeout")
+
+
+def _epoch(value: t.Any) -> float | None:
+    """Epoch seconds of a result's ISO time (whole seconds, UTC); None for no or an unreadable time."""
+    try:
+        return datetime.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+class LookupModule(LookupBase):
+    def run(self, terms: list[t.Any], variables: dict[str, t.Any] | None = None, **kwargs: t.Any) -> list[str]:
+        self.set_options(var_options=variables, direct=kwargs)
+        options = {name: self.get_option(name) for name in (*SHARED, "min_ttl", "max_wait")}
+        if options["min_ttl"] < 0:
+            raise AnsibleError("preauth.oauth2.access_token: min_ttl must be 0 or more seconds, not %d" % options["min_ttl"])
+        return [self._token(term, variables or {}, options) for term in terms]
+
+    def _definition(self, name: str, variables: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The connection's entry of preauth_connections, templated: an inline-vaulted secret decrypts here."""
+        raw = variables.get(CONNECTIONS_VAR)
+        entries = self._templar.template(raw) if raw is not None else []
+        if not isinstance(entries, list):
+            raise AnsibleError(
+                "connection %s: %s is not a list of connection definitions; see inventory/exact-online.yml in the collection" % (name, CONNECTIONS_VAR)
+            )
+        found = [e for e in entries if isinstance(e, dict) and e.get("name", e.get("connection")) == name]
+        if not found:
+            raise AnsibleError(
+                "connection %s is not in %s of this host's variables; add its definition there (see inventory/exact-online.yml in the collection), "
+                "or check the name" % (name, CONNECTIONS_VAR)
+            )
+        try:
+            entry = to_plain(found[0], CONNECTIONS_VAR)
+        except NotPlainError as exc:
+            raise AnsibleError("connection %s: %s" % (name, exc)) from None
+        return {k: v for k, v in entry.items() if k in ENTRY_KEYS}
+
+    def _token(self, name: t.Any, variables: dict[str, t.Any], options: dict[str, t.Any]) -> str:
+        if not isinstance(name, str) or not name:
+            raise AnsibleError("preauth.oauth2.access_token: each term is the name of a connection of %s, not %r" % (CONNECTIONS_VAR, type(name).__name__))
+        name = str.__str__(name)
+        entry = self._definition(name, variables)
+        hidden = {entry["client_secret"]} if isinstance(entry.get("client_secret"), str) and entry["client_secret"] else set()
+        checked = ArgumentSpecValidator(ENTRY_SPEC).validate(dict(entry, connection=name))
+        if checked.error_messages:
+            problems = remove_values("; ".join(str(m) for m in checked.error_messages), hidden)
+            raise AnsibleError("connection %s: invalid definition in %s: %s" % (name, CONNECTIONS_VAR, problems))
+        params = dict(to_plain(checked.validated_parameters), **{k: options[k] for k in SHARED})
+        # 0 asks for a token that is valid now: the refresher's 0 means "never refresh for the access token".
+        policy = Policy(access_token_min_ttl=max(1, options["min_ttl"]), return_access_token=True, max_wait=options["max_wait"])
+        try:
+            client = http_client(params)
+        except PreauthError as exc:
+            raise AnsibleError("connection %s: %s" % (name, exc.msg)) from None
+        try:
+            try:
+                connection = resolve(params, client)
+            except PreauthError as exc:
+                raise AnsibleError("connection %s: %s" % (name, remove_values(exc.msg, hidden))) from None
+            # run_one never raises: every failure is the connection's result, its message free of values.
+            result = Refresher(open_store(params, self._loader._vault), client, policy).run_one(connection)
+        finally:
+            client.close()
+        hidden.update(v for v in result.secrets if v)
+        for warning in result.warnings:
+            display.warning(remove_values(warning, hidden))
+        return self._checked(name, result, options["min_ttl"], hidden, time.time())
+
+    @staticmethod
+    def _checked(name: str, result: ChainResult, min_ttl: int, hidden: set[str], now: float) -> str:
+        """The token of a result that has a valid one; otherwise an error that says what to do (never a token)."""
+        token = result.access_token
+        if token:
+            hidden.add(token)
+        msg = remove_values(result.msg, hidden)
+        if result.status == "failed":
+            raise AnsibleError("connection %s: no access token: %s" % (name, msg))
+        if result.reason == "owned_by_host":
+            raise AnsibleError(
+                "connection %s: no access token: %s. The controller must not refresh it; use the token on that host, or give the chain "
+                "back with preauth.oauth2.token_handover state=controller" % (name, msg)
+            )
+        expires = _epoch((result.after or result.before or {}).get("access_expires_at"))
+        left = (expires - now) if expires is not None else None
+        if not token or left is None or left <= 0:
+            # Only a refresh the platform does not allow yet leaves an expired token here.
+            raise AnsibleError("connection %s: no valid access token, and no refresh is possible now: %s. Try again later" % (name, msg))
+        if left < min_ttl:
+            display.warning("connection %s: the access token has only %d s left, less than min_ttl=%d: %s" % (name, left, min_ttl, msg))
+        return token
