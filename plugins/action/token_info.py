@@ -4,25 +4,26 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, prometheus_text, update_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 
 
 class ActionModule(PreauthAction):
-    # Not in the oauth2 action group: module_defaults for the group set client_id, platform and the
-    # other connection options, which this argument spec would reject.
+    # In the oauth2 action group for store_dir and vault_id; connection options set for the group are refused here.
     argument_spec = {
         "connection": {"type": "str"},
         "connections": {"type": "list", "elements": "str"},
+        "expected": {"type": "list", "elements": "str"},
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),
         "vault_id": dict(CONNECTION_ARGS["vault_id"]),
         "return_secrets": {"type": "bool", "default": False},
         "prometheus_file": {"type": "path"},
     }
-    mutually_exclusive = [("connection", "connections")]
+    mutually_exclusive = [("connection", "connections", "expected")]
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
@@ -30,11 +31,19 @@ class ActionModule(PreauthAction):
         names = [params["connection"]] if params["connection"] else params["connections"]
         now = time.time()
         found = collect(store, names, now, with_secrets=params["return_secrets"])
-        outcome = Outcome(result={"connections": found, "count": len(found)}, carries_secrets=params["return_secrets"])
+        result = {"connections": found, "count": len(found), "store_dir": store.store_dir}
+        missing: list[str] = []
+        if params["expected"] is not None:
+            comparison = compare(store, params["expected"])
+            result.update(comparison)
+            missing = comparison["missing"]
+        else:
+            result["store_exists"] = os.path.isdir(store.store_dir)
+        outcome = Outcome(result=result, carries_secrets=params["return_secrets"])
         path = params["prometheus_file"]
         if path:
             # prometheus_text reads metadata fields only: secrets never reach the file.
-            text = prometheus_text(found)
+            text = prometheus_text(found, missing)
             changed, old = update_file(path, text, request.check_mode)
             outcome.changed = changed
             outcome.result["prometheus_file"] = path
@@ -45,4 +54,8 @@ class ActionModule(PreauthAction):
             outcome.msg = "%d connection(s); %s the Prometheus file %s" % (len(found), verb, path)
         else:
             outcome.msg = "%d connection(s) in %s" % (len(found), store.store_dir)
+        if not result["store_exists"]:
+            outcome.msg += "; the token store %s does not exist (nothing was preauthenticated with this store_dir)" % store.store_dir
+        if missing:
+            outcome.msg += "; no chain stored for %d connection(s) of the inventory: %s" % (len(missing), ", ".join(missing))
         return outcome

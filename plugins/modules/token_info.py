@@ -15,18 +15,26 @@ description:
   - Read-only - the store is never written and no platform is called.
   - With O(return_secrets=true) each entry also carries the tokens and the app's client ID and endpoints, and the whole result
     is hidden from output and logs (C(no_log)). This is how a deploy role gets the credentials.
+  - A chain handed over to a host with M(preauth.oauth2.token_handover) is kept alive by that host, which refreshes it
+    itself. The store only knows the token times of the controller's last token call before the hand-over, so for such a
+    chain RV(connections[].refresh_expires_at), RV(connections[].days_left) and RV(connections[].access_expires_at) are
+    V(null), and RV(connections[].owner) and RV(connections[].owner_since) say which host keeps it alive since when.
+  - With O(expected) (the names of the inventory's connections) it also compares the store with the inventory - see
+    RV(missing) and RV(unexpected). RV(store_exists) tells whether the store directory exists at all.
   - With O(prometheus_file) it writes the metrics C(preauth_refresh_token_expiry_timestamp_seconds),
-    C(preauth_reauthorization_required), C(preauth_last_refresh_timestamp_seconds) and C(preauth_chain_present) (labels
-    C(connection) and C(platform)) for node_exporter's textfile collector, so an alert fires before a chain dies. The file
-    holds no secret and no time-dependent value; it is replaced atomically, and only when its content changes.
-  - Not a member of the C(group/preauth.oauth2.oauth2) action group - C(module_defaults) for that group set connection
-    options such as O(preauth.oauth2.code_exchange#module:client_id) that this module does not take. Set O(store_dir) for it
-    separately, for example with C(module_defaults) for C(preauth.oauth2.token_info) itself.
+    C(preauth_reauthorization_required), C(preauth_last_refresh_timestamp_seconds), C(preauth_chain_present) and
+    C(preauth_handed_over_timestamp_seconds), each with the labels C(connection), C(platform) and C(owner) (V(controller)
+    or the host's name), for node_exporter's textfile collector, so an alert fires before a chain dies. The expiry and the
+    last refresh are written only for chains the controller keeps alive, the hand-over time only for chains a host keeps
+    alive. A connection of O(expected) without a chain is written as C(preauth_chain_present) V(0) with empty
+    C(platform) and C(owner) labels. The file holds no secret and no time-dependent value; it is replaced atomically, and
+    only when its content changes. Example alert rules are in C(docs/monitoring.md) of the collection.
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.controller
+  - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
 options:
   connection:
@@ -34,12 +42,22 @@ options:
       - Report on this connection only. It must have a store file; a connection without one fails with a message that says
         how to create it (run C(playbooks/preauthenticate.yml) for it).
       - Without O(connection) and O(connections), every store file in O(store_dir) is reported.
-      - Mutually exclusive with O(connections).
+      - Mutually exclusive with O(connections) and O(expected).
     type: str
   connections:
     description:
       - Report on these connections. Each must have a store file.
-      - Mutually exclusive with O(connection).
+      - Mutually exclusive with O(connection) and O(expected).
+    type: list
+    elements: str
+  expected:
+    description:
+      - The names of the connections that should have a chain, usually those of the inventory's C(preauth_connections).
+      - Every store file in O(store_dir) is reported, as without O(connection). A name without a store file does not fail
+        the task; it is returned in RV(missing) (and written to O(prometheus_file) as a chain that is not present), and a
+        store file of a connection not named here is returned in RV(unexpected). C(playbooks/status.yml) sets this and
+        fails after showing its table when RV(missing) is not empty.
+      - Mutually exclusive with O(connection) and O(connections).
     type: list
     elements: str
   return_secrets:
@@ -55,6 +73,8 @@ options:
         textfile collector (in its C(--collector.textfile.directory); node_exporter reads only files whose name ends in C(.prom)).
       - Written through a temporary file in the same directory and renamed, with mode 0644; the directory must exist.
         Reported as changed only when the content changed.
+      - When the content is unchanged, only the file's modification time is set to now (not in check mode), so that
+        node_exporter's C(node_textfile_mtime_seconds) tells an alert when the reports stopped.
     type: path
 attributes:
   check_mode:
@@ -68,7 +88,8 @@ attributes:
   idempotent:
     support: full
     details:
-      - The store is never written, and O(prometheus_file) is rewritten only when the chains changed.
+      - The store is never written, and O(prometheus_file) is rewritten only when the chains changed (its modification time is
+        updated on every run).
 seealso:
   - module: preauth.oauth2.token_handover
   - module: preauth.oauth2.token_revoke
@@ -90,9 +111,10 @@ EXAMPLES = r"""
   loop_control:
     label: "{{ item.connection }}"
 
-- name: Write metrics for node_exporter
+- name: Write metrics for node_exporter, with a series for every connection of the inventory that has no chain
   preauth.oauth2.token_info:
     store_dir: /srv/preauth/tokens
+    expected: "{{ preauth_connections | map(attribute='name') | list }}"
     prometheus_file: /var/lib/node_exporter/textfile_collector/preauth.prom
 
 - name: Get the credentials of one connection for a deployment
@@ -122,11 +144,13 @@ connections:
       type: str
       sample: exact_online
     owner:
-      description: V(controller), or the name of the host the chain was handed over to with M(preauth.oauth2.token_handover).
+      description:
+        - V(controller), or the name of the host the chain was handed over to with M(preauth.oauth2.token_handover); that host
+          keeps the chain alive.
       type: str
       sample: controller
     owner_since:
-      description: Since when the owner owns the chain (UTC, ISO 8601).
+      description: Since when the owner owns the chain (UTC, ISO 8601); for a host, when the chain was handed over.
       type: str
     generation:
       description: The chain's generation; every preauthentication adds one.
@@ -160,17 +184,21 @@ connections:
           description: When (UTC, ISO 8601).
           type: str
     access_expires_at:
-      description: When the access token expires (UTC, ISO 8601).
+      description: When the access token expires (UTC, ISO 8601); V(null) for a chain a host keeps alive.
       type: str
     refresh_expires_at:
-      description: Estimated expiry of the refresh token (UTC, ISO 8601), V(null) when the platform's lifetime is unknown.
+      description:
+        - Estimated expiry of the refresh token (UTC, ISO 8601).
+        - V(null) when the platform's lifetime is unknown, and for a chain a host keeps alive (the host's refreshes move it).
       type: str
     days_left:
       description: Days until RV(connections[].refresh_expires_at), one decimal; negative when past; V(null) when unknown.
       type: float
       sample: 29.6
     last_refresh_at:
-      description: Last successful refresh (UTC, ISO 8601), V(null) when never refreshed.
+      description:
+        - The controller's last successful refresh (UTC, ISO 8601), V(null) when never refreshed.
+        - For a chain a host keeps alive, the last refresh before the hand-over.
       type: str
     last_error:
       description: The last refresh error, with C(at), C(kind) and C(message); V(null) when the last refresh worked.
@@ -191,7 +219,7 @@ connections:
       type: bool
     timestamps:
       description: The same times as Unix timestamps (C(access_expires_at), C(refresh_expires_at), C(last_refresh_at),
-        C(preauthenticated_at)), for arithmetic in templates.
+        C(preauthenticated_at), C(owner_since)), for arithmetic in templates.
       type: dict
     access_token:
       description: The access token.
@@ -222,6 +250,27 @@ count:
   returned: success
   type: int
   sample: 3
+store_dir:
+  description: The token store directory that was read.
+  returned: success
+  type: str
+store_exists:
+  description:
+    - Whether the token store directory exists. V(false) means nothing was ever preauthenticated with this O(store_dir)
+      (or it is the wrong directory); RV(connections) is then empty.
+  returned: success
+  type: bool
+missing:
+  description: The names of O(expected) that have no store file, sorted.
+  returned: when O(expected) is set
+  type: list
+  elements: str
+  sample: [crm]
+unexpected:
+  description: The connections with a store file that O(expected) does not name, sorted.
+  returned: when O(expected) is set
+  type: list
+  elements: str
 prometheus_file:
   description: The path of the metrics file.
   returned: when O(prometheus_file) is set

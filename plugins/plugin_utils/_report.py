@@ -11,6 +11,11 @@ No Ansible imports. ``summarize`` reads one decrypted store and returns metadata
 ``prometheus_text`` holds no time-dependent value (no "generated at", no "days left"), so an
 unchanged set of chains gives a byte-identical file and a re-run reports no change; alert rules
 compute ``expiry - time()`` themselves.
+
+A chain handed over to a host is refreshed there: the expiry and last refresh in the store are
+those of the controller's last token call before the hand-over, not the chain's. Reports therefore
+give no expiry, no days left and no refresh metric for a host-owned chain (an expiry alert would
+fire for every chain the hosts keep alive); they name the host and the hand-over time instead.
 """
 
 from __future__ import annotations
@@ -26,27 +31,39 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Token
 
 DAY = 86400.0
 
+CONTROLLER = "controller"
+
 # Metric name, help text, and the summary value it reports (None: the series is left out).
+# Every series carries the labels connection, platform and owner (see prometheus_text).
 _METRICS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any]], float | None]], ...] = (
     (
         "preauth_refresh_token_expiry_timestamp_seconds",
-        "Estimated expiry of the connection's refresh token (Unix time); absent when the platform's lifetime is unknown.",
+        "Estimated expiry of the refresh token of a chain the controller keeps alive (Unix time); "
+        "absent when the platform's lifetime is unknown and for chains a host keeps alive (owner label not controller).",
         lambda s: s["timestamps"]["refresh_expires_at"],
     ),
     (
         "preauth_reauthorization_required",
         "1 when the connection's chain no longer works and a person has to preauthenticate it again.",
-        lambda s: 1.0 if s["reauthorization_required"] else 0.0,
+        lambda s: None if s["reauthorization_required"] is None else 1.0 if s["reauthorization_required"] else 0.0,
     ),
     (
         "preauth_last_refresh_timestamp_seconds",
-        "Last successful refresh of the connection's chain, or its preauthentication when it was never refreshed (Unix time).",
-        lambda s: s["timestamps"]["last_refresh_at"] or s["timestamps"]["preauthenticated_at"],
+        "The controller's last successful refresh of the chain, or its preauthentication when it was never refreshed (Unix time); "
+        "absent for chains a host keeps alive.",
+        lambda s: (s["timestamps"]["last_refresh_at"] or s["timestamps"]["preauthenticated_at"]) if s["owner"] == CONTROLLER else None,
     ),
     (
         "preauth_chain_present",
-        "1 when the store holds tokens for the connection, 0 after they were revoked or before the first preauthentication.",
+        "1 when the store holds tokens for the connection, 0 after they were revoked or when the inventory defines a connection "
+        "that was never preauthenticated.",
         lambda s: 1.0 if s["has_tokens"] else 0.0,
+    ),
+    (
+        "preauth_handed_over_timestamp_seconds",
+        "When the chain was handed over to the host in the owner label, which keeps it alive since (Unix time); "
+        "absent for chains the controller keeps alive.",
+        lambda s: s["timestamps"]["owner_since"] if s["owner"] not in (CONTROLLER, None) else None,
     ),
 )
 
@@ -78,7 +95,10 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
     person = _section(data, "preauthenticated_by")
     reauth = _section(data, "reauthorization_required") if data.get("reauthorization_required") else None
     error = _section(data, "last_error") if data.get("last_error") else None
-    refresh_expires = seconds(tokens.get("refresh_expires_at"))
+    # A host refreshes the chain it was handed: the stored token times stopped at the hand-over.
+    host_owned = owner.get("kind") == "host"
+    refresh_expires = None if host_owned else seconds(tokens.get("refresh_expires_at"))
+    access_expires = None if host_owned else seconds(tokens.get("access_expires_at"))
     preauthenticated = seconds(person.get("at"))
     last_refresh = seconds(tokens.get("last_refresh_at"))
     name = " ".join(str(person[k]).strip() for k in ("first_name", "last_name") if person.get(k)) or None
@@ -86,7 +106,7 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
     return {
         "connection": data.get("connection"),
         "platform": definition.get("platform"),
-        "owner": owner.get("host") if owner.get("kind") == "host" else "controller",
+        "owner": str(owner.get("host") or "an unnamed host") if host_owned else CONTROLLER,
         "owner_since": iso(owner.get("since")),
         "generation": _count(data.get("generation")),
         "deployed_to": sorted(str(host) for host in deployed) if isinstance(deployed, list) else [],
@@ -98,8 +118,8 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
             "company": person.get("company"),
             "at": iso(person.get("at")),
         },
-        "access_expires_at": iso(tokens.get("access_expires_at")),
-        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
+        "access_expires_at": None if host_owned else iso(tokens.get("access_expires_at")),
+        "refresh_expires_at": None if host_owned else iso(tokens.get("refresh_expires_at")),
         "days_left": round((refresh_expires - now) / DAY, 1) if refresh_expires is not None else None,
         "last_refresh_at": iso(tokens.get("last_refresh_at")),
         "last_error": {"at": iso(error.get("at")), "kind": error.get("kind"), "message": error.get("message")} if error is not None else None,
@@ -108,10 +128,11 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
         "reauthorization_since": iso(reauth.get("since")) if reauth is not None else None,
         "in_flight": bool(data.get("in_flight")),
         "timestamps": {
-            "access_expires_at": seconds(tokens.get("access_expires_at")),
+            "access_expires_at": access_expires,
             "refresh_expires_at": refresh_expires,
             "last_refresh_at": last_refresh,
             "preauthenticated_at": preauthenticated,
+            "owner_since": seconds(owner.get("since")),
         },
     }
 
@@ -157,6 +178,21 @@ def collect(store: TokenStore, names: t.Sequence[str] | None, now: float, with_s
     return by_days_left(found)
 
 
+def compare(store: TokenStore, expected: t.Sequence[str]) -> dict[str, t.Any]:
+    """The inventory's connections against the store: which have no store file, which store files the inventory lacks.
+
+    ``store_exists`` is false when the store directory does not exist at all, so a report can say
+    that once instead of sending every connection to be preauthenticated on its own.
+    """
+    wanted = list(dict.fromkeys(check_connection_name(n) for n in expected))
+    stored = store.connections()
+    return {
+        "missing": sorted(set(wanted) - set(stored)),
+        "unexpected": sorted(set(stored) - set(wanted)),
+        "store_exists": os.path.isdir(store.store_dir),
+    }
+
+
 # -- Prometheus textfile collector -----------------------------------------------------------
 
 
@@ -169,12 +205,27 @@ def _sample(value: float) -> str:
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def prometheus_text(summaries: t.Iterable[dict[str, t.Any]]) -> str:
+def _absent(name: str) -> dict[str, t.Any]:
+    """What the metrics need of a connection the inventory defines and the store lacks: no chain, nothing else known."""
+    return {
+        "connection": name,
+        "platform": None,
+        "owner": None,
+        "has_tokens": False,
+        "reauthorization_required": None,
+        "timestamps": {"refresh_expires_at": None, "last_refresh_at": None, "preauthenticated_at": None, "owner_since": None},
+    }
+
+
+def prometheus_text(summaries: t.Iterable[dict[str, t.Any]], missing: t.Iterable[str] = ()) -> str:
     """The metrics of these chains in the text exposition format, for node_exporter's textfile collector.
 
-    Series are ordered by connection name so equal input gives byte-identical output.
+    ``missing`` names connections the inventory defines that have no chain: they appear as
+    ``preauth_chain_present 0`` with empty platform and owner labels, so the alert for a chain that
+    needs a person catches them too. Series are ordered by connection name so equal input gives
+    byte-identical output.
     """
-    ordered = sorted(summaries, key=lambda s: s["connection"] or "")
+    ordered = sorted([*summaries, *(_absent(name) for name in missing)], key=lambda s: s["connection"] or "")
     lines = []
     for metric, help_text, pick in _METRICS:
         lines.append("# HELP %s %s" % (metric, help_text))
@@ -183,7 +234,7 @@ def prometheus_text(summaries: t.Iterable[dict[str, t.Any]]) -> str:
             value = pick(summary)
             if value is None:
                 continue
-            labels = 'connection="%s",platform="%s"' % (escape_label(summary["connection"] or ""), escape_label(summary["platform"] or ""))
+            labels = ",".join('%s="%s"' % (label, escape_label(summary[label] or "")) for label in ("connection", "platform", "owner"))
             lines.append("%s{%s} %s" % (metric, labels, _sample(value)))
     return "\n".join(lines) + "\n"
 
@@ -235,9 +286,21 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
 
 
 def update_file(path: str, text: str, check_mode: bool) -> tuple[bool, str | None]:
-    """Write ``text`` to ``path`` only when it differs from what is there. Returns (changed, old text)."""
+    """Write ``text`` to ``path`` only when it differs from what is there. Returns (changed, old text).
+
+    An unchanged file still gets the current modification time (outside check mode): the content
+    holds no time, so node_exporter's ``node_textfile_mtime_seconds`` is the only way an alert can
+    tell that the reports stopped.
+    """
     old = read_text(path)
     if old == text:
+        if not check_mode:
+            try:
+                os.utime(path)
+            except OSError as exc:
+                raise ReportError(
+                    "cannot update the modification time of %s: %s; the staleness alert reads it, so make the file this user's own" % (path, exc.strerror)
+                ) from None
         return False, old
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
+import time
 
 import pytest
 import yaml
@@ -98,14 +100,13 @@ def test_summary_of_a_controller_owned_chain():
 def test_summary_of_a_chain_in_trouble():
     summary = summarize(
         data(
-            owner={"kind": "host", "host": "dwh01", "since": NOW, "generation": 3},
             reauthorization_required={"since": NOW, "reason": "the platform says the refresh token was already used"},
             last_error={"at": NOW, "kind": "invalid_grant", "message": "the token endpoint refused the request (HTTP 400 invalid_grant)"},
             in_flight={"fingerprint": "0123456789ab", "started_at": NOW},
         ),
         NOW + 13 * DAY,
     )
-    assert summary["owner"] == "dwh01"
+    assert summary["owner"] == "controller"
     assert summary["reauthorization_required"] is True
     assert summary["reauthorization_reason"] == "the platform says the refresh token was already used"
     assert summary["reauthorization_since"] == "2027-01-15T08:00:00Z"
@@ -116,6 +117,19 @@ def test_summary_of_a_chain_in_trouble():
     }
     assert summary["in_flight"] is True
     assert summary["days_left"] == -0.7  # expired: negative, so it sorts first
+
+
+def test_a_chain_a_host_keeps_alive_has_no_expiry_here_and_names_the_host():
+    # The store's expiry is that of the controller's last token call: 5 days past by now, while dwh01 keeps the chain alive.
+    handed = data(owner={"kind": "host", "host": "dwh01", "since": NOW - 20 * DAY, "generation": 3})
+    summary = summarize(handed, NOW + 17.34 * DAY)
+    assert summary["owner"] == "dwh01" and summary["owner_since"] == "2026-12-26T08:00:00Z"
+    assert summary["days_left"] is None and summary["refresh_expires_at"] is None and summary["access_expires_at"] is None
+    assert summary["timestamps"]["refresh_expires_at"] is None and summary["timestamps"]["access_expires_at"] is None
+    assert summary["timestamps"]["owner_since"] == NOW - 20 * DAY
+    assert summary["last_refresh_at"] == "2027-01-14T08:00:00Z"  # the controller's, before the hand-over
+    assert summary["has_tokens"] is True and summary["reauthorization_required"] is False
+    assert summarize(data(owner={"kind": "host", "since": NOW}), NOW)["owner"] == "an unnamed host"
 
 
 def test_days_left_is_unknown_without_a_refresh_expiry_or_without_tokens():
@@ -143,7 +157,9 @@ def test_sorting_by_days_left_with_unknown_last_and_names_breaking_ties():
 def test_prometheus_text_format():
     never_refreshed = data("b-conn", tokens=dict(data()["tokens"], last_refresh_at=None, refresh_expires_at=None))
     needs_login = data("a-conn", reauthorization_required={"since": NOW, "reason": "spent"})
-    text = prometheus_text([summarize(never_refreshed, NOW), summarize(needs_login, NOW), summarize(data("c-conn", tokens=None), NOW)])
+    handed = data("d-conn", owner={"kind": "host", "host": "dwh01", "since": NOW - 2 * DAY, "generation": 3})
+    summaries = [summarize(never_refreshed, NOW), summarize(needs_login, NOW), summarize(data("c-conn", tokens=None), NOW), summarize(handed, NOW)]
+    text = prometheus_text(summaries, missing=["e-conn"])
     lines = text.splitlines()
     assert text.endswith("\n")
     assert [line for line in lines if line.startswith("# TYPE")] == [
@@ -151,29 +167,37 @@ def test_prometheus_text_format():
         "# TYPE preauth_reauthorization_required gauge",
         "# TYPE preauth_last_refresh_timestamp_seconds gauge",
         "# TYPE preauth_chain_present gauge",
+        "# TYPE preauth_handed_over_timestamp_seconds gauge",
     ]
-    assert sum(line.startswith("# HELP preauth_") for line in lines) == 4
+    assert sum(line.startswith("# HELP preauth_") for line in lines) == 5
     samples = [line for line in lines if not line.startswith("#")]
+    a, b, c, d = ('connection="%s-conn",platform="exact_online",owner="controller"' % n for n in "abcd")
+    d = d.replace("controller", "dwh01")
+    e = 'connection="e-conn",platform="",owner=""'
     assert samples == [
-        # b-conn's lifetime is unknown and c-conn was revoked: no expiry series for them.
-        'preauth_refresh_token_expiry_timestamp_seconds{connection="a-conn",platform="exact_online"} %s' % sample(NOW + 12.34 * DAY),
-        'preauth_reauthorization_required{connection="a-conn",platform="exact_online"} 1',
-        'preauth_reauthorization_required{connection="b-conn",platform="exact_online"} 0',
-        'preauth_reauthorization_required{connection="c-conn",platform="exact_online"} 0',
-        'preauth_last_refresh_timestamp_seconds{connection="a-conn",platform="exact_online"} 1799913600',
+        # b-conn's lifetime is unknown, c-conn was revoked, dwh01 keeps d-conn alive, e-conn has no chain: no expiry series for them.
+        "preauth_refresh_token_expiry_timestamp_seconds{%s} %s" % (a, sample(NOW + 12.34 * DAY)),
+        "preauth_reauthorization_required{%s} 1" % a,
+        "preauth_reauthorization_required{%s} 0" % b,
+        "preauth_reauthorization_required{%s} 0" % c,
+        "preauth_reauthorization_required{%s} 0" % d,
+        "preauth_last_refresh_timestamp_seconds{%s} 1799913600" % a,
         # never refreshed: the preauthentication time
-        'preauth_last_refresh_timestamp_seconds{connection="b-conn",platform="exact_online"} 1799136000',
-        'preauth_last_refresh_timestamp_seconds{connection="c-conn",platform="exact_online"} 1799136000',
-        'preauth_chain_present{connection="a-conn",platform="exact_online"} 1',
-        'preauth_chain_present{connection="b-conn",platform="exact_online"} 1',
-        'preauth_chain_present{connection="c-conn",platform="exact_online"} 0',
+        "preauth_last_refresh_timestamp_seconds{%s} 1799136000" % b,
+        "preauth_last_refresh_timestamp_seconds{%s} 1799136000" % c,
+        "preauth_chain_present{%s} 1" % a,
+        "preauth_chain_present{%s} 1" % b,
+        "preauth_chain_present{%s} 0" % c,
+        "preauth_chain_present{%s} 1" % d,
+        "preauth_chain_present{%s} 0" % e,
+        "preauth_handed_over_timestamp_seconds{%s} %s" % (d, sample(NOW - 2 * DAY)),
     ]
 
 
 def test_prometheus_label_values_are_escaped():
     assert escape_label('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
     odd = data(definition={"platform": 'ex"act\\on\nline'})
-    assert 'platform="ex\\"act\\\\on\\nline"} 0' in prometheus_text([summarize(odd, NOW)])
+    assert 'platform="ex\\"act\\\\on\\nline",owner="controller"} 0' in prometheus_text([summarize(odd, NOW)])
 
 
 def test_prometheus_text_does_not_depend_on_the_time_it_is_made():
@@ -211,9 +235,13 @@ def test_update_file_writes_only_a_change_and_nothing_in_check_mode(tmp_path):
     assert not os.path.exists(path)
     assert update_file(path, "a\n", check_mode=False) == (True, None)
     before = os.stat(path)
+    os.utime(path, (1000.0, 1000.0))
+    assert update_file(path, "a\n", check_mode=True) == (False, "a\n")
+    assert os.stat(path).st_mtime == 1000.0  # check mode touches nothing
     assert update_file(path, "a\n", check_mode=False) == (False, "a\n")
     after = os.stat(path)
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # Same file, same content, but the modification time is now: the heartbeat a staleness alert reads.
+    assert after.st_ino == before.st_ino and after.st_mtime >= before.st_mtime
     assert update_file(path, "b\n", check_mode=True) == (True, "a\n")
     assert open(path).read() == "a\n"
     with pytest.raises(ReportError, match=r"the directory .*/nowhere does not exist; create it or choose another path"):
@@ -294,22 +322,24 @@ def test_prometheus_file_is_written_once_and_rewritten_only_on_change(three, tmp
     assert first["changed"] is True and first["prometheus_file"] == str(prom)
     text = prom.read_text()
     expiry = stored(exact)["tokens"]["refresh_expires_at"]
-    assert 'preauth_refresh_token_expiry_timestamp_seconds{connection="acme-nl",platform="exact_online"} %s\n' % sample(expiry) in text
-    assert 'preauth_reauthorization_required{connection="crm",platform="generic"} 0\n' in text
+    assert 'preauth_refresh_token_expiry_timestamp_seconds{connection="acme-nl",platform="exact_online",owner="controller"} %s\n' % sample(expiry) in text
+    assert 'preauth_reauthorization_required{connection="crm",platform="generic",owner="controller"} 0\n' in text
     assert not any(line.startswith('preauth_refresh_token_expiry_timestamp_seconds{connection="crm"') for line in text.splitlines())
     assert stat.S_IMODE(os.stat(prom).st_mode) == 0o644
     for p in three:
         assert stored(p)["tokens"]["refresh_token"] not in text
-    inode, mtime = os.stat(prom).st_ino, os.stat(prom).st_mtime_ns
+    inode = os.stat(prom).st_ino
+    os.utime(prom, (1000.0, 1000.0))
     again = run_action(TokenInfo, args)
     assert again["changed"] is False and again["msg"] == "3 connection(s); left unchanged the Prometheus file %s" % prom
-    assert (os.stat(prom).st_ino, os.stat(prom).st_mtime_ns) == (inode, mtime)
+    assert os.stat(prom).st_ino == inode and prom.read_text() == text
+    assert os.stat(prom).st_mtime > time.time() - 60  # touched: node_textfile_mtime_seconds shows the report still runs
     # A chain that needs reauthorization changes the metrics: the file is replaced.
     with open_store(aged, VAULT).locked("aged-nl") as record:
         record.data["reauthorization_required"] = {"since": 1.0, "reason": "spent"}
     changed = run_action(TokenInfo, args)
     assert changed["changed"] is True and os.stat(prom).st_ino != inode
-    assert 'preauth_reauthorization_required{connection="aged-nl",platform="exact_online"} 1\n' in prom.read_text()
+    assert 'preauth_reauthorization_required{connection="aged-nl",platform="exact_online",owner="controller"} 1\n' in prom.read_text()
 
 
 def test_prometheus_file_with_return_secrets_holds_no_secret(three, tmp_path):
@@ -324,16 +354,142 @@ def test_prometheus_file_with_return_secrets_holds_no_secret(three, tmp_path):
 def test_an_empty_store_directory_reports_nothing(tmp_path):
     result = run_action(TokenInfo, {"store_dir": str(tmp_path / "none"), "prometheus_file": str(tmp_path / "p.prom")})
     assert result["count"] == 0 and result["connections"] == [] and result["changed"] is True
-    assert (tmp_path / "p.prom").read_text().count("# TYPE") == 4
+    assert (tmp_path / "p.prom").read_text().count("# TYPE") == 5
 
 
-def status_lines(result: dict) -> list[str]:
-    """The table playbooks/status.yml shows, rendered from its own template with this token_info result."""
+def status_tasks() -> list[dict]:
     root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
     with open(os.path.join(root, "playbooks", "status.yml"), encoding="utf-8") as handle:
-        play = yaml.safe_load(handle)
-    expression = next(task for task in play[0]["tasks"] if "vars" in task)["vars"]["preauth_status_lines"]
-    return Templar(loader=DataLoader(), variables={"preauth_status": result}).template(trust_as_template(expression))
+        return yaml.safe_load(handle)[0]["tasks"]
+
+
+def status_lines(result: dict, **variables) -> list[str]:
+    """The table playbooks/status.yml shows, rendered from its own template with this token_info result."""
+    expression = next(task for task in status_tasks() if "vars" in task)["vars"]["preauth_status_lines"]
+    return Templar(loader=DataLoader(), variables=dict(variables, preauth_status=result)).template(trust_as_template(expression))
+
+
+def status_failure(result: dict) -> str | None:
+    """The message of status.yml's failing task for this token_info result, or None when the task would not run."""
+    task = next(task for task in status_tasks() if "ansible.builtin.fail" in task)
+    templar = Templar(loader=DataLoader(), variables={"preauth_status": result})
+    if not templar.evaluate_conditional(trust_as_template(task["when"])):
+        return None
+    return templar.template(trust_as_template(task["ansible.builtin.fail"]["msg"]))
+
+
+INVENTORY = [{"name": "acme-nl", "platform": "exact_online"}, {"name": "crm", "platform": "generic"}, {"name": "hr-nl", "platform": "exact_online"}]
+
+
+def test_status_against_a_store_with_a_missing_chain_and_a_host_owned_chain(sim, tmp_path):
+    """acme-nl is kept alive by dwh01 since its hand-over 35 days ago, crm is fine, hr-nl was never preauthenticated."""
+    from ansible_collections.preauth.oauth2.plugins.action.token_handover import ActionModule as TokenHandover
+
+    exact = params(sim, tmp_path)
+    preauthenticate(exact)
+    assert run_action(TokenHandover, {"store_dir": exact["store_dir"], "connection": "acme-nl", "host": "dwh01"})["changed"] is True
+    strict = strict_params(sim, tmp_path)
+    preauthenticate(strict)
+    store = open_store(exact, VAULT)
+    # 35 days later: the expiry the controller saw at the hand-over lies 5 days in the past; dwh01 refreshed it long since.
+    for name in ("acme-nl", "crm"):
+        with store.locked(name) as record:
+            for section, key in (("tokens", "obtained_at"), ("tokens", "access_expires_at"), ("tokens", "refresh_expires_at"), ("owner", "since")):
+                if isinstance(record.data[section].get(key), float):
+                    record.data[section][key] -= 35 * DAY
+            record.data["preauthenticated_by"]["at"] -= 35 * DAY
+    handed_over_at = stored(exact)["owner"]["since"]
+    prom = tmp_path / "preauth.prom"
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": [c["name"] for c in INVENTORY], "prometheus_file": str(prom)})
+    assert "failed" not in result and result["changed"] is True
+    assert (result["missing"], result["unexpected"], result["store_exists"], result["count"]) == (["hr-nl"], [], True, 2)
+    assert result["msg"] == "2 connection(s); wrote the Prometheus file %s; no chain stored for 1 connection(s) of the inventory: hr-nl" % prom
+    acme = next(c for c in result["connections"] if c["connection"] == "acme-nl")
+    assert acme["owner"] == "dwh01" and acme["days_left"] is None and acme["refresh_expires_at"] is None
+    assert acme["owner_since"] == summarize(stored(exact), 0)["owner_since"] and acme["owner_since"].startswith("20")
+
+    header, acme_row, crm, missing_row = status_lines(result, preauth_connections=INVENTORY)  # both: no days left known
+    assert header.startswith("CONNECTION ")
+    assert crm.split()[:4] == ["crm", "generic", "controller", "1"] and crm.endswith("  ok")
+    # Not "DAYS LEFT -5.0 ... ok": no days left, no controller refresh time, and who keeps it alive since when.
+    assert acme_row.split()[:6] == ["acme-nl", "exact_online", "dwh01", "1", "-", "-"]
+    assert acme_row.endswith("kept alive by dwh01 since %s (the host refreshes it; its expiry is not known here)" % acme["owner_since"])
+    assert missing_row.split()[:6] == ["hr-nl", "exact_online", "-", "-", "-", "-"]
+    assert missing_row.endswith("MISSING: in preauth_connections, but no chain is stored; run playbooks/preauthenticate.yml -e preauth_connection=hr-nl")
+    assert status_failure(result) == (
+        "no chain is stored for 1 connection(s) of preauth_connections: hr-nl; preauthenticate each with playbooks/preauthenticate.yml "
+        "-e preauth_connection=NAME"
+    )
+
+    text = prom.read_text()
+    assert not any(line.startswith("preauth_refresh_token_expiry_timestamp_seconds{") and "acme-nl" in line for line in text.splitlines())
+    assert not any(line.startswith("preauth_last_refresh_timestamp_seconds{") and "acme-nl" in line for line in text.splitlines())
+    assert 'preauth_handed_over_timestamp_seconds{connection="acme-nl",platform="exact_online",owner="dwh01"} %s\n' % sample(handed_over_at) in text
+    assert 'preauth_chain_present{connection="acme-nl",platform="exact_online",owner="dwh01"} 1\n' in text
+    assert 'preauth_chain_present{connection="hr-nl",platform="",owner=""} 0\n' in text
+    assert 'preauth_refresh_token_expiry_timestamp_seconds{connection="crm"' not in text  # generic: lifetime unknown
+    assert 'preauth_reauthorization_required{connection="crm",platform="generic",owner="controller"} 0\n' in text
+    for p in (exact, strict):
+        assert stored(p)["tokens"]["refresh_token"] not in text + json.dumps(result)
+
+
+def test_status_of_a_store_the_inventory_does_not_know_and_of_all_present(sim, tmp_path):
+    exact = params(sim, tmp_path)
+    preauthenticate(exact)
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["crm", "crm"]})
+    assert (result["missing"], result["unexpected"]) == (["crm"], ["acme-nl"])
+    assert status_lines(result, preauth_connections=INVENTORY)[1].endswith("  ok; not in preauth_connections")
+    present = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["acme-nl"]})
+    assert (present["missing"], present["unexpected"], present["msg"]) == ([], [], "1 connection(s) in %s" % exact["store_dir"])
+    assert len(status_lines(present, preauth_connections=INVENTORY[:1])) == 2 and status_failure(present) is None
+
+
+def test_status_of_a_store_that_does_not_exist_says_so_once(tmp_path):
+    store_dir = str(tmp_path / "tokens")
+    result = run_action(TokenInfo, {"store_dir": store_dir, "expected": [c["name"] for c in INVENTORY]})
+    assert "failed" not in result and result["store_exists"] is False and result["count"] == 0
+    assert result["missing"] == ["acme-nl", "crm", "hr-nl"]
+    assert result["msg"] == (
+        "0 connection(s) in %s; the token store %s does not exist (nothing was preauthenticated with this store_dir); "
+        "no chain stored for 3 connection(s) of the inventory: acme-nl, crm, hr-nl" % (store_dir, store_dir)
+    )
+    header, line = status_lines(result, preauth_connections=INVENTORY)
+    assert line == (
+        "The token store %s does not exist: nothing was preauthenticated with this store_dir yet - 3 connection(s) of preauth_connections "
+        "have no chain (acme-nl, crm, hr-nl); preauthenticate each with playbooks/preauthenticate.yml -e preauth_connection=NAME, "
+        "or set preauth_store_dir to the right store." % store_dir
+    )
+    assert status_failure(result) == (
+        "the token store %s does not exist, so none of the 3 connection(s) of preauth_connections has a chain: preauthenticate each "
+        "with playbooks/preauthenticate.yml -e preauth_connection=NAME, or set preauth_store_dir to the right store" % store_dir
+    )
+    nothing = run_action(TokenInfo, {"store_dir": store_dir, "expected": []})
+    lines = status_lines(nothing, preauth_connections=[])
+    assert lines[1] == "The token store %s does not exist: nothing was preauthenticated with this store_dir yet." % store_dir
+    assert status_failure(nothing) is None
+
+
+def test_status_of_an_empty_store_says_so_once(tmp_path):
+    store_dir = tmp_path / "tokens"
+    store_dir.mkdir(mode=0o700)
+    result = run_action(TokenInfo, {"store_dir": str(store_dir), "expected": ["acme-nl", "crm"]})
+    assert result["store_exists"] is True and result["missing"] == ["acme-nl", "crm"]
+    assert status_lines(result, preauth_connections=INVENTORY[:2])[1:] == [
+        "The token store %s holds no chain - 2 connection(s) of preauth_connections have none (acme-nl, crm); "
+        "preauthenticate each with playbooks/preauthenticate.yml -e preauth_connection=NAME." % store_dir
+    ]
+    assert status_failure(result) == (
+        "no chain is stored for 2 connection(s) of preauth_connections: acme-nl, crm; preauthenticate each with "
+        "playbooks/preauthenticate.yml -e preauth_connection=NAME"
+    )
+
+
+def test_expected_names_are_checked_and_exclude_named_connections(tmp_path):
+    bad = run_action(TokenInfo, {"store_dir": str(tmp_path), "expected": ["ok", "../etc"]})
+    assert bad["failed"] is True and bad["msg"].startswith("connection name '../etc' is not valid")
+    both = run_action(TokenInfo, {"store_dir": str(tmp_path), "connection": "a", "expected": ["a"]})
+    assert both["failed"] is True
+    assert "parameters are mutually exclusive: connection|connections|expected" in both["msg"]
 
 
 def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim, tmp_path, control):
@@ -355,8 +511,9 @@ def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim
         "lost its answer after the platform had already rotated the token, and the platform now refuses it (the token endpoint "
         "refused the request (HTTP 401 unauthorized_client: Old refresh token used.))"
     )
-    assert 'preauth_reauthorization_required{connection="acme-nl",platform="exact_online"} 1' in (tmp_path / "p.prom").read_text()
-    header, row = status_lines(result)
+    assert 'preauth_reauthorization_required{connection="acme-nl",platform="exact_online",owner="controller"} 1' in (tmp_path / "p.prom").read_text()
+    header, row, note = status_lines(result)
+    assert note == "preauth_connections is not defined in the inventory: the store was not compared with it."
     assert header.split() == ["CONNECTION", "PLATFORM", "OWNER", "GEN", "DAYS", "LEFT", "LAST", "REFRESH", "STATE"]
     assert row.startswith("acme-nl ") and "NEEDS PREAUTHENTICATION since %s: the refresh at " % info["reauthorization_since"] in row
     assert row.endswith("(HTTP 401 unauthorized_client: Old refresh token used.))")
@@ -404,7 +561,7 @@ def test_connection_and_connections_are_mutually_exclusive(tmp_path):
 
 
 def test_shared_connection_options_are_refused(tmp_path):
-    # Why token_info is not in the oauth2 action group: module_defaults would send it these.
+    # A connection option set for the oauth2 action group reaches token_info too, and is refused by name.
     result = run_action(TokenInfo, {"store_dir": str(tmp_path), "client_id": "x"})
     assert result["failed"] is True
     assert result["msg"].startswith("preauth.oauth2.token_info: invalid arguments: client_id. Supported parameters include: connection, connections,")
@@ -480,7 +637,7 @@ def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(si
         "invalid time (nan)",
     )
     assert odd["preauthenticated_by"]["at"] == "invalid time (10000000000000000000...)" and odd["days_left"] is None
-    assert 'preauth_chain_present{connection="acme-nl",platform="exact_online"} 1' in prom.read_text()
+    assert 'preauth_chain_present{connection="acme-nl",platform="exact_online",owner="controller"} 1' in prom.read_text()
     # The refresh reads the unreadable refresh expiry as due (after Exact's 570 s) and writes readable times.
     control.advance_clock(600)
     with store.locked("acme-nl") as record:
@@ -489,3 +646,66 @@ def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(si
     result = refresher.run_one(resolve(exact, None))
     assert result.status == "refreshed" and "the stored refresh token expiry is unreadable (invalid time (a value of type str))" in result.msg
     assert run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl"})["connections"][0]["days_left"] == 30.0
+
+
+# -- the alert rules of docs/monitoring.md ----------------------------------------------------
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+NODE_EXPORTER_METRICS = {"node_textfile_mtime_seconds"}  # written by node_exporter itself, not by token_info
+
+
+def alert_rules() -> list[dict]:
+    with open(os.path.join(ROOT, "docs", "monitoring.md"), encoding="utf-8") as handle:
+        blocks = re.findall(r"^```yaml\n(.*?)^```$", handle.read(), flags=re.S | re.M)
+    (rules,) = [yaml.safe_load(block) for block in blocks if block.startswith("groups:")]
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_the_documented_alert_rules_use_metrics_and_labels_the_file_has(sim, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ansible_collections.preauth.oauth2.plugins.action.token_handover import ActionModule as TokenHandover
+
+    # A file with every kind of series: a chain the controller keeps alive, one a host keeps alive, one never preauthenticated.
+    exact = params(sim, tmp_path)
+    preauthenticate(exact)
+    assert run_action(TokenHandover, {"store_dir": exact["store_dir"], "connection": "acme-nl", "host": "dwh01"})["changed"] is True
+    aged = params(sim, tmp_path, connection="aged-nl")
+    preauthenticate(aged)
+    prom = tmp_path / "preauth.prom"
+    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["acme-nl", "aged-nl", "hr-nl"], "prometheus_file": str(prom)})
+    assert result["changed"] is True and result["missing"] == ["hr-nl"]
+    families = {family.name: family for family in text_string_to_metric_families(prom.read_text())}
+    assert all(family.type == "gauge" and family.documentation for family in families.values())
+    assert set(families) == {
+        "preauth_refresh_token_expiry_timestamp_seconds",
+        "preauth_reauthorization_required",
+        "preauth_last_refresh_timestamp_seconds",
+        "preauth_chain_present",
+        "preauth_handed_over_timestamp_seconds",
+    }
+    for family in families.values():
+        assert family.samples and all(set(s.labels) == {"connection", "platform", "owner"} for s in family.samples)
+    owners = {(s.labels["connection"], s.labels["owner"]) for s in families["preauth_chain_present"].samples}
+    assert owners == {("acme-nl", "dwh01"), ("aged-nl", "controller"), ("hr-nl", "")}
+    assert [s.labels["connection"] for s in families["preauth_refresh_token_expiry_timestamp_seconds"].samples] == ["aged-nl"]
+    assert [s.labels["connection"] for s in families["preauth_handed_over_timestamp_seconds"].samples] == ["acme-nl"]
+
+    rules = alert_rules()
+    assert [rule["alert"] for rule in rules] == ["PreauthChainExpiresSoon", "PreauthNeedsPreauthentication", "PreauthMetricsStale", "PreauthMetricsMissing"]
+    for rule in rules:
+        used = set(re.findall(r"\b(?:preauth|node)_[a-z_]+\b", rule["expr"]))
+        assert used, rule["alert"]
+        ours = {name for name in used if name.startswith("preauth_")}
+        assert ours <= set(families), "%s uses a metric the file does not have: %s" % (rule["alert"], ours - set(families))
+        assert used - ours <= NODE_EXPORTER_METRICS, rule["alert"]
+        labels = set(re.findall(r"\$labels\.([a-z_]+)", json.dumps(rule["annotations"])))
+        available = {"connection", "platform", "owner"} if ours else {"instance", "job", "file"}
+        assert labels <= available, "%s uses labels %s" % (rule["alert"], labels - available)
+    # The documentation names exactly these metrics: the page's table and the module's description.
+    with open(os.path.join(ROOT, "docs", "monitoring.md"), encoding="utf-8") as handle:
+        table = set(re.findall(r"^\| `(preauth_[a-z_]+)` \|", handle.read(), flags=re.M))
+    assert table == set(families)
+    with open(os.path.join(ROOT, "plugins", "modules", "token_info.py"), encoding="utf-8") as handle:
+        module_doc = handle.read()
+    assert all("C(%s)" % name in module_doc for name in families)
