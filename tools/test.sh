@@ -3,7 +3,7 @@
 # first (tools/bootstrap.sh makes them). Per environment: unit tests, integration targets and
 # ansible-test sanity. Once, with the newest: ansible-lint, changelog lint, collection build and
 # tarball content, execution-environment build context, ansible-doc of every module and role,
-# pinned ruff and mypy (tools/bootstrap.sh lint makes .venv-lint).
+# pinned ruff, mypy and antsibull-docs lint (tools/bootstrap.sh lint makes .venv-lint).
 # Prints one line per stage with its counts and ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -106,6 +106,16 @@ static() { # pinned ruff over the repository, mypy over plugins/ (tests/requirem
     } >"$log" 2>&1
     [ $problems -eq 0 ] || fail_log "ruff / mypy" "$log"
     record "ruff check + mypy plugins/" "$((2 - problems))" "$problems" "$files Python files"
+}
+
+docs_lint() { # antsibull-docs lint-collection-docs (from .venv-lint) with ansible-doc of the newest core, in a collection tree
+    local venv=$1 log="$logs/antsibull-docs.log" tree rc
+    tree=$(tools/collection-tree.sh "$root/build/docs-lint")
+    (cd "$tree" && PATH="$root/$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/build/docs-lint" \
+        "$root/.venv-lint/bin/antsibull-docs" lint-collection-docs --plugin-docs .) >"$log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || fail_log "antsibull-docs lint-collection-docs" "$log"
+    if [ $rc -eq 0 ]; then record "antsibull-docs lint-collection-docs" 1 0; else record "antsibull-docs lint-collection-docs" 0 1; fi
 }
 
 changelog() {
@@ -216,6 +226,7 @@ for venv in "$@"; do
     if [ $first -eq 1 ]; then
         lint "$venv"
         static
+        docs_lint "$venv"
         changelog "$venv"
         build "$venv"
         execution_environment "$venv"
