@@ -28,6 +28,7 @@ if [ "$what" = test ]; then
     want util-linux bash -c 'command -v setsid && command -v findmnt && command -v setpriv'
     want mount has mount                           # the runner mounts a tmpfs on /run/preauth
     want passwd has useradd                        # the SSH test host's users
+    want chromium has chromium                     # tests/unit/docs: the redirect relay page in a real browser
 fi
 # sort -u: one package may be named twice above
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sed '/^$/d' | sort -u)
