@@ -147,7 +147,8 @@ def test_code_shows_the_exact_address_copy_button_and_countdown(open_page):
     assert state["copyText"] == "Copy"
     assert state["copySeen"] is True
     # The countdown started at 3:00 when the page opened and ticks every second.
-    minutes, _, seconds = state["left"].partition(":")
+    minutes, colon, seconds = state["left"].partition(":")
+    assert colon == ":", state["left"]
     assert state["leftSeen"] is True
     assert minutes.isdigit() and len(seconds) == 2 and seconds.isdigit(), state["left"]
     assert 150 <= int(minutes) * 60 + int(seconds) <= 180, state["left"]
@@ -160,7 +161,7 @@ def test_code_address_keeps_its_encoding(open_page):
 
 
 def test_second_run_is_told_to_use_the_environment_variable(open_page):
-    _, state = open_page("?code=FAKE-code-123&state=FAKE-state-456")
+    state = open_page("?code=FAKE-code-123&state=FAKE-state-456")[1]
     shown = state["shown"]
     assert "PREAUTH_REDIRECT_URL='…' ansible-playbook" in shown
     assert "-vvvv" in shown  # says why: extra variables are printed at -vvvv
@@ -170,7 +171,7 @@ def test_second_run_is_told_to_use_the_environment_variable(open_page):
 
 
 def test_access_denied_explains_and_offers_nothing_to_copy(open_page):
-    _, state = open_page("?error=access_denied&error_description=FAKE+user+pressed%20Deny&state=FAKE-state-456")
+    state = open_page("?error=access_denied&error_description=FAKE+user+pressed%20Deny&state=FAKE-state-456")[1]
     assert state["gotError"] is True
     assert state["gotCode"] is False
     assert state["about"] is False
@@ -184,13 +185,13 @@ def test_access_denied_explains_and_offers_nothing_to_copy(open_page):
 
 
 def test_error_without_description_says_none_given(open_page):
-    _, state = open_page("?error=access_denied")
+    state = open_page("?error=access_denied")[1]
     assert state["gotError"] is True
     assert state["errorDescription"] == "(none given)"
 
 
 def test_without_query_shows_instructions(open_page):
-    _, state = open_page("")
+    state = open_page("")[1]
     assert state["about"] is True
     assert state["gotCode"] is False
     assert state["gotError"] is False
