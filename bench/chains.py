@@ -2,11 +2,12 @@
 
 Every chain starts the way a person makes one: ``_preauth.start`` stores a pending attempt, the
 simulator's scripted browser signs in (password, TOTP, consent) and ``_preauth.complete``
-exchanges the code and stores the chain in a vault-encrypted TokenStore. Variant (a) refreshes
-that store. Variants (b) and (c) get chains of their own, made the same way in a scratch store
-and then moved into their own format: one vault-encrypted YAML file per connection with
-``refresh_token``, ``access_token`` and ``expires_at``. No two variants share a chain (rotation
-would break the other).
+exchanges the code and stores the chain in a vault-encrypted token store. Variant (a) refreshes
+that file store, variant (d) a PostgreSQL store made the same way. Variants (b) and (c) get chains
+of their own, made the same way in a scratch store and then moved into their own format: one
+vault-encrypted YAML file per connection with ``refresh_token``, ``access_token`` and
+``expires_at``. No two variants refresh a chain at the same time (rotation would break the
+other); at a large N, (d) may get (a)'s chains after (a)'s runs (``move_to_store``).
 
 Nothing here prints or returns a token; the checks compare fingerprints.
 """
@@ -14,6 +15,7 @@ Nothing here prints or returns a token; the checks compare fingerprints.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import os
 import shutil
 import sys
@@ -51,7 +53,14 @@ def endpoints(sim_url: str) -> dict[str, str]:
     return {"authorize": sim_url + "/strict/authorize", "token": sim_url + "/strict/token"}
 
 
-def _params(sim_url: str, store_dir: str, name: str) -> dict[str, t.Any]:
+def store_options(where: str) -> dict[str, str | None]:
+    """The store options for ``where``: a PostgreSQL URL (its password comes from PGPASSWORD) or a directory."""
+    if where.startswith("postgresql://"):
+        return {"store_dir": None, "store_url": where}
+    return {"store_dir": where, "store_url": None}
+
+
+def _params(sim_url: str, where: str, name: str) -> dict[str, t.Any]:
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 
     found = {key: spec.get("default") for key, spec in CONNECTION_ARGS.items()}
@@ -63,14 +72,26 @@ def _params(sim_url: str, store_dir: str, name: str) -> dict[str, t.Any]:
         client_secret=STRICT_CLIENT_SECRET,
         redirect_uri=REDIRECT_URI,
         scopes=list(SCOPES),
-        store_dir=store_dir,
         timeout=30.0,
+        **store_options(where),
     )
     return found
 
 
+def open_store(where: str, vault: t.Any) -> t.Any:
+    """The collection's store for ``where`` (a directory or a PostgreSQL URL), as the actions open it."""
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store as collection_open_store
+
+    return collection_open_store(store_options(where), vault)
+
+
 class Creator:
-    """Make chains in a TokenStore directory, with a few threads (the simulator is threaded)."""
+    """Make chains in a token store, with a few threads (the simulator is threaded).
+
+    One store object per store and one browser per thread: a new store object derives its index
+    key again (100,000 PBKDF2 rounds) and a new browser loads the system's CA certificates again,
+    which made up most of the time of creating a chain.
+    """
 
     def __init__(self, sim_url: str, vault: t.Any, workers: int = 4) -> None:
         install_imports()
@@ -81,6 +102,8 @@ class Creator:
         self.workers = workers
         self.user = DEFAULT_CONFIG["users"][0]
         self.local = threading.local()
+        self.stores: dict[str, t.Any] = {}
+        self.stores_lock = threading.Lock()
 
     def _client(self, params: dict[str, t.Any]) -> t.Any:
         from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client
@@ -89,25 +112,46 @@ class Creator:
             self.local.client = http_client(params)
         return self.local.client
 
-    def one(self, store_dir: str, name: str) -> str:
-        """Preauthenticate one connection; return its refresh-token fingerprint."""
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store, resolve
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
+    def _store(self, where: str) -> t.Any:
+        with self.stores_lock:
+            if where not in self.stores:
+                self.stores[where] = open_store(where, self.vault)
+            return self.stores[where]
+
+    def _browser(self) -> t.Any:
         from simulator.browser import ScriptedBrowser
 
-        params = _params(self.sim_url, store_dir, name)
+        if getattr(self.local, "browser", None) is None:
+            self.local.browser = ScriptedBrowser()
+        browser = self.local.browser
+        browser.steps.clear()  # it keeps no cookies; only its narration would grow
+        return browser
+
+    def one(self, where: str, name: str) -> str:
+        """Preauthenticate one connection into the store ``where``; return its refresh-token fingerprint."""
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import resolve
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
+
+        params = _params(self.sim_url, where, name)
         client = self._client(params)
         conn = resolve(params, client)
-        store = open_store(params, self.vault)
+        store = self._store(where)
         url = start(conn, store, False, 900).result["url"]
-        landed = ScriptedBrowser().login(url, self.user["username"], self.user["password"], self.user["totp_secret"])
+        landed = self._browser().login(url, self.user["username"], self.user["password"], self.user["totp_secret"])
         step = complete(conn, store, client, False, CONTACT, redirect_url=landed)
         return step.result["refresh_fingerprint"]
 
-    def many(self, store_dir: str, names: list[str]) -> dict[str, str]:
-        """Preauthenticate every name into ``store_dir``; return name -> refresh fingerprint."""
+    def many(self, where: str, names: list[str]) -> dict[str, str]:
+        """Preauthenticate every name into the store ``where`` (a directory or a PostgreSQL URL); return name -> refresh fingerprint."""
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            return dict(zip(names, pool.map(lambda name: self.one(store_dir, name), names), strict=True))
+            return dict(zip(names, pool.map(lambda name: self.one(where, name), names), strict=True))
+
+    def close(self) -> None:
+        """End the database sessions of the stores this creator opened."""
+        with self.stores_lock:
+            stores, self.stores = list(self.stores.values()), {}
+        for store in stores:
+            store.close()
 
 
 # -- the user-format files of variants (b) and (c) --------------------------------------------
@@ -149,12 +193,48 @@ def user_files_from_store(store_dir: str, token_dir: str, names: list[str], vaul
     shutil.rmtree(store_dir)
 
 
-def age_store(store_dir: str, seconds: float, vault: t.Any) -> None:
-    """Variant (a): every time in every store file ``seconds`` older (tests/simulator/timewarp.py)."""
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
-    from simulator.timewarp import warp
+def _each(names: list[str], work: t.Callable[[str], None], workers: int) -> None:
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for _done in pool.map(work, names):
+            pass
 
-    warp(seconds, control=None, store=TokenStore(store_dir, vault))
+
+def age_store(where: str, seconds: float, vault: t.Any, workers: int = 4) -> None:
+    """Variants (a) and (d): every time in every record ``seconds`` older (as tests/simulator/timewarp.py), under each record's lock."""
+    from simulator.timewarp import shift_record
+
+    store = open_store(where, vault)
+
+    def one(name: str) -> None:
+        with store.locked(name) as record:
+            shift_record(record.data, seconds)
+
+    try:
+        _each(store.connections(), one, workers)
+    finally:
+        store.close()
+
+
+def move_to_store(source: str, target: str, names: list[str], seconds: float, vault: t.Any, workers: int = 4) -> None:
+    """Give (d) the chains (a) refreshed, instead of making new ones: each record read from the file
+    store ``source``, made ``seconds`` older, and written into the empty store ``target`` through the
+    collection's own store API (encrypted again, with its signed facts). The source is not used again."""
+    from simulator.timewarp import shift_record
+
+    src, dst = open_store(source, vault), open_store(target, vault)
+
+    def one(name: str) -> None:
+        data = copy.deepcopy(src.read(name).data)
+        shift_record(data, seconds)
+        with dst.locked(name) as record:
+            if record.exists:
+                raise SystemExit("%s already holds a chain for %s; (d) needs an empty database" % (dst.location, name))
+            record.data = data
+
+    try:
+        _each(names, one, workers)
+    finally:
+        dst.close()
 
 
 def age_user_files(token_dir: str, names: list[str], seconds: float, vault: t.Any) -> None:
@@ -173,13 +253,15 @@ def stored_fingerprints(variant: str, where: str, names: list[str], vault: t.Any
     """name -> fingerprint of the refresh token the variant has stored now."""
     from ansible.errors import AnsibleError
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import fingerprint
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
 
     found: dict[str, str | None] = {}
-    if variant == "a":
-        store = TokenStore(where, vault)
-        for name in names:
-            found[name] = (store.read(name).data.get("tokens") or {}).get("refresh_fingerprint")
+    if variant in ("a", "d"):
+        store = open_store(where, vault)
+        try:
+            for name in names:
+                found[name] = (store.read(name).data.get("tokens") or {}).get("refresh_fingerprint")
+        finally:
+            store.close()
     else:
         for name in names:
             try:

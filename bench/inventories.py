@@ -1,8 +1,10 @@
 """Inventories for the benchmark, with every client secret vault-encrypted inline (``!vault``).
 
 Variant (a) gets what playbooks/refresh.yml reads: ``preauth_store_dir`` and
-``preauth_connections``. Variants (b) and (c) get what a user without the collection would keep:
-``oauth_token_dir`` and ``oauth_connections`` (name, token_url, client_id, client_secret).
+``preauth_connections``; variant (d) the same connections without ``preauth_store_dir`` (its run
+names the PostgreSQL store in ``PREAUTH_OAUTH2_STORE_URL``); the bare playbook (e) reads (a)'s.
+Variants (b) and (c) get what a user without the collection would keep: ``oauth_token_dir``
+and ``oauth_connections`` (name, token_url, client_id, client_secret).
 Each connection's secret is encrypted on its own, as ``ansible-vault encrypt_string`` makes it.
 """
 
@@ -36,8 +38,8 @@ def _write(path: str, doc: dict[str, t.Any]) -> None:
         yaml.dump(doc, handle, Dumper=_Dumper, sort_keys=False, width=200)
 
 
-def collection_inventory(path: str, sim_url: str, store_dir: str, n: int, vault: t.Any) -> None:
-    """Variant (a): the collection's inventory format."""
+def collection_inventory(path: str, sim_url: str, store_dir: str | None, n: int, vault: t.Any) -> None:
+    """Variants (a) and (d): the collection's inventory format; without ``store_dir`` the store comes from the environment."""
     connections = [
         {
             "name": connection_name(i),
@@ -50,7 +52,8 @@ def collection_inventory(path: str, sim_url: str, store_dir: str, n: int, vault:
         }
         for i in range(n)
     ]
-    _write(path, {"all": {"hosts": _hosts(), "vars": {"preauth_store_dir": store_dir, "preauth_connections": connections}}})
+    store = {"preauth_store_dir": store_dir} if store_dir is not None else {}
+    _write(path, {"all": {"hosts": _hosts(), "vars": {**store, "preauth_connections": connections}}})
 
 
 def user_inventory(path: str, sim_url: str, token_dir: str, n: int, vault: t.Any) -> None:

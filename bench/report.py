@@ -11,6 +11,8 @@ VARIANT_TITLES = {
     "a": "(a) playbooks/refresh.yml, batch",
     "b": "(b) uri loop + vault files",
     "c": "(c) Python script, sequential (floor)",
+    "d": "(d) playbooks/refresh.yml, PostgreSQL store",
+    "e": "(e) bare ansible-playbook, one debug task",
 }
 RSS_NOTE = (
     "Peak RSS: the largest sum of VmRSS over ansible-playbook (or the script) and all its descendant "
@@ -110,21 +112,89 @@ def targets(runs: list[dict[str, t.Any]], sizes: list[int]) -> list[tuple[str, s
         found.append(("PASS" if tree < 300 else "FAIL", "%s: process tree %.0f MB (largest single process %.0f MB)" % (name, tree, single)))
     else:
         found.append(("n/a", name + ": not measured"))
+
+    found += _store_targets(runs)
+    return found
+
+
+def _ratio(name: str, top: dict[str, t.Any] | None, bottom: dict[str, t.Any] | None, limit: float | None, key: str = "wall_s") -> tuple[str, str]:
+    """A target (or, without ``limit``, a figure for information) comparing two runs by wall time or largest process RSS."""
+    if not (_usable(top) and _usable(bottom)):
+        return ("n/a", name + ": not measured")
+    assert top is not None and bottom is not None
+    if key == "wall_s":
+        text = "%.2f s / %.2f s = %.2fx" % (top["wall_s"], bottom["wall_s"], top["wall_s"] / bottom["wall_s"])
+    else:
+        text = "%s MB / %s MB = %.2fx" % (_mb(top[key]), _mb(bottom[key]), top[key] / bottom[key])
+    ratio = top[key] / bottom[key]
+    verdict = "info" if limit is None else ("PASS" if ratio <= limit else "FAIL")
+    return (verdict, "%s: %s" % (name, text))
+
+
+def _store_targets(runs: list[dict[str, t.Any]]) -> list[tuple[str, str]]:
+    """Issue 11: the PostgreSQL store (d) against the file store (a) and both against a bare playbook (e), from one run."""
+    a1k, d1k = find(runs, 1000, "a", "refresh"), find(runs, 1000, "d", "refresh")
+    e1k, e10k = find(runs, 1000, "e", "bare"), find(runs, 10000, "e", "bare")
+    found = [
+        _ratio("(d) first refresh within 1.2x of (a)'s at N=1000: (d) / (a)", d1k, a1k, 1.2),
+        _ratio("(d) no-op within 1.2x of the bare playbook (e) at N=1000: (d) / (e)", find(runs, 1000, "d", "no-op"), e1k, 1.2),
+        _ratio(
+            "(a) no-op vs the bare playbook (e) at N=1000 (no target; 1.5x before the PostgreSQL store): (a) / (e)", find(runs, 1000, "a", "no-op"), e1k, None
+        ),
+    ]
+    for variant in ("a", "d"):
+        found.append(
+            _ratio(
+                "(%s) no-op within 1.3x of the bare playbook (e) at N=10000: (%s) / (e)" % (variant, variant), find(runs, 10000, variant, "no-op"), e10k, 1.3
+            )
+        )
+    for variant in ("a", "d"):
+        for phase in ("no-op", "refresh"):
+            found.append(
+                _ratio(
+                    "(%s) %s: largest process's peak RSS within 1.2x of the bare playbook's (e) at N=10000" % (variant, phase),
+                    find(runs, 10000, variant, phase),
+                    e10k,
+                    1.2,
+                    key="max_process_rss_kb",
+                )
+            )
     return found
 
 
 def ratios(runs: list[dict[str, t.Any]], sizes: list[int]) -> list[str]:
-    """Per N, the first-run times side by side: (b)/(a) and (a)/(c)."""
+    """Per N, the first-run times side by side: (b)/(a), (a)/(c), (d)/(a); the no-op runs against the bare playbook (e)."""
     lines = []
     for n in sizes:
-        a, b, c = (find(runs, n, v, "refresh") for v in ("a", "b", "c"))
-        parts = ["%s %.2f s" % (v, r["wall_s"]) for v, r in (("(a)", a), ("(b)", b), ("(c)", c)) if _usable(r)]
+        a, b, c, d = (find(runs, n, v, "refresh") for v in ("a", "b", "c", "d"))
+        parts = ["%s %.2f s" % (v, r["wall_s"]) for v, r in (("(a)", a), ("(b)", b), ("(c)", c), ("(d)", d)) if _usable(r)]
         if _usable(a) and _usable(b):
             parts.append("(b)/(a) %.1fx" % (b["wall_s"] / a["wall_s"]))
         if _usable(a) and _usable(c):
             parts.append("(a)/(c) %.2fx" % (a["wall_s"] / c["wall_s"]))
+        if _usable(a) and _usable(d):
+            parts.append("(d)/(a) %.2fx" % (d["wall_s"] / a["wall_s"]))
         if parts:
             lines.append("N=%d refresh: %s" % (n, ", ".join(parts)))
+        e = find(runs, n, "e", "bare")
+        if _usable(e):
+            assert e is not None
+            parts = ["(e) bare %.2f s, largest process %s MB" % (e["wall_s"], _mb(e["max_process_rss_kb"]))]
+            for v in ("a", "d"):
+                again = find(runs, n, v, "no-op")
+                if _usable(again):
+                    assert again is not None
+                    parts.append(
+                        "(%s) %.2f s = %.2fx, %s MB = %.2fx"
+                        % (
+                            v,
+                            again["wall_s"],
+                            again["wall_s"] / e["wall_s"],
+                            _mb(again["max_process_rss_kb"]),
+                            again["max_process_rss_kb"] / e["max_process_rss_kb"],
+                        )
+                    )
+            lines.append("N=%d no-op vs bare: %s" % (n, ", ".join(parts)))
     return lines
 
 

@@ -35,8 +35,12 @@ def run_action(
 
 
 def pick(p: t.Mapping[str, t.Any], *names: str) -> dict[str, t.Any]:
-    """The options of ``p`` that an action with a smaller argument spec takes (unset ones left out)."""
-    return {k: p[k] for k in names if p.get(k) is not None}
+    """The options of ``p`` that an action with a smaller argument spec takes (unset ones left out).
+
+    Asking for ``store_dir`` asks for the store: ``store_url`` comes with it when the tests run on PostgreSQL.
+    """
+    wanted = (*names, "store_url") if "store_dir" in names else names
+    return {k: p[k] for k in wanted if p.get(k) is not None}
 
 
 def given(p: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the simulator on a real socket, and its fake demo credentials."""
+"""Shared fixtures: the simulator on a real socket, its fake demo credentials, and a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -40,3 +40,28 @@ def sim() -> t.Iterator[Simulator]:
 @pytest.fixture
 def control(sim: Simulator) -> ControlClient:
     return ControlClient(sim.base_url)
+
+
+from pgserver import PostgresServer, PostgresServerError  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg() -> t.Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run. Missing binaries fail (make test installs them), never skip."""
+    try:
+        server = PostgresServer().start()
+    except PostgresServerError as exc:
+        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def pg_db(pg: PostgresServer) -> t.Iterator[str]:
+    """A fresh empty database owned by the application role; its URL (password: ``pg.env``). Dropped afterwards."""
+    name = f"test_{os.urandom(6).hex()}"
+    url = pg.create_database(name)
+    try:
+        yield url
+    finally:
+        pg.drop_database(name)

@@ -57,7 +57,7 @@ def prepare_workspace() -> dict[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("FAKE-demo-vault-password\n")
     secrets = os.path.join(WORK, "secrets.yml")
-    plain = "preauth_demo_exact_secret: %s\n" % DEFAULT_CONFIG["clients"][0]["client_secret"]
+    plain = "demo_exact_secret: %s\n" % DEFAULT_CONFIG["clients"][0]["client_secret"]
     encrypted = subprocess.run(
         [os.path.join(BIN, "ansible-vault"), "encrypt", "--vault-password-file", password, "--output", secrets, "-"],
         input=plain,
@@ -187,7 +187,7 @@ def main() -> int:
             "-e",
             "preauth_connection=acme-nl",
             "-e",
-            "preauth_simulator_url=" + base,
+            "demo_simulator_url=" + base,
         ]
         person = Person(sign_in=sign_in, echo=lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()))
         code = person.run(command, env=env)
@@ -211,7 +211,7 @@ def main() -> int:
         say("    would die after 30 idle days, and refresh_before (7 days) asks for a refresh now")
         warp(24 * 86400, control, open_store(work))
         playbook = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "examples", "inventory.yml")]
-        common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"], "-e", "preauth_simulator_url=" + base]
+        common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"], "-e", "demo_simulator_url=" + base]
         calls = control.state()["token_calls_total"]
         run_visibly(playbook + [os.path.join(ROOT, "playbooks", "refresh.yml")] + common, env)
         say("    token calls: %d" % (control.state()["token_calls_total"] - calls))

@@ -14,10 +14,13 @@ want() { # package command-or-check...
     "$@" >/dev/null 2>&1 || need+=("$package")
 }
 has() { command -v "$1"; }
+# tests/pgserver.py runs its own throw-away server from these (PREAUTH_PG_BIN: another installation's bin directory)
+has_initdb() { [ -x "${PREAUTH_PG_BIN:-/nonexistent}/initdb" ] || compgen -G "/usr/lib/postgresql/*/bin/initdb"; }
 
 want make has make
 want git has git
 want curl has curl                                 # integration targets talk to the simulator
+want postgresql has_initdb                         # the PostgreSQL token store's tests; the demo's shared store
 if [ "$what" = test ]; then
     want shellcheck has shellcheck                 # ansible-test sanity: shellcheck
     want openssh-server has sshd                   # the SSH test host for deployment tests

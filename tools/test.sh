@@ -56,6 +56,20 @@ units() {
     record "unit tests (core $core)" "${passed:-0}" "$failed"
 }
 
+# The tests of the flows again, with every store on PostgreSQL (a real server, tests/pgserver.py).
+units_postgresql() {
+    local venv=$1 core=$2 log="$logs/units-postgresql-$2.log" passed failed
+    PREAUTH_TEST_STORE=postgresql "$venv/bin/python" -m pytest -q -p no:randomly tests/unit/plugins/plugin_utils/test__refresh.py \
+        tests/unit/plugins/plugin_utils/test__preauth.py tests/unit/plugins/plugin_utils/test__revoke.py \
+        tests/unit/plugins/plugin_utils/test__handover.py >"$log" 2>&1
+    local rc=$?
+    passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+    failed=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s+=$1} END {print s+0}')
+    if [ $rc -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
+    [ $rc -eq 0 ] || fail_log "units on PostgreSQL (core $core)" "$log"
+    record "unit tests, PostgreSQL store (core $core)" "${passed:-0}" "$failed" "$(grep -oE '[0-9]+ skipped' "$log" | tail -1) (file-store only)"
+}
+
 integration() {
     local venv=$1 core=$2 py=$3 log="$logs/integration-$2.log" tree targets rc failed_name
     tree=$(tools/collection-tree.sh "$root/build/ansible-test-integration-$core")
@@ -150,7 +164,8 @@ build() {
     fi
     for needed in galaxy.yml README.md LICENSE meta/runtime.yml meta/execution-environment.yml plugins/plugin_utils/_action.py \
         plugins/module_utils/_sealing.py roles/settings/meta/argument_specs.yml roles/settings/files/preauth-run playbooks/deploy.yml \
-        requirements.txt inventory/exact-online.yml; do
+        requirements.txt inventory/exact-online.yml extras/awx/execution-environment.yml extras/awx/credential-type.yml \
+        extras/awx/playbooks/refresh.yml; do
         checks=$((checks + 1))
         if [ "$needed" = galaxy.yml ]; then needed=MANIFEST.json; fi
         grep -qx "$needed" "$logs/tarball.txt" || { echo "missing from the tarball: $needed" >&2; problems=$((problems + 1)); }
@@ -159,7 +174,7 @@ build() {
 }
 
 execution_environment() {
-    local venv=$1 log="$logs/ee.log" ctx="$root/build/ee" checks=3 problems=0
+    local venv=$1 log="$logs/ee.log" ctx="$root/build/ee" checks=4 problems=0 tarball shipped=extras/awx/execution-environment.yml
     rm -rf "$ctx"
     mkdir -p "$ctx"
     # introspect reads meta/execution-environment.yml of the installed collection
@@ -170,25 +185,25 @@ execution_environment() {
         problems=$((problems + 1))
         fail_log "ansible-builder introspect (requirements not found)" "$log"
     fi
-    cat >"$ctx/execution-environment.yml" <<EOF
----
-version: 3
-images:
-  base_image:
-    name: quay.io/ansible/awx-ee:latest
-dependencies:
-  galaxy:
-    collections:
-      - name: $(ls "$root"/build/dist/preauth-oauth2-*.tar.gz)
-        type: file
-  python: $root/meta/ee-requirements.txt
-EOF
-    if ! "$venv/bin/ansible-builder" create -f "$ctx/execution-environment.yml" -c "$ctx/context" --output-filename Containerfile >>"$log" 2>&1 \
-        || [ ! -f "$ctx/context/Containerfile" ] || ! grep -q cryptography "$ctx/context/_build/requirements.txt"; then
+    # The build context comes from the definition users get in the tarball, with the tarball beside it as its
+    # instructions say; it must name the tarball of this version.
+    tarball=$(ls "$root"/build/dist/preauth-oauth2-*.tar.gz)
+    cp "$shipped" "$tarball" "$ctx/"
+    if ! grep -q "/build/collections/$(basename "$tarball")\$" "$ctx/execution-environment.yml" \
+        || ! grep -q "src: $(basename "$tarball")\$" "$ctx/execution-environment.yml"; then
         problems=$((problems + 1))
-        fail_log "ansible-builder create" "$log"
+        echo "$shipped does not name $(basename "$tarball") (galaxy.yml's version): update it" | tee -a "$log" >&2
     fi
-    record "execution environment context" "$((checks - problems))" "$problems"
+    if ! (cd "$ctx" && "$root/$venv/bin/ansible-builder" create -f execution-environment.yml -c context --output-filename Containerfile) >>"$log" 2>&1 \
+        || [ ! -f "$ctx/context/Containerfile" ] || [ ! -f "$ctx/context/_build/collections/$(basename "$tarball")" ]; then
+        problems=$((problems + 1))
+        fail_log "ansible-builder create -f $shipped" "$log"
+    elif ! grep -q '^cryptography' "$ctx/context/_build/requirements.txt" || ! grep -q '^psycopg\[binary\]' "$ctx/context/_build/requirements.txt"; then
+        problems=$((problems + 1))
+        echo "psycopg[binary] or cryptography is missing from $ctx/context/_build/requirements.txt" >>"$log"
+        fail_log "ansible-builder create (python requirements)" "$log"
+    fi
+    record "execution environment context" "$((checks - problems))" "$problems" "$shipped"
 }
 
 docs() {
@@ -221,6 +236,7 @@ for venv in "$@"; do
     py=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "== ansible-core $core on Python $py ($venv)"
     units "$venv" "$core"
+    units_postgresql "$venv" "$core"
     integration "$venv" "$core" "$py"
     sanity "$venv" "$core" "$py"
     if [ $first -eq 1 ]; then

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
 
 
@@ -17,7 +17,7 @@ class ActionModule(PreauthAction):
         client = None if request.check_mode else http_client(params)
         try:
             conn = resolve(params, client)
-            step = start(conn, open_store(params, self._loader._vault), request.check_mode, params["pending_ttl"])
+            step = start(conn, self.open_store(params), request.check_mode, params["pending_ttl"])
         finally:
             if client is not None:
                 client.close()

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete
 
 
@@ -40,7 +40,7 @@ class ActionModule(PreauthAction):
             conn = resolve(params, client)
             step = complete(
                 conn,
-                open_store(params, self._loader._vault),
+                self.open_store(params),
                 client,
                 request.check_mode,
                 params["preauthenticated_by"],

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
 
@@ -20,6 +20,7 @@ class ActionModule(PreauthAction):
         "redeploy_only": {"type": "bool", "default": False},
         "only": {"type": "list", "elements": "str"},
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "store_url": dict(CONNECTION_ARGS["store_url"]),
         "vault_id": dict(CONNECTION_ARGS["vault_id"]),
     }
 
@@ -31,7 +32,7 @@ class ActionModule(PreauthAction):
         for entry in params["connections"]:
             secret = entry.get("client_secret")
             self.hide(secret if isinstance(secret, str) else None)
-        store = open_store(params, self._loader._vault)
+        store = self.open_store(params)
         planned = plan(store, params["connections"], host, params["names"], params["claims"], params["redeploy_only"], params["only"])
         for item in planned:
             self.hide(item.content)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
 
 
@@ -14,6 +14,7 @@ class ActionModule(PreauthAction):
     argument_spec = {
         "connection": dict(CONNECTION_ARGS["connection"]),
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "store_url": dict(CONNECTION_ARGS["store_url"]),
         "vault_id": dict(CONNECTION_ARGS["vault_id"]),
         "host": {"type": "str"},
         "state": {"type": "str", "default": "host", "choices": list(STATES)},
@@ -22,5 +23,5 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        step = handover(open_store(params, self._loader._vault), params["connection"], params["state"], params["host"], request.check_mode)
+        step = handover(self.open_store(params), params["connection"], params["state"], params["host"], request.check_mode)
         return Outcome(changed=step.changed, result=step.result, msg=step.msg, before=step.before, after=step.after)

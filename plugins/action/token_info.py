@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 
 
@@ -19,6 +18,7 @@ class ActionModule(PreauthAction):
         "connections": {"type": "list", "elements": "str"},
         "expected": {"type": "list", "elements": "str"},
         "store_dir": dict(CONNECTION_ARGS["store_dir"]),
+        "store_url": dict(CONNECTION_ARGS["store_url"]),
         "vault_id": dict(CONNECTION_ARGS["vault_id"]),
         "return_secrets": {"type": "bool", "default": False},
         "prometheus_file": {"type": "path"},
@@ -27,23 +27,25 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        store = open_store(params, self._loader._vault)
+        store = self.open_store(params)
         names = [params["connection"]] if params["connection"] else params["connections"]
         now = time.time()
         found = collect(store, names, now, with_secrets=params["return_secrets"])
-        result = {"connections": found, "count": len(found), "store_dir": store.store_dir}
+        result = {"connections": found, "count": len(found), "store_dir": store.location}
         missing: list[str] = []
         if params["expected"] is not None:
             comparison = compare(store, params["expected"])
             result.update(comparison)
             missing = comparison["missing"]
         else:
-            result["store_exists"] = os.path.isdir(store.store_dir)
+            result["store_exists"] = store.exists()
         outcome = Outcome(result=result, carries_secrets=params["return_secrets"])
+        # prometheus_text reads metadata fields only: secrets never reach the file or the result. It is returned
+        # whether or not a file is written, because a file written inside an execution environment vanishes with it.
+        text = prometheus_text(found, missing)
+        outcome.result["prometheus_text"] = text
         path = params["prometheus_file"]
         if path:
-            # prometheus_text reads metadata fields only: secrets never reach the file.
-            text = prometheus_text(found, missing)
             changed, old = update_file(path, text, request.check_mode)
             outcome.changed = changed
             outcome.result["prometheus_file"] = path
@@ -53,9 +55,9 @@ class ActionModule(PreauthAction):
             verb = ("would write" if request.check_mode else "wrote") if changed else "left unchanged"
             outcome.msg = "%d connection(s); %s the Prometheus file %s" % (len(found), verb, path)
         else:
-            outcome.msg = "%d connection(s) in %s" % (len(found), store.store_dir)
+            outcome.msg = "%d connection(s) in %s" % (len(found), store.location)
         if not result["store_exists"]:
-            outcome.msg += "; the token store %s does not exist (nothing was preauthenticated with this store_dir)" % store.store_dir
+            outcome.msg += "; the token store %s does not exist (nothing was preauthenticated with this store_dir)" % store.location
         if missing:
             outcome.msg += "; no chain stored for %d connection(s) of the inventory: %s" % (len(missing), ", ".join(missing))
         return outcome

@@ -9,7 +9,7 @@ import typing as t
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request, template_keeping_vaulted
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -30,7 +30,7 @@ ENTRY_KEYS = (
     "client_auth",
 )
 ENTRY_SPEC = {"connection": CONNECTION_ARGS["connection"], **{k: CONNECTION_ARGS[k] for k in ENTRY_KEYS}}
-SHARED = ("store_dir", "vault_id", "validate_certs", "ca_path", "timeout")
+SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
 
 
 def _spec() -> dict[str, t.Any]:
@@ -43,6 +43,7 @@ def _spec() -> dict[str, t.Any]:
         fail_on_error={"type": "bool", "default": True},
         return_access_token={"type": "bool", "default": False},
         max_wait={"type": "int", "default": 60},
+        adopt_store={"type": "bool", "default": False},
     )
     for name in ("connection", "platform", "client_id"):
         spec[name] = dict(spec[name], required=False)
@@ -114,12 +115,16 @@ class ActionModule(PreauthAction):
                 max_wait=params["max_wait"],
                 return_access_token=params["return_access_token"],
             )
-            refresher = Refresher(open_store(params, self._loader._vault), client, policy, check_mode=request.check_mode)
+            store = self.open_store(params)
+            adopted = self._adopt(store, request.check_mode) if params["adopt_store"] else None
+            refresher = Refresher(store, client, policy, check_mode=request.check_mode)
             results = refresher.run_many(items, names, params["parallel"])
         finally:
             if client is not None:
                 client.close()
         warnings = [w for r in results for w in r.warnings]
+        if adopted is not None:
+            warnings.insert(0, adopted.pop("warning"))
         for chain in results:
             # Masked in every message and result, including what a server echoed of them.
             self.hide(*chain.secrets)
@@ -138,6 +143,8 @@ class ActionModule(PreauthAction):
         }
         if params["connection"]:
             body.update({k: v for k, v in public[0].items() if k != "msg"})
+        if adopted is not None:
+            body["adopted"] = adopted
         if counts["failed"] and params["fail_on_error"]:
             failed = "; ".join("%s: %s" % (r.connection, r.msg) for r in results if r.status == "failed")
             for chain in results:
@@ -149,7 +156,7 @@ class ActionModule(PreauthAction):
                 details["warnings"] = warnings
             raise PreauthError("%s. %s" % (msg, failed), **details)
         return Outcome(
-            changed=counts["refreshed"] > 0,
+            changed=counts["refreshed"] > 0 or adopted is not None,
             result=body,
             msg=msg,
             before={r.connection: r.before for r in results if r.before},
@@ -157,3 +164,19 @@ class ActionModule(PreauthAction):
             carries_secrets=params["return_access_token"],
             warnings=warnings,
         )
+
+    @staticmethod
+    def _adopt(store: t.Any, check_mode: bool) -> dict[str, t.Any] | None:
+        """Make this place the home of a store that was moved here; what moved, with a warning, or None."""
+        moved = store.adopt(check_mode=check_mode)
+        if not moved["changed"]:
+            return None
+        old = moved["from"]
+        was = "%s on %s" % (old["path"], old["host"]) if old else "an unreadable home record"
+        now = "%s on %s" % (moved["to"]["path"], moved["to"]["host"])
+        verb = "check mode: would adopt" if check_mode else "adopted"
+        warning = (
+            "%s the token store %s: it was set up at %s. From now on rotating chains are refreshed from here only; make sure no copy of "
+            "it is used anywhere else, or the platform revokes the chains that both refresh" % (verb, now, was)
+        )
+        return {"from": old, "to": moved["to"], "warning": warning}

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import RevocationClient, revoke
 
 
@@ -22,7 +22,7 @@ class ActionModule(PreauthAction):
             conn = resolve(params, None)
             step, warnings = revoke(
                 conn,
-                open_store(params, self._loader._vault),
+                self.open_store(params),
                 client,
                 request.check_mode,
                 resolve_with_client=(lambda: resolve(params, client)) if client is not None else None,

@@ -45,6 +45,11 @@ options:
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens) of
         the controller user.
     type: path
+  store_url:
+    description:
+      - A PostgreSQL connection URI that selects the PostgreSQL token store instead of O(store_dir); see the modules' O(store_url).
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_URL) when O(store_dir) is not set.
+    type: str
   vault_id:
     description:
       - Vault identity that encrypts the store file when it is rewritten and the run loads several (C(--vault-id)). An existing
@@ -72,7 +77,7 @@ options:
 notes:
   - The lookup runs on the controller, where the token store and the vault secrets are.
   - The definition is looked up in C(preauth_connections) as the task sees it; the playbooks' variable C(preauth_store_dir)
-    and C(preauth_vault_id) set O(store_dir) and O(vault_id) for it too.
+    and C(preauth_vault_id) set O(store_dir) and O(vault_id) for it too, and C(preauth_store_url) sets O(store_url).
 seealso:
   - module: preauth.oauth2.token_refresh
 """
@@ -119,7 +124,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Cha
 display = Display()
 
 CONNECTIONS_VAR = "preauth_connections"
-SHARED = ("store_dir", "vault_id", "validate_certs", "ca_path", "timeout")
+SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
 
 
 def _epoch(value: t.Any) -> float | None:

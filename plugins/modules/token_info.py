@@ -275,4 +275,16 @@ prometheus_file:
   description: The path of the metrics file.
   returned: when O(prometheus_file) is set
   type: str
+prometheus_text:
+  description:
+    - The metrics of the reported connections in the Prometheus text format, byte for byte what O(prometheus_file) gets
+      (or would get), returned whether or not O(prometheus_file) is set.
+    - For a job whose files do not outlive it, such as one in an AWX execution environment - ship it to a Pushgateway or
+      a node_exporter textfile directory on another host. It holds no secret and no time-dependent value.
+  returned: success
+  type: str
+  sample: |-
+    # HELP preauth_reauthorization_required 1 when the connection's chain no longer works and a person has to preauthenticate it again.
+    # TYPE preauth_reauthorization_required gauge
+    preauth_reauthorization_required{connection="acme-nl",platform="exact_online",owner="controller"} 0
 """

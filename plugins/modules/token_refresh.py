@@ -124,6 +124,16 @@ options:
       - Seconds a connection may wait in total for 429/503 answers before it gives up for this run.
     type: int
     default: 60
+  adopt_store:
+    description:
+      - Make the place where the file store O(store_dir) is now its home before refreshing, for a store that was moved
+        here on purpose (another machine, another path, a directory restored from a backup). Reported in RV(adopted) and
+        as a warning; in check mode it says that it would adopt and changes nothing.
+      - A file store records where it lives (machine, path, directory) in C(<store_dir>/.home). Found anywhere else, it
+        refuses to refresh rotating chains (reason V(store_copy)), because when a copy and its original both refresh a chain, the
+        platform revokes it. Adopt only the one copy that stays in use. See C(docs/store.md).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -189,7 +199,8 @@ connections:
       description: >-
         Why, as a word - V(refreshed), V(not_needed), V(too_early), V(owned_by_host), V(reauthorization_required),
         V(lost_response), V(rate_limited), V(budget), V(config), V(definition_changed), V(no_chain),
-        V(incomplete_answer) (the new refresh token was stored, the rest of the answer was refused), V(unexpected), ...
+        V(incomplete_answer) (the new refresh token was stored, the rest of the answer was refused), V(store_copy) (the
+        file store is not where it was set up; see O(adopt_store)), V(unexpected), ...
       type: str
     msg:
       description: What happened and, for failures, what to do next.
@@ -242,6 +253,20 @@ reauthorization_required:
   returned: always
   type: list
   elements: str
+adopted:
+  description: >-
+    The file store's previous home (RV(adopted.from), V(null) when its home record was unreadable) and its new one
+    (RV(adopted.to)), each with C(host) and C(path).
+  returned: when O(adopt_store=true) and the store was not at its home (in check mode, what would be adopted)
+  type: dict
+  contains:
+    from:
+      description: Where the store was set up, or V(null).
+      type: dict
+    to:
+      description: Where the store is now, its new home.
+      type: dict
+  sample: {"from": {"host": "ctl1", "path": "/srv/preauth/tokens"}, "to": {"host": "ctl2", "path": "/srv/preauth/tokens"}}
 status:
   description: The status of O(connection) (single-connection use).
   returned: when O(connection) is given

@@ -31,6 +31,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, NotPlainError, to_plain
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore
 
 
 def template_keeping_vaulted(value: t.Any, templar: t.Any, key: str) -> t.Any:
@@ -109,6 +111,12 @@ class PreauthAction(ActionBase):
     def run_action(self, request: Request) -> Outcome:  # pragma: no cover - subclasses implement it
         raise NotImplementedError
 
+    def open_store(self, params: t.Mapping[str, t.Any]) -> VaultStore:
+        """The token store the task's options choose; closed, and its warnings reported, when the task ends."""
+        store = open_store(params, self._loader._vault)
+        self._stores.append(store)
+        return store
+
     def hide(self, *values: str | None) -> None:
         """Mask these values (codes, tokens, verifiers met during the run) in everything returned."""
         self._hidden.update(v for v in values if v)
@@ -168,6 +176,14 @@ class PreauthAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         self._hidden: set[str] = set()
+        self._stores: list[VaultStore] = []
+        try:
+            return self._run(result, task_vars)
+        finally:
+            for store in self._stores:
+                store.close()
+
+    def _run(self, result: dict[str, t.Any], task_vars: dict[str, t.Any] | None) -> dict[str, t.Any]:
         no_log_values: set[str] = set()
         try:
             params, no_log_values = self._validate()
@@ -183,7 +199,7 @@ class PreauthAction(ActionBase):
             msg = exc.msg if exc.msg.startswith("connection ") else self._subject() + exc.msg
             result.update(remove_values(to_plain(exc.details, "details"), masked))
             result.update(failed=True, changed=False, msg=remove_values(msg, masked))
-            return result
+            return self._store_warnings(result, masked)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Not an expected failure: name it without echoing data that may hold a secret.
             result.update(
@@ -193,7 +209,14 @@ class PreauthAction(ActionBase):
                 % (self.action_name, type(exc).__name__, remove_values(str(exc), no_log_values | self._hidden)),
             )
             return result
-        return self._shape(result, outcome, request, no_log_values | self._hidden)
+        return self._store_warnings(self._shape(result, outcome, request, no_log_values | self._hidden), no_log_values | self._hidden)
+
+    def _store_warnings(self, result: dict[str, t.Any], masked: set[str]) -> dict[str, t.Any]:
+        """What a store had to say (a chain written back from a rescue file, a lost database session), even when the task failed."""
+        said = [remove_values(w, masked) for store in self._stores for w in store.warnings]
+        if said:
+            result["warnings"] = said + list(result.get("warnings") or [])
+        return result
 
     def _shape(self, result: dict[str, t.Any], outcome: Outcome, request: Request, no_log_values: set[str]) -> dict[str, t.Any]:
         body = dict(outcome.result)

@@ -28,9 +28,10 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     normalize_country,
     resolve_endpoints,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore, VaultStore, check_connection_name
 
 STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
+STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"
 DEFAULT_STORE_DIR = "~/.local/share/preauth.oauth2/tokens"
 
 CONNECTION_ARGS: dict[str, t.Any] = {
@@ -56,6 +57,7 @@ CONNECTION_ARGS: dict[str, t.Any] = {
     "issuer": {"type": "str"},
     "client_auth": {"type": "str", "choices": ["client_secret_post", "client_secret_basic"]},
     "store_dir": {"type": "path"},
+    "store_url": {"type": "str"},
     "vault_id": {"type": "str"},
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
@@ -118,7 +120,28 @@ def store_dir_of(params: t.Mapping[str, t.Any]) -> str:
     return str(params.get("store_dir") or os.environ.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR)
 
 
-def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> TokenStore:
+def store_url_of(params: t.Mapping[str, t.Any]) -> str | None:
+    """The PostgreSQL store's URL when one is chosen: the option, else the environment unless store_dir is set."""
+    if params.get("store_url") and params.get("store_dir"):
+        raise StoreError(
+            "store_dir and store_url both choose a token store; set one of them (store_url for the PostgreSQL store that several "
+            "controllers share, store_dir for a file store on this controller)"
+        )
+    if params.get("store_url"):
+        return str(params["store_url"])
+    if params.get("store_dir"):
+        return None
+    return os.environ.get(STORE_URL_ENV) or None
+
+
+def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> VaultStore:
+    """The token store the options choose: PostgreSQL (store_url) or a directory (store_dir)."""
+    url = store_url_of(params)
+    if url:
+        # Imported only here: psycopg is needed only by those who choose this store.
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
+
+        return PgTokenStore(url, vault, encrypt_vault_id=params.get("vault_id"))
     return TokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))
 
 

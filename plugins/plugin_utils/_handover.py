@@ -22,7 +22,8 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import Prea
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import get_platform
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, owner_label, section, unusable
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore, check_connection_name
 
 STATES = ("host", "controller")
 
@@ -34,9 +35,8 @@ class HandoverError(PreauthError):
 def ownership(record: Record) -> dict[str, t.Any]:
     """Owner, generation and hosts for results and diffs: never a token."""
     data = record.data
-    owner = data.get("owner") or {}
     return {
-        "owner": owner.get("host") if owner.get("kind") == "host" else "controller",
+        "owner": owner_label(data),
         "generation": int(data.get("generation") or 0),
         "deployed_to": sorted(data.get("deployed_to") or []),
     }
@@ -46,45 +46,46 @@ def _preauthenticate_hint(connection: str) -> str:
     return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % connection
 
 
-def _check_chain(record: Record, store: TokenStore) -> None:
+def _check_chain(record: Record, store: VaultStore) -> None:
     """The chain must exist and work before it can go anywhere."""
     name = record.connection
-    data = record.data
-    if not record.exists:
+    problem = unusable(record.exists, record.data)
+    if problem is None:
+        return
+    if problem.kind == "missing":
         raise HandoverError(
             "connection %s has no token store in %s, so there is no chain to hand over; preauthenticate it first: %s"
-            % (name, store.store_dir, _preauthenticate_hint(name))
+            % (name, store.location, _preauthenticate_hint(name))
         )
-    if not data.get("tokens"):
-        revoked = [e for e in data.get("history") or [] if e.get("event") == "revoked"]
-        why = "its tokens were revoked at %s" % iso(revoked[-1]["at"]) if revoked else "it holds no tokens"
+    if problem.kind == "moved":
+        raise HandoverError(
+            "connection %s was moved to the token store %s at %s; this store holds only a tombstone. Hand it over from that store"
+            % (name, (problem.moved_to or {}).get("store"), iso(problem.since))
+        )
+    if problem.kind in ("revoked", "no_tokens"):
+        why = "its tokens were revoked at %s" % iso(problem.since) if problem.kind == "revoked" else "it holds no tokens"
         raise HandoverError("connection %s cannot be handed over: %s; preauthenticate it again: %s" % (name, why, _preauthenticate_hint(name)))
-    reauth = data.get("reauthorization_required")
-    if reauth:
-        # Whatever the store holds there (a person may have edited it), the chain is dead: refuse with a message, no traceback.
-        since, reason = (reauth.get("since"), reauth.get("reason")) if isinstance(reauth, dict) else (None, None)
+    if problem.kind == "reauthorization_required":
         raise HandoverError(
             "connection %s cannot be handed over: its chain needs reauthorization since %s (%s); preauthenticate it again: %s"
-            % (name, iso(since) or "an unknown time", reason or "no reason recorded", _preauthenticate_hint(name))
+            % (name, iso(problem.since) or "an unknown time", problem.reason or "no reason recorded", _preauthenticate_hint(name))
         )
-    in_flight = data.get("in_flight")
-    if in_flight:
-        raise HandoverError(
-            "connection %s cannot be handed over: a refresh started at %s has an unknown outcome, so the stored refresh token "
-            "may already be spent; run preauth.oauth2.token_refresh for it first, which settles that" % (name, iso(in_flight.get("started_at")))
-        )
+    raise HandoverError(
+        "connection %s cannot be handed over: a refresh started at %s has an unknown outcome, so the stored refresh token "
+        "may already be spent; run preauth.oauth2.token_refresh for it first, which settles that" % (name, iso(problem.since))
+    )
 
 
-def _decide(record: Record, store: TokenStore, state: str, host: str | None, now: float) -> tuple[bool, str]:
+def _decide(record: Record, store: VaultStore, state: str, host: str | None, now: float) -> tuple[bool, str]:
     """Change ``record`` as asked; return (changed, message). Raises when it must not change."""
     name = record.connection
     data = record.data
     generation = int(data.get("generation") or 0)
-    owner = data.get("owner") or {"kind": "controller"}
-    owned_by = owner.get("host") if owner.get("kind") == "host" else None
+    owner = section(data, "owner")
+    owned_by = owner_host(data)
     if state == "controller":
         if not record.exists:
-            raise HandoverError("connection %s has no token store in %s; there is no ownership to return" % (name, store.store_dir))
+            raise HandoverError("connection %s has no token store in %s; there is no ownership to return" % (name, store.location))
         if owned_by is None:
             return False, "connection %s generation %d is already owned by the controller" % (name, generation)
         if host and host != owned_by:
@@ -124,6 +125,8 @@ def _decide(record: Record, store: TokenStore, state: str, host: str | None, now
             "preauthenticate a separate chain (a second connection name) or return ownership first with state=controller once "
             "%s's product stopped using it" % (name, generation, owned_by, iso(owner.get("since")), host, owned_by)
         )
+    # A copied store must not give a host a rotating chain that its original still refreshes.
+    store.check_home()
     data["owner"] = {"kind": "host", "host": host, "since": round(now, 3), "generation": generation}
     record.add_event("handed_over", now, generation=generation, host=host)
     return True, (
@@ -133,7 +136,7 @@ def _decide(record: Record, store: TokenStore, state: str, host: str | None, now
 
 
 def handover(
-    store: TokenStore,
+    store: VaultStore,
     connection: str,
     state: str,
     host: str | None,

@@ -38,7 +38,8 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import INVANTIVE_ROLES, Platform, get_platform
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, section, unusable
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore, check_connection_name
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 
 # Short data container aliases users know from Invantive's examples; others use the platform name.
@@ -283,14 +284,14 @@ def _reauthorization(reauth: t.Any) -> str:
     return "since %s (%s)" % (iso(reauth.get("since")) or "an unknown time", reauth.get("reason") or "no reason recorded")
 
 
-def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store: TokenStore) -> Platform:
+def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store: VaultStore) -> Platform:
     data = record.data
-    if not record.exists:
+    problem = unusable(record.exists, data)
+    if problem is not None and problem.kind == "missing":
         raise SettingsError(
-            "connection %s has no token store in %s (no file %s.yml), so there is nothing to deploy; %s"
-            % (name, store.store_dir, name, _preauthenticate_hint(name))
+            "connection %s has no stored chain in %s, so there is nothing to deploy; %s" % (name, store.location, _preauthenticate_hint(name))
         )
-    definition = data.get("definition") or {}
+    definition = section(data, "definition")
     platform = get_platform(definition.get("platform") or "")
     for key in ("platform", "client_id"):
         wanted = entry.get(key)
@@ -300,21 +301,24 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
                 "was deployed. Preauthenticate the connection again with the new definition: %s"
                 % (name, key, wanted, definition.get(key), _preauthenticate_hint(name))
             )
-    if not data.get("tokens"):
+    if problem is None:
+        return platform
+    if problem.kind == "moved":
+        raise SettingsError(
+            "connection %s was moved to the token store %s at %s; this store holds only a tombstone, so nothing was deployed. Deploy "
+            "from that store" % (name, (problem.moved_to or {}).get("store"), iso(problem.since))
+        )
+    if problem.kind in ("revoked", "no_tokens"):
         raise SettingsError("connection %s holds no tokens (revoked?), so there is nothing to deploy; %s" % (name, _preauthenticate_hint(name)))
-    reauth = data.get("reauthorization_required")
-    if reauth:
+    if problem.kind == "reauthorization_required":
         raise SettingsError(
             "connection %s needs a new preauthentication %s: its chain is dead, so it is neither deployed nor handed over; %s"
-            % (name, _reauthorization(reauth), _preauthenticate_hint(name))
+            % (name, _reauthorization(data.get("reauthorization_required")), _preauthenticate_hint(name))
         )
-    if data.get("in_flight"):
-        raise SettingsError(
-            "connection %s: a refresh started at %s has an unknown outcome, so the stored refresh token may be spent; run "
-            "playbooks/refresh.yml (or preauth.oauth2.token_refresh) for it first, which settles that, then deploy again"
-            % (name, iso(data["in_flight"].get("started_at")))
-        )
-    return platform
+    raise SettingsError(
+        "connection %s: a refresh started at %s has an unknown outcome, so the stored refresh token may be spent; run "
+        "playbooks/refresh.yml (or preauth.oauth2.token_refresh) for it first, which settles that, then deploy again" % (name, iso(problem.since))
+    )
 
 
 def claimants(entry: t.Mapping[str, t.Any], claims: t.Mapping[str, t.Sequence[str]]) -> list[str]:
@@ -326,7 +330,7 @@ def claimants(entry: t.Mapping[str, t.Any], claims: t.Mapping[str, t.Sequence[st
 
 
 def plan_one(
-    store: TokenStore,
+    store: VaultStore,
     entry: t.Mapping[str, t.Any],
     host: str,
     claims: t.Mapping[str, t.Sequence[str]] | None = None,
@@ -341,8 +345,8 @@ def plan_one(
     platform = _check_chain(name, entry, record, store)
     data = record.data
     generation = int(data.get("generation") or 0)
-    owner = data.get("owner") or {}
-    owned_by = owner.get("host") if owner.get("kind") == "host" else None
+    owner = section(data, "owner")
+    owned_by = owner_host(data)
     rotating = platform.rotation != "non_rotating"
     fingerprint_ = hashlib.sha256(str(data["tokens"].get("refresh_token") or "").encode()).hexdigest()[:12]
     common: dict[str, t.Any] = dict(
@@ -406,7 +410,7 @@ def plan_one(
 
 
 def plan(
-    store: TokenStore,
+    store: VaultStore,
     entries: t.Sequence[t.Mapping[str, t.Any]],
     host: str,
     names: t.Sequence[str] = (),

@@ -24,6 +24,7 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section, token_section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._listener import wait_for_redirect
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
@@ -38,7 +39,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     parse_redirect,
     same_redirect_target,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -65,7 +66,7 @@ def chain_summary(record: Record) -> dict[str, t.Any]:
     data = record.data
     tokens = data.get("tokens") or {}
     pending = data.get("pending") or {}
-    owner = data.get("owner") or {}
+    owner = section(data, "owner")
     return {
         "generation": data.get("generation", 0),
         "owner": owner.get("host") or owner.get("kind"),
@@ -89,7 +90,7 @@ def _check_seconds(connection: str, option: str, value: t.Any, bounds: tuple[int
     return value
 
 
-def start(conn: Connection, store: TokenStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Step:
+def start(conn: Connection, store: VaultStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Step:
     pending_ttl = _check_seconds(conn.name, "pending_ttl", pending_ttl, PENDING_TTL_RANGE, 900)
     if not conn.redirect_uri:
         raise PreauthError("redirect_uri is required: give the redirect URI registered for the app (for Exact Online a public HTTPS address)")
@@ -247,7 +248,7 @@ def _redirect_from(
 
 def complete(
     conn: Connection,
-    store: TokenStore,
+    store: VaultStore,
     client: OAuthClient | None,
     check_mode: bool,
     contact: t.Mapping[str, t.Any] | None,
@@ -320,15 +321,13 @@ def complete(
         "access_expires_at": after["access_expires_at"],
         "refresh_expires_at": after["refresh_expires_at"],
         "refresh_fingerprint": after["refresh_fingerprint"],
-        "store": store.path(conn.name),
+        "store": store.where(conn.name),
         "verified": False,
     }
     msg = "stored generation %d of connection %s, owned by the controller" % (generation, conn.name)
     if verify:
         if not conn.endpoints.whoami:
-            raise PreauthError(
-                "%s; verify is not possible: platform %s has no known \"who am I\" endpoint (set endpoints.whoami)" % (msg, conn.platform.name)
-            )
+            raise PreauthError('%s; verify is not possible: platform %s has no known "who am I" endpoint (set endpoints.whoami)' % (msg, conn.platform.name))
         try:
             result["verified_as"] = client.whoami(conn.endpoints.whoami, tokens.access_token)
         except OAuthError as exc:
@@ -348,17 +347,11 @@ def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict
     data["definition"] = conn.definition()
     data["generation"] = generation
     data["owner"] = {"kind": "controller", "since": round(received, 3)}
-    data["tokens"] = {
-        "access_token": tokens.access_token,
-        "refresh_token": tokens.refresh_token,
-        "token_type": tokens.token_type,
-        "scope": tokens.scope if tokens.scope is not None else " ".join(conn.scopes),
-        "obtained_at": round(received, 3),
-        "access_expires_at": round(received + access_life, 3) if access_life else None,
-        "refresh_expires_at": round(received + refresh_life, 3) if refresh_life else None,
-        "refresh_fingerprint": fingerprint(tokens.refresh_token),
-        "last_refresh_at": None,
-    }
+    scope = tokens.scope if tokens.scope is not None else " ".join(conn.scopes)
+    # A life of 0 (or none) from the answer and the platform means "not known" here.
+    data["tokens"] = token_section(
+        tokens.access_token, tokens.refresh_token, tokens.token_type, scope, received, access_life or None, refresh_life or None, None
+    )
     data["preauthenticated_by"] = dict(
         audit,
         at=round(received, 3),

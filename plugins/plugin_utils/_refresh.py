@@ -42,9 +42,11 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned, owner_label, token_section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, TokenStore, definition_fingerprint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, VaultStore, definition_fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 
 DAY = 86400
@@ -52,6 +54,8 @@ REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
 # Token requests of one connection in one run, the first included, whatever 429/503 answers say.
 MAX_ATTEMPTS = 4
 # The shortest wait between two of them: "Retry-After: 0" or a reset time in the past is no reason to hammer.
+# Seconds past a request's deadline that its in-flight marker still means "being answered" (see lease_can_be_lost).
+IN_FLIGHT_MARGIN = 60
 MIN_WAIT = 1.0
 
 
@@ -151,7 +155,7 @@ class Refresher:
 
     def __init__(
         self,
-        store: TokenStore,
+        store: VaultStore,
         client: OAuthClient | None,
         policy: Policy,
         check_mode: bool = False,
@@ -170,6 +174,9 @@ class Refresher:
     def run_many(self, connections: t.Sequence[Connection | PreauthError], names: t.Sequence[str], parallel: int) -> list[ChainResult]:
         """Refresh every connection; one failure never stops the others. Order follows ``names``."""
         results: dict[str, ChainResult] = {}
+        if not self.check_mode:
+            self.store.replay_rescues()
+        self.store.prefetch(names)
 
         def one(item: Connection | PreauthError, name: str) -> ChainResult:
             if isinstance(item, PreauthError):
@@ -239,8 +246,17 @@ class Refresher:
         result = ChainResult(conn.name, "failed", "", "", platform=conn.platform.name, generation=data.get("generation"))
         result.before = _metadata(record)
         owner = _mapping(data.get("owner"))
-        result.owner = owner.get("host") if owner.get("kind") == "host" else "controller"
+        result.owner = owner_label(data)
         tokens = _mapping(data.get("tokens"))
+        moved = _mapping(data.get("moved_to"))
+        if moved and not tokens.get("refresh_token"):
+            # A tombstone left by preauth.oauth2.token_move: the chain lives in another store; refreshing it here would kill it.
+            result.reason = "moved"
+            result.msg = "the chain was moved to %s at %s; use that store (store_url/store_dir) - this store no longer refreshes it" % (
+                moved.get("store"),
+                iso(moved.get("at")),
+            )
+            return result
         if not record.exists or not tokens or not tokens.get("refresh_token"):
             result.reason = "no_chain"
             revoked = [e for e in data.get("history") or [] if e.get("event") == "revoked"]
@@ -250,7 +266,7 @@ class Refresher:
                     REAUTHORIZE.replace("run", "preauthenticate with"),
                 )
             else:
-                result.msg = "no stored chain in %s; %s to create one" % (self.store.path(conn.name), REAUTHORIZE)
+                result.msg = "no stored chain in %s; %s to create one" % (self.store.where(conn.name), REAUTHORIZE)
             return result
         stored = _mapping(data.get("definition"))
         current = conn.definition()
@@ -271,7 +287,7 @@ class Refresher:
             reauth = _mapping(reauth)
             result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), REAUTHORIZE)
             return result
-        if owner.get("kind") == "host":
+        if host_owned(data):
             result.status, result.reason = "skipped", "owned_by_host"
             result.msg = "generation %s is owned by host %s since %s; that host's product refreshes it" % (
                 owner.get("generation", data.get("generation")),
@@ -286,6 +302,16 @@ class Refresher:
 
         now = self.now()
         in_flight = data.get("in_flight")
+        until = seconds(_mapping(in_flight).get("until")) if in_flight and self.store.lease_can_be_lost else None
+        if until is not None and now < until:
+            # A shared store's lease ends with its database session, not with the run that held it: that run may
+            # still be waiting for the answer. Presenting the same token now could make the platform void the chain.
+            result.status, result.reason = "skipped", "in_flight"
+            result.msg = "a refresh started at %s by another run may still be waiting for its answer; it is left to finish until %s" % (
+                iso(_mapping(in_flight).get("started_at")),
+                iso(until),
+            )
+            return self._with_access(result, tokens)
         why = self._why(tokens, _mapping(in_flight) if in_flight else None, now)
         if why is None:
             result.status, result.reason = "unchanged", "not_needed"
@@ -374,6 +400,13 @@ class Refresher:
             result.msg = "client_secret is empty; keep the app's client secret in ansible-vault and pass it in the connection definition"
             return result
         result.secrets.append(client_secret)
+        if conn.rotating:
+            # A copied store must not spend a rotating chain that its original also refreshes: no marker, no request.
+            try:
+                self.store.check_home()
+            except StoreCopyError as exc:
+                result.reason, result.msg = "store_copy", exc.msg
+                return result
         waited = 0.0
         while True:
             now = self.now()
@@ -381,7 +414,9 @@ class Refresher:
                 data["in_flight"] = None
                 self.store.save(record)
                 return self._over_budget(conn, result, why + " (rate limited, retrying)", now)
-            data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(now, 3)}
+            # "until": when the request and the writes after it have certainly ended, whatever happened to this run.
+            until = now + (self.client.timeout if isinstance(self.client.timeout, (int, float)) else 30.0) + IN_FLIGHT_MARGIN
+            data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(now, 3), "until": round(until, 3)}
             self._count_call(record)
             self.store.save(record)  # the marker is on disk before the request leaves
             result.token_calls += 1
@@ -429,17 +464,8 @@ class Refresher:
         access_life = fresh.expires_in if fresh.expires_in is not None else conn.platform.access_token_lifetime
         refresh_life = self._refresh_life(conn, fresh.refresh_expires_in)
         received = fresh.received_at
-        data["tokens"] = {
-            "access_token": fresh.access_token,
-            "refresh_token": refresh_token,
-            "token_type": fresh.token_type,
-            "scope": fresh.scope if fresh.scope is not None else old.get("scope"),
-            "obtained_at": round(received, 3),
-            "access_expires_at": round(received + access_life, 3) if access_life is not None else None,
-            "refresh_expires_at": round(received + refresh_life, 3) if refresh_life is not None else None,
-            "refresh_fingerprint": fingerprint(refresh_token),
-            "last_refresh_at": round(received, 3),
-        }
+        scope = fresh.scope if fresh.scope is not None else old.get("scope")
+        data["tokens"] = token_section(fresh.access_token, refresh_token, fresh.token_type, scope, received, access_life, refresh_life, received)
         data["in_flight"] = None
         data["last_error"] = None
         record.add_event(

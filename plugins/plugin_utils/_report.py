@@ -20,14 +20,13 @@ fire for every chain the hosts keep alive); they name the host and the hand-over
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import typing as t
 
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned as is_host_owned
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore, check_connection_name, replace_file
 
 DAY = 86400.0
 
@@ -96,7 +95,7 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
     reauth = _section(data, "reauthorization_required") if data.get("reauthorization_required") else None
     error = _section(data, "last_error") if data.get("last_error") else None
     # A host refreshes the chain it was handed: the stored token times stopped at the hand-over.
-    host_owned = owner.get("kind") == "host"
+    host_owned = is_host_owned(data)
     refresh_expires = None if host_owned else seconds(tokens.get("refresh_expires_at"))
     access_expires = None if host_owned else seconds(tokens.get("access_expires_at"))
     preauthenticated = seconds(person.get("at"))
@@ -156,7 +155,7 @@ def by_days_left(summaries: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.An
     return sorted(summaries, key=lambda s: (s["days_left"] is None, s["days_left"] or 0.0, s["connection"] or ""))
 
 
-def collect(store: TokenStore, names: t.Sequence[str] | None, now: float, with_secrets: bool = False) -> list[dict[str, t.Any]]:
+def collect(store: VaultStore, names: t.Sequence[str] | None, now: float, with_secrets: bool = False) -> list[dict[str, t.Any]]:
     """Summaries of the named connections, or of every store file in the store directory.
 
     A named connection without a store file, or a store that cannot be decrypted, is an error:
@@ -168,8 +167,8 @@ def collect(store: TokenStore, names: t.Sequence[str] | None, now: float, with_s
         record = store.read(name)
         if not record.exists:
             raise ReportError(
-                "connection %s has no token store in %s (no file %s.yml); create one by preauthenticating it: run "
-                "playbooks/preauthenticate.yml with -e preauth_connection=%s, or check store_dir" % (name, store.store_dir, name, name)
+                "connection %s has no stored chain in %s; create one by preauthenticating it: run "
+                "playbooks/preauthenticate.yml with -e preauth_connection=%s, or check the store options" % (name, store.location, name)
             )
         summary = summarize(record.data, now)
         if with_secrets:
@@ -178,7 +177,7 @@ def collect(store: TokenStore, names: t.Sequence[str] | None, now: float, with_s
     return by_days_left(found)
 
 
-def compare(store: TokenStore, expected: t.Sequence[str]) -> dict[str, t.Any]:
+def compare(store: VaultStore, expected: t.Sequence[str]) -> dict[str, t.Any]:
     """The inventory's connections against the store: which have no store file, which store files the inventory lacks.
 
     ``store_exists`` is false when the store directory does not exist at all, so a report can say
@@ -189,7 +188,7 @@ def compare(store: TokenStore, expected: t.Sequence[str]) -> dict[str, t.Any]:
     return {
         "missing": sorted(set(wanted) - set(stored)),
         "unexpected": sorted(set(stored) - set(wanted)),
-        "store_exists": os.path.isdir(store.store_dir),
+        "store_exists": store.exists(),
     }
 
 
@@ -259,30 +258,12 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
     A reader (node_exporter) sees the old file or the new one, never half of one.
     """
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ReportError("cannot write %s: No such file or directory in %s; create the directory or choose another path" % (path, directory))
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        replace_file(path, text.encode("utf-8"), mode=mode)
     except OSError as exc:
-        raise ReportError("cannot write %s: %s in %s; create the directory or choose another path" % (path, exc.strerror, directory)) from None
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(text.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise ReportError("cannot write %s: %s; the previous file is unchanged" % (path, exc.strerror)) from None
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def update_file(path: str, text: str, check_mode: bool) -> tuple[bool, str | None]:

@@ -19,11 +19,12 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, owner_label, section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, retry_after, server_text
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore
 
 # Where a person revokes the app's access when the platform has no revocation endpoint.
 MANUAL_REVOCATION: t.Mapping[str, str] = {
@@ -102,14 +103,14 @@ def check_definition(record: Record, conn: Connection) -> None:
 
 def _owner_warnings(record: Record) -> list[str]:
     data = record.data
-    owner = data.get("owner") or {}
+    host = owner_host(data)
     name = record.connection
     warnings = []
-    if owner.get("kind") == "host":
+    if host is not None:
         warnings.append(
             "connection %s generation %s is owned by host %s: once the chain is revoked the product on %s stops working. If that "
             "product rotated the refresh token since the hand-over, the platform may not know the stored one; then also revoke the "
-            "app's access at the platform" % (name, data.get("generation"), owner.get("host"), owner.get("host"))
+            "app's access at the platform" % (name, data.get("generation"), host, host)
         )
     deployed = sorted(data.get("deployed_to") or [])
     if deployed:
@@ -126,15 +127,14 @@ def _owner_warnings(record: Record) -> list[str]:
 
 def _remove_tokens(record: Record, now: float, url: str | None) -> None:
     data = record.data
-    tokens = data.get("tokens") or {}
-    owner = data.get("owner") or {}
+    tokens = section(data, "tokens")
     record.add_event(
         "revoked",
         now,
         generation=data.get("generation"),
         fingerprint=tokens.get("refresh_fingerprint"),
         at_platform=url is not None,
-        owner=owner.get("host") if owner.get("kind") == "host" else "controller",
+        owner=owner_label(data),
         deployed_to=sorted(data.get("deployed_to") or []),
     )
     data["tokens"] = None
@@ -145,7 +145,7 @@ def _remove_tokens(record: Record, now: float, url: str | None) -> None:
 
 def revoke(
     conn: Connection,
-    store: TokenStore,
+    store: VaultStore,
     client: RevocationClient | None,
     check_mode: bool,
     resolve_with_client: t.Callable[[], Connection] | None = None,
@@ -161,8 +161,8 @@ def revoke(
     record = store.read(name)
     if not record.exists:
         raise RevokeError(
-            "connection %s has no token store in %s (no file %s.yml); there is nothing to revoke. Check the connection name and store_dir"
-            % (name, store.store_dir, name)
+            "connection %s has no stored chain in %s; there is nothing to revoke. Check the connection name and the store options"
+            % (name, store.location)
         )
     before = chain_summary(record)
     base = {"connection": name, "platform": conn.platform.name, "generation": before["generation"]}

@@ -45,6 +45,7 @@ import os
 import pwd
 import re
 import stat
+import tempfile
 import threading
 import time
 import typing as t
@@ -141,6 +142,46 @@ def _create_exclusive(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
 
 
+def replace_file(path: str, content: bytes, mode: int = 0o600, tmp: str | None = None, durable: bool = True) -> os.stat_result:
+    """Put ``content`` at ``path`` atomically: a new temporary file beside it, written whole, renamed over it.
+
+    The one way the controller writes its files (store, index, rescue, metrics): a reader sees the
+    old file or the new one, never half of one. ``tmp`` names the temporary file (removed first, then
+    created exclusively, so a planted link is never written through); without it a random name is
+    used. ``durable`` fsyncs the file before and the directory after the rename. Returns the new
+    file's status; OSError is the caller's to word, with the temporary file already removed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if tmp is None:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    else:
+        fd = _create_exclusive(tmp)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    return info
+
+
 def _read_all(fd: int, limit: int = -1) -> bytes:
     with os.fdopen(fd, "rb", closefd=False) as handle:
         return handle.read(limit)
@@ -206,14 +247,265 @@ class Record:
         del history[:-HISTORY_LIMIT]
 
 
-class TokenStore:
-    def __init__(self, store_dir: str, vault: VaultLike, encrypt_vault_id: str | None = None, lock_timeout: float = 120.0) -> None:
-        self.store_dir = os.path.abspath(os.path.expanduser(store_dir))
+class VaultStore:
+    """What every token store shares: one ansible-vault encrypted YAML document per connection, and
+    the index of non-secret decision facts, trusted only under an HMAC keyed from the vault secret.
+
+    A backend says where a record lives (``location``, ``where``), and reads, locks and writes
+    documents; encryption, validation and the index's signature are the same for all of them.
+    """
+
+    kind = "abstract"
+    # Whether a lease can end while the run that held it still lives (a database session killed or
+    # restarted). Then another run must not take an in-flight marker for a lost answer before its "until".
+    lease_can_be_lost = False
+
+    def __init__(self, vault: VaultLike, encrypt_vault_id: str | None = None, lock_timeout: float = 120.0) -> None:
         self.vault = vault
         self.encrypt_vault_id = encrypt_vault_id
         self.lock_timeout = lock_timeout
+        # Said once per run by the action that owns the store (a rescued chain, a lost database session).
+        self.warnings: list[str] = []
         self._index_keys: dict[tuple[str, int], bytes | None] = {}
         self._index_keys_lock = threading.Lock()
+
+    location = ""
+
+    # -- what every backend implements -------------------------------------------------------
+
+    def where(self, connection: str) -> str:  # pragma: no cover - backends implement it
+        """Where the connection's record is, for messages."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:  # pragma: no cover - backends implement it
+        """Whether the store exists at all (a missing store is said once, not per connection)."""
+        raise NotImplementedError
+
+    def connections(self) -> list[str]:  # pragma: no cover - backends implement it
+        """Names of the connections that have a record."""
+        raise NotImplementedError
+
+    def read(self, connection: str) -> Record:  # pragma: no cover - backends implement it
+        """The connection's record, decrypted, without the lock (reports, check mode)."""
+        raise NotImplementedError
+
+    def locked(self, connection: str) -> t.ContextManager[Record]:  # pragma: no cover - backends implement it
+        """Hold the connection's lock or lease; yield its record; write it back if it changed."""
+        raise NotImplementedError
+
+    def save(self, record: Record) -> bool:  # pragma: no cover - backends implement it
+        """Write the record now if it changed (within ``locked``); whether it was written."""
+        raise NotImplementedError
+
+    def index(self, connection: str) -> dict[str, t.Any] | None:  # pragma: no cover - backends implement it
+        """The verified non-secret facts of the connection's record, or None: then the record is decrypted."""
+        raise NotImplementedError
+
+    def prefetch(self, names: t.Sequence[str]) -> None:
+        """Load what ``index`` needs for many connections at once, where the backend can."""
+
+    def replay_rescues(self) -> None:
+        """Write back what an earlier run could not commit, where the backend keeps such rescues."""
+
+    def check_home(self) -> None:
+        """StoreError when this store must not refresh rotating chains from here (a copy)."""
+
+    def adopt(self, check_mode: bool = False) -> dict[str, t.Any]:
+        """Make this place the store's home (a file store moved on purpose); ``changed``, ``from``, ``to``."""
+        return {"changed": False, "from": None, "to": None}
+
+    def close(self) -> None:
+        """Release what the store holds open."""
+
+    def _index_salt(self, vault_id: str) -> bytes:  # pragma: no cover - backends implement it
+        raise NotImplementedError
+
+    def _decrypt(self, connection: str, path: str, b_data: bytes) -> tuple[dict[str, t.Any], str | None, t.Any]:
+        from ansible.errors import AnsibleError
+        from ansible.parsing.vault import is_encrypted, parse_vaulttext_envelope
+
+        if not is_encrypted(b_data):
+            raise StoreError(
+                "%s is not an ansible-vault encrypted file, so it is not used as the token store of connection %s; "
+                "nothing was changed. Move it away, or encrypt it with ansible-vault if it is a store you decrypted by hand." % (path, connection)
+            )
+        try:
+            file_vault_id = parse_vaulttext_envelope(b_data)[3]
+            file_vault_id = None if file_vault_id == "default" else file_vault_id
+        except AnsibleError:
+            file_vault_id = None
+        if not self.vault.secrets:
+            raise StoreError(
+                "the token store %s is vault-encrypted and this run has no vault secret; run ansible-playbook with "
+                "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (path, file_vault_id or "<id>")
+            )
+        try:
+            b_plain, vault_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
+        except AnsibleError as exc:
+            text = str(exc)
+            if "HMAC verification failed" in text or "no vault secrets were found that could decrypt" in text or "Decryption failed" in text:
+                raise StoreError(
+                    "cannot decrypt the token store %s with the vault secrets of this run%s; use the vault password it "
+                    "was written with (ansible-vault view %s shows it to a person who has it). Nothing was changed."
+                    % (path, " (the file's vault id is '%s')" % file_vault_id if file_vault_id else "", path)
+                ) from None
+            raise StoreError(
+                "the token store %s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
+                "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (path, connection)
+            ) from None
+        try:
+            data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader
+        except yaml.YAMLError:
+            data = None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("connection") != connection:
+            raise StoreError(
+                "the token store %s decrypts but does not hold the store of connection %s (schema %s); nothing was "
+                "changed. Restore it from a backup." % (path, connection, SCHEMA)
+            )
+        return data, vault_id, secret
+
+    def _encrypt(self, record: Record, plaintext: str) -> bytes:
+        from ansible.errors import AnsibleError
+        from ansible.parsing.vault import match_encrypt_secret
+
+        secrets = self.vault.secrets
+        if not secrets:
+            raise StoreError(
+                "no vault secret is loaded, so the token store of connection %s cannot be encrypted; run ansible-playbook "
+                "with --ask-vault-pass or --vault-id <id>@prompt" % record.connection
+            )
+        wanted = record.vault_id or self.encrypt_vault_id
+        if wanted is None:
+            ids = sorted({vid for vid, _secret in secrets})
+            if len(ids) > 1:
+                raise StoreError(
+                    "several vault identities are loaded (%s); choose the one that encrypts the token store of connection %s "
+                    "with the vault_id option" % (", ".join(ids), record.connection)
+                )
+        try:
+            vault_id, secret = match_encrypt_secret(secrets, encrypt_vault_id=wanted)
+        except AnsibleError:
+            raise StoreError(
+                "vault id '%s' is not loaded in this run, so the token store of connection %s cannot be encrypted with it; "
+                "add --vault-id %s@prompt (or a password file)" % (wanted, record.connection, wanted)
+            ) from None
+        record.vault_id = vault_id
+        record.secret = secret
+        return self.vault.encrypt(plaintext, secret=secret, vault_id=vault_id)
+
+    def _index_body(self, record: Record) -> dict[str, t.Any]:
+        """Only decision inputs that are not secret: no token, code, verifier or client secret.
+
+        Built from ``record.original``: the content of the file as last read or written.
+        """
+        data = record.original or {}
+        for section in ("tokens", "owner", "definition"):
+            if data.get(section) and not isinstance(data[section], dict):
+                raise TypeError("%s is not a mapping" % section)  # no index: let the full path read it
+        tokens = data.get("tokens") or {}
+        owner = data.get("owner") or {}
+        size, mtime_ns, digest = record.source or (None, None, None)
+        return {
+            "format": INDEX_FORMAT,
+            "connection": record.connection,
+            "store": {"size": size, "mtime_ns": mtime_ns, "sha256": digest},
+            "vault_id": record.vault_id,
+            "generation": data.get("generation"),
+            "owner": {"kind": owner.get("kind"), "host": owner.get("host")},
+            "chain": bool(tokens.get("refresh_token")),
+            "definition": definition_fingerprint(data.get("definition")),
+            "reauthorization_required": bool(data.get("reauthorization_required")),
+            "in_flight": bool(data.get("in_flight")),
+            "tokens": {k: tokens.get(k) for k in INDEX_TOKEN_FIELDS},
+        }
+
+    def _keys_for(self, vault_id: str) -> list[bytes]:
+        """Keys of the loaded secrets with this vault id (usually one)."""
+        keys = []
+        for vid, secret in self.vault.secrets:
+            key = self._key(vid, secret) if vid == vault_id else None
+            if key is not None:
+                keys.append(key)
+        return keys
+
+    def _key(self, vault_id: str, secret: t.Any) -> bytes | None:
+        """The index HMAC key for one vault secret, derived once per store object (i.e. per run)."""
+        cache_key = (vault_id, id(secret))
+        with self._index_keys_lock:
+            if cache_key not in self._index_keys:
+                # A secret that cannot load its password gives no key: no index, the store is decrypted.
+                try:
+                    password = secret.bytes
+                except Exception:  # pylint: disable=broad-exception-caught
+                    password = None
+                if not isinstance(password, bytes) or not password:
+                    self._index_keys[cache_key] = None
+                else:
+                    self._index_keys[cache_key] = hashlib.pbkdf2_hmac("sha256", password, self._index_salt(vault_id), INDEX_KEY_ROUNDS)
+            return self._index_keys[cache_key]
+
+    def _ciphertext(self, record: Record) -> tuple[dict[str, t.Any], bytes] | None:
+        """The record's plain data and its new ciphertext, or None when the content did not change.
+
+        Vault ciphertext is salted, so rewriting equal data would churn backups and lie about change.
+        """
+        data = to_plain(record.data)
+        if data == record.original:
+            return None
+        return data, self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
+
+    def _signed(self, record: Record) -> tuple[dict[str, t.Any], bytes] | None:
+        """The record's index body and its canonical signed bytes (``mac`` included), or None when it cannot be signed."""
+        if record.source is None or record.original is None or record.secret is None or not isinstance(record.vault_id, str):
+            return None
+        key = self._key(record.vault_id, record.secret)
+        if key is None:
+            return None
+        try:
+            body = self._index_body(record)
+            return body, _canonical(dict(body, mac=hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()))
+        except (TypeError, ValueError):  # a value JSON cannot hold: no index, the store is decrypted
+            return None
+
+    def _verified(self, connection: str, raw: bytes | str) -> dict[str, t.Any] | None:
+        """The index body in ``raw`` if it is one for this connection under a key of this run's vault secrets, else None."""
+        try:
+            if len(raw) > INDEX_MAX_BYTES:
+                return None
+            body = json.loads(raw)
+            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT or body.get("connection") != connection:
+                return None
+            mac = body.pop("mac", None)
+            if not isinstance(mac, str) or not isinstance(body.get("store"), dict) or not isinstance(body.get("vault_id"), str):
+                return None
+            message = _canonical(body)
+        except (ValueError, TypeError, RecursionError):
+            return None
+        for key in self._keys_for(body["vault_id"]):
+            if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
+                return body
+        return None
+
+
+class TokenStore(VaultStore):
+    """The file store: ``<store_dir>/<connection>.yml`` beside its lock and index files."""
+
+    kind = "file"
+
+    def __init__(self, store_dir: str, vault: VaultLike, encrypt_vault_id: str | None = None, lock_timeout: float = 120.0) -> None:
+        super().__init__(vault, encrypt_vault_id, lock_timeout)
+        self.store_dir = os.path.abspath(os.path.expanduser(store_dir))
+        self.location = self.store_dir
+
+    def where(self, connection: str) -> str:
+        return self.path(connection)
+
+    def exists(self) -> bool:
+        return self._check_dir()
+
+    def _index_salt(self, vault_id: str) -> bytes:
+        # Salted with the directory: a key computed for one installation fits no other.
+        return b"preauth.oauth2 token store index\0%s\0%s" % (os.path.realpath(self.store_dir).encode("utf-8"), vault_id.encode("utf-8"))
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -273,6 +565,9 @@ class TokenStore:
                 raise StoreError(
                     "the token store directory %s is accessible to other users (mode %o) and cannot be restricted: %s" % (self.store_dir, mode, exc.strerror)
                 ) from None
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import ensure_home
+
+        ensure_home(self.store_dir)  # a new store, or one older than the home record, is at home here
 
     # -- reading -------------------------------------------------------------------------
 
@@ -296,50 +591,6 @@ class TokenStore:
             os.close(fd)
         data, vault_id, secret = self._decrypt(connection, path, b_data)
         return Record(connection, data, vault_id, secret, (len(b_data), mtime_ns, hashlib.sha256(b_data).hexdigest()))
-
-    def _decrypt(self, connection: str, path: str, b_data: bytes) -> tuple[dict[str, t.Any], str | None, t.Any]:
-        from ansible.errors import AnsibleError
-        from ansible.parsing.vault import is_encrypted, parse_vaulttext_envelope
-
-        if not is_encrypted(b_data):
-            raise StoreError(
-                "%s is not an ansible-vault encrypted file, so it is not used as the token store of connection %s; "
-                "nothing was changed. Move it away, or encrypt it with ansible-vault if it is a store you decrypted by hand." % (path, connection)
-            )
-        try:
-            file_vault_id = parse_vaulttext_envelope(b_data)[3]
-            file_vault_id = None if file_vault_id == "default" else file_vault_id
-        except AnsibleError:
-            file_vault_id = None
-        if not self.vault.secrets:
-            raise StoreError(
-                "the token store %s is vault-encrypted and this run has no vault secret; run ansible-playbook with "
-                "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (path, file_vault_id or "<id>")
-            )
-        try:
-            b_plain, vault_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
-        except AnsibleError as exc:
-            text = str(exc)
-            if "HMAC verification failed" in text or "no vault secrets were found that could decrypt" in text or "Decryption failed" in text:
-                raise StoreError(
-                    "cannot decrypt the token store %s with the vault secrets of this run%s; use the vault password it "
-                    "was written with (ansible-vault view %s shows it to a person who has it). Nothing was changed."
-                    % (path, " (the file's vault id is '%s')" % file_vault_id if file_vault_id else "", path)
-                ) from None
-            raise StoreError(
-                "the token store %s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
-                "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (path, connection)
-            ) from None
-        try:
-            data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader
-        except yaml.YAMLError:
-            data = None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("connection") != connection:
-            raise StoreError(
-                "the token store %s decrypts but does not hold the store of connection %s (schema %s); nothing was "
-                "changed. Restore it from a backup." % (path, connection, SCHEMA)
-            )
-        return data, vault_id, secret
 
     # -- writing -------------------------------------------------------------------------
 
@@ -388,73 +639,23 @@ class TokenStore:
 
     def save(self, record: Record) -> bool:
         """Encrypt and write the record if its content changed. Call with the lock held."""
-        data = to_plain(record.data)
-        if data == record.original:
+        new = self._ciphertext(record)
+        if new is None:
             return False
+        data, b_ciphertext = new
         path = self.path(record.connection)
-        b_ciphertext = self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
-        tmp = self._tmp_path(record.connection)
         try:
-            fd = _create_exclusive(tmp)
+            mtime_ns = replace_file(path, b_ciphertext, tmp=self._tmp_path(record.connection)).st_mtime_ns
         except OSError as exc:
-            raise StoreError("could not write the token store %s (%s); the previous content is unchanged" % (path, exc.strerror)) from None
-        try:
-            try:
-                os.fchmod(fd, 0o600)
-                view = memoryview(b_ciphertext)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-                mtime_ns = os.fstat(fd).st_mtime_ns
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise StoreError(
                 "could not write the token store %s (%s); the previous content is unchanged. If this happened right after a "
                 "refresh, the platform may already have rotated the refresh token." % (path, exc.strerror)
             ) from None
-        dir_fd = os.open(self.store_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
         record.original = copy.deepcopy(data)
         record.exists = True
         record.source = (len(b_ciphertext), mtime_ns, hashlib.sha256(b_ciphertext).hexdigest())
         self._write_index(record)
         return True
-
-    def _encrypt(self, record: Record, plaintext: str) -> bytes:
-        from ansible.errors import AnsibleError
-        from ansible.parsing.vault import match_encrypt_secret
-
-        secrets = self.vault.secrets
-        if not secrets:
-            raise StoreError(
-                "no vault secret is loaded, so the token store of connection %s cannot be encrypted; run ansible-playbook "
-                "with --ask-vault-pass or --vault-id <id>@prompt" % record.connection
-            )
-        wanted = record.vault_id or self.encrypt_vault_id
-        if wanted is None:
-            ids = sorted({vid for vid, _secret in secrets})
-            if len(ids) > 1:
-                raise StoreError(
-                    "several vault identities are loaded (%s); choose the one that encrypts the token store of connection %s "
-                    "with the vault_id option" % (", ".join(ids), record.connection)
-                )
-        try:
-            vault_id, secret = match_encrypt_secret(secrets, encrypt_vault_id=wanted)
-        except AnsibleError:
-            raise StoreError(
-                "vault id '%s' is not loaded in this run, so the token store of connection %s cannot be encrypted with it; "
-                "add --vault-id %s@prompt (or a password file)" % (wanted, record.connection, wanted)
-            ) from None
-        record.vault_id = vault_id
-        record.secret = secret
-        return self.vault.encrypt(plaintext, secret=secret, vault_id=vault_id)
 
     # -- the index ----------------------------------------------------------------------------
 
@@ -473,15 +674,10 @@ class TokenStore:
                 raw = _read_all(fd, INDEX_MAX_BYTES + 1)
             finally:
                 os.close(fd)
-            if len(raw) > INDEX_MAX_BYTES:
+            body = self._verified(connection, raw)
+            if body is None:
                 return None
-            body = json.loads(raw)
-            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT or body.get("connection") != connection:
-                return None
-            mac = body.pop("mac", None)
-            source = body.get("store")
-            if not isinstance(mac, str) or not isinstance(source, dict) or not isinstance(body.get("vault_id"), str):
-                return None
+            source = body["store"]
             fd = _open_private(self.path(connection), os.O_RDONLY, "token store")
             try:
                 info = os.fstat(fd)
@@ -492,40 +688,10 @@ class TokenStore:
                 os.close(fd)
             if not hmac.compare_digest(hashlib.sha256(b_data).hexdigest(), str(source.get("sha256"))):
                 return None
-            message = _canonical(body)
-            for key in self._keys_for(body["vault_id"]):
-                if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
-                    return body
         except (OSError, ValueError, TypeError, RecursionError, StoreError):
             # An untrusted index or store file is no answer: reading the store refuses it with a message.
             return None
-        return None
-
-    def _index_body(self, record: Record) -> dict[str, t.Any]:
-        """Only decision inputs that are not secret: no token, code, verifier or client secret.
-
-        Built from ``record.original``: the content of the file as last read or written.
-        """
-        data = record.original or {}
-        for section in ("tokens", "owner", "definition"):
-            if data.get(section) and not isinstance(data[section], dict):
-                raise TypeError("%s is not a mapping" % section)  # no index: let the full path read it
-        tokens = data.get("tokens") or {}
-        owner = data.get("owner") or {}
-        size, mtime_ns, digest = record.source or (None, None, None)
-        return {
-            "format": INDEX_FORMAT,
-            "connection": record.connection,
-            "store": {"size": size, "mtime_ns": mtime_ns, "sha256": digest},
-            "vault_id": record.vault_id,
-            "generation": data.get("generation"),
-            "owner": {"kind": owner.get("kind"), "host": owner.get("host")},
-            "chain": bool(tokens.get("refresh_token")),
-            "definition": definition_fingerprint(data.get("definition")),
-            "reauthorization_required": bool(data.get("reauthorization_required")),
-            "in_flight": bool(data.get("in_flight")),
-            "tokens": {k: tokens.get(k) for k in INDEX_TOKEN_FIELDS},
-        }
+        return body
 
     def _write_index(self, record: Record) -> None:
         """Describe the store file as the record knows it. Call with the lock held.
@@ -533,18 +699,10 @@ class TokenStore:
         Best effort: a failure leaves an index that does not match the store, which only means
         that the next run decrypts.
         """
-        if record.source is None or record.original is None or record.secret is None or not isinstance(record.vault_id, str):
-            return
-        key = self._key(record.vault_id, record.secret)
-        if key is None:
-            return
+        signed = self._signed(record)
+        content = signed[1] + b"\n" if signed is not None else None
         path = self.index_path(record.connection)
         tmp = os.path.join(self.store_dir, "." + record.connection + "~index.tmp")
-        try:
-            body = self._index_body(record)
-            content = _canonical(dict(body, mac=hmac.new(key, _canonical(body), hashlib.sha256).hexdigest())) + b"\n"
-        except (TypeError, ValueError):  # a value JSON cannot hold: no index, the store is decrypted
-            content = None
         try:
             fd = _open_private(path, os.O_RDONLY, "index")
             try:
@@ -558,42 +716,24 @@ class TokenStore:
             if content is None:
                 os.unlink(path)
                 return
-            # No fsync: an index lost or torn in a crash fails to match, which only costs a decryption.
-            fd = _create_exclusive(tmp)
-            try:
-                view = memoryview(content)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            # Not durable: an index lost or torn in a crash fails to match, which only costs a decryption.
+            replace_file(path, content, tmp=tmp, durable=False)
         except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            pass
 
-    def _keys_for(self, vault_id: str) -> list[bytes]:
-        """Keys of the loaded secrets with this vault id (usually one)."""
-        keys = []
-        for vid, secret in self.vault.secrets:
-            key = self._key(vid, secret) if vid == vault_id else None
-            if key is not None:
-                keys.append(key)
-        return keys
+    # -- the home record (see _home) ---------------------------------------------------------
 
-    def _key(self, vault_id: str, secret: t.Any) -> bytes | None:
-        """The index HMAC key for one vault secret, derived once per store object (i.e. per run)."""
-        cache_key = (vault_id, id(secret))
-        with self._index_keys_lock:
-            if cache_key not in self._index_keys:
-                # A secret that cannot load its password gives no key: no index, the store is decrypted.
-                try:
-                    password = secret.bytes
-                except Exception:  # pylint: disable=broad-exception-caught
-                    password = None
-                if not isinstance(password, bytes) or not password:
-                    self._index_keys[cache_key] = None
-                else:
-                    # Salted with the directory: a key computed for one installation fits no other.
-                    salt = b"preauth.oauth2 token store index\0%s\0%s" % (os.path.realpath(self.store_dir).encode("utf-8"), vault_id.encode("utf-8"))
-                    self._index_keys[cache_key] = hashlib.pbkdf2_hmac("sha256", password, salt, INDEX_KEY_ROUNDS)
-            return self._index_keys[cache_key]
+    def check_home(self) -> None:
+        """StoreCopyError (a StoreError) when this directory is a copy found away from its home."""
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import check_home
+
+        if self._check_dir():
+            check_home(self.store_dir)
+
+    def adopt(self, check_mode: bool = False) -> dict[str, t.Any]:
+        """Make this place the store's home; ``changed``, ``from`` and ``to`` say what moved."""
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import adopt
+
+        if not self._check_dir():
+            return {"changed": False, "from": None, "to": None}
+        return adopt(self.store_dir, check_mode)

@@ -178,6 +178,7 @@ class Host:
         os.chmod(self.reports, 0o777)
         self.standin = self.write("standin.py", STANDIN.encode())
         self.standin_sh = self.write("standin.sh", STANDIN_SH.encode(), 0o755)
+        self.cleanup: list[str] = []
 
     def write(self, name: str, data: bytes, mode: int = 0o644) -> str:
         path = os.path.join(self.root, name)
@@ -264,6 +265,8 @@ def host():
         shutil.rmtree(runtime, ignore_errors=True)
         if made is not None:
             shutil.rmtree(made.sealed_dir, ignore_errors=True)
+            for path in made.cleanup:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the script itself ----------------------------------------------------------------------------
@@ -946,3 +949,78 @@ def test_help_documents_the_first_refresh_wait(host):
     proc = subprocess.run([sys.executable, host.runner, "--help"], capture_output=True, text=True, check=False)
     assert "--no-wait" in proc.stdout and "settings-<connection>.not-before" in proc.stdout
     assert "75 (--no-wait) a chain may not be refreshed yet" in proc.stdout
+
+
+# --- the health record ------------------------------------------------------------------------------
+
+
+def _health_dir(host: Host) -> str:
+    """A health directory the runner accepts: as root, root's alone all the way from / (like the sealed directory)."""
+    path = tempfile.mkdtemp(prefix="preauth-run-test-health-", dir=ROOT_ONLY_PARENT if IS_ROOT else host.root)
+    host.cleanup.append(path)
+    return path
+
+
+def _record(health: str, connection: str = "acme-nl") -> dict:
+    with open(os.path.join(health, connection + ".json"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert_no_secret(text)
+    return json.loads(text)
+
+
+def test_each_run_is_recorded_per_connection_with_the_last_success_kept(host):
+    health = _health_dir(host)
+    host.seal()
+    host.seal("settings-crm.xml.sealed")
+    host.plain("settings.xml")  # no connection name: not recorded
+    with open(os.path.join(health, "acme-nl.deployed"), "w", encoding="utf-8") as handle:
+        handle.write("# preauth.oauth2: the deployed chain\ngeneration=4\n")
+    os.chmod(os.path.join(health, "acme-nl.deployed"), 0o600)
+    before = _utc(time.time() - 1)
+    proc = host.run(host.standin_command(host.report()), "--health-dir", health)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    ok = _record(health)
+    assert ok["schema"] == 1 and ok["connection"] == "acme-nl" and ok["user"] == pwd.getpwuid(os.getuid()).pw_name
+    assert ok["status"] == "succeeded" and ok["exit_status"] == 0 and ok["message"] is None and ok["generation"] == 4
+    assert before <= ok["started_at"] <= ok["finished_at"] == ok["last_success_at"]
+    assert _record(health, "crm")["generation"] is None
+    assert sorted(os.listdir(health)) == ["acme-nl.deployed", "acme-nl.json", "crm.json"]
+    assert stat.S_IMODE(os.stat(os.path.join(health, "acme-nl.json")).st_mode) == 0o600
+
+    proc = host.run(host.standin_command(host.report("failed"), "exit", "3"), "--health-dir", health)
+    assert proc.returncode == 3
+    failed = _record(health)
+    assert failed["status"] == "failed" and failed["exit_status"] == 3 and failed["last_success_at"] == ok["last_success_at"]
+    assert failed["finished_at"] >= ok["finished_at"]
+
+    proc = host.run(host.standin_command(host.report("killed"), "kill"), "--health-dir", health)
+    assert proc.returncode == 137 and _record(health)["status"] == "killed"
+
+
+def test_a_run_that_does_not_start_the_product_is_recorded_with_the_runners_message(host):
+    health = _health_dir(host)
+    host.seal()
+    _note(host, int(time.time()) + 500)
+    proc = host.run(host.standin_command(host.report()), "--no-wait", "--health-dir", health)
+    assert proc.returncode == 75
+    record = _record(health)
+    assert record["status"] == "not_started" and record["exit_status"] == 75 and record["last_success_at"] is None
+    assert record["message"].startswith("connection acme-nl may not be refreshed before ")
+
+
+def test_without_a_health_directory_nothing_is_recorded_and_nothing_said(host):
+    host.seal()
+    missing = os.path.join(_health_dir(host), "not-created")
+    proc = host.run(host.standin_command(host.report()), "--health-dir", missing)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert not os.path.exists(missing)
+
+
+@needs_root
+def test_root_records_only_in_a_health_directory_that_is_roots_alone(host):
+    host.seal()
+    weak = _world_dir(host.root)
+    proc = host.run(host.standin_command(host.report()), "--health-dir", weak)
+    assert proc.returncode == 0  # the record never changes the product's outcome
+    assert "preauth-run: warning: this run is not recorded: " in proc.stderr and "(health directory)" in proc.stderr
+    assert os.listdir(weak) == []

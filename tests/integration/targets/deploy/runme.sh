@@ -17,7 +17,9 @@
 #    files root 0600), plain ones in the user's folder (the user's, 0600 in 0700);
 #  - hostile service users: a symlinked Invantive folder (pointing at a root-owned directory, or at
 #    the user's own sealed directory) fails a deployment with a clear message and changes nothing
-#    there; a FIFO planted as a plain settings file fails it within seconds.
+#    there; a FIFO planted as a plain settings file fails it within seconds;
+#  - the runner's health record per connection (root's alone, no secret) after a run that may not
+#    start yet, a successful run and a failing product, and status.yml gathering it from both hosts.
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
@@ -26,7 +28,8 @@ source ../setup_sshd/sshd.sh
 start_simulator
 
 leftovers=(/home/preauth-svc1/invantive /home/preauth-svc2/invantive /var/lib/preauth/sealed/preauth-svc1 /var/lib/preauth/sealed/preauth-svc2
-    /run/preauth/preauth-svc1 /run/preauth/preauth-svc2 /dev/shm/preauth-integration)
+    /run/preauth/preauth-svc1 /run/preauth/preauth-svc2 /dev/shm/preauth-integration /var/lib/preauth/health/preauth-svc1
+    /var/lib/preauth/health/preauth-svc2)
 work=$(mktemp -d)
 sshd_dir=$(mktemp -d)
 STANDIN_DIR=$(mktemp -d)
@@ -143,6 +146,9 @@ cat "$work/early.out"
 [ "$rc" = 75 ]
 grep -q "preauth-run: connection acme-nl may not be refreshed before .* COMMAND was not started" "$work/early.out"
 [ ! -e "$STANDIN_DIR/reports/early.json" ]
+# ...and the runner recorded it: not started, nothing used successfully yet; the role noted the deployed generation.
+$tool health preauth-svc1 acme-nl not_started 75 1 none
+$tool health preauth-svc1 gmail not_started 75 1 none
 # The world moves on (the runner reads the host's real clock): the note's time is now past.
 $tool age-notes /var/lib/preauth/sealed/preauth-svc1 600
 
@@ -167,10 +173,25 @@ ansible target1 -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-f
     -a "$work/prefix/bin/preauth-run ${runtime[*]} --user preauth-svc1 -- /usr/bin/python3 $STANDIN_DIR/standin.py $STANDIN_DIR/expect-target1.json $STANDIN_DIR/reports/ssh.json" \
     >>"$out" 2>&1 || { tail -30 "$out"; exit 1; }
 $tool report "$STANDIN_DIR/reports/ssh.json" preauth-svc1 acme-nl gmail
+$tool health preauth-svc1 acme-nl succeeded 0 1 set
+$tool health preauth-svc2 crm succeeded 0 1 set
 # a failing product: its status comes through, and the plaintext is gone
 status runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/fail.json" fail >>"$out" 2>&1
 [ "$rc" = 3 ]
 $tool report "$STANDIN_DIR/reports/fail.json" preauth-svc1 acme-nl gmail
+# the failure is recorded, and the last success is kept; status.yml gathers both hosts' records over SSH
+$tool health preauth-svc1 acme-nl failed 3 1 set
+$tool health preauth-svc1 gmail failed 3 1 set
+play health "$COLLECTION_ROOT/playbooks/status.yml" -e preauth_status_hosts=target1:target2
+grep -qE '"acme-nl +target1 +preauth-svc1 +1  \S+Z  failed \(exit 3\) +\S+Z +0\.[0-9]  ok",?$' "$work/health.out"
+grep -qE '"crm +target2 +preauth-svc2 +1  \S+Z  succeeded +\S+Z +0\.[0-9]  ok",?$' "$work/health.out"
+grep -qE '"gmail +target2 +preauth-svc2 ' "$work/health.out"
+# a limit of no hours flags every chain and fails the run, naming them
+status run "$COLLECTION_ROOT/playbooks/status.yml" -e preauth_status_hosts=target1:target2 -e preauth_status_stale_hours=0 >"$work/stale.out" 2>&1
+outputs+=("$work/stale.out")
+[ "$rc" != 0 ]
+grep -qE "NOT USED SUCCESSFULLY FOR 0\.[0-9] HOURS \(more than 0\)" "$work/stale.out"
+grep -q "not used successfully on the host for more than 0 hours (or never): acme-nl on target1, gmail on target1, crm on target2, gmail on target2." "$work/stale.out"
 # a product killed with SIGKILL
 status runner preauth-svc1 -- /usr/bin/python3 "$STANDIN_DIR/standin.py" "$STANDIN_DIR/expect-target1.json" "$STANDIN_DIR/reports/kill.json" kill >>"$out" 2>&1
 [ "$rc" = 137 ]
@@ -305,5 +326,5 @@ grep -q "would go to $unsafe, but /tmp is a directory owned by root with mode 17
 
 # 10. No secret anywhere but the store: outputs, the log, the hosts' folders, the runner's files.
 "$py" "$driver" scan "$SIM_URL" "$work" "${outputs[@]}" "$ANSIBLE_LOG_PATH" "$work/units" "$work/prefix" \
-    /home/preauth-svc2/invantive "$sealed1" "$sealed2" "$STANDIN_DIR"
+    /home/preauth-svc2/invantive "$sealed1" "$sealed2" "$STANDIN_DIR" /var/lib/preauth/health/preauth-svc1 /var/lib/preauth/health/preauth-svc2
 echo "deploy: all checks passed"

@@ -209,6 +209,29 @@ def report(report_file: str, user: str, *connections: str) -> None:
     print("runner: %s saw %s in a 0700 runtime directory, which is gone now" % (user, ", ".join(data["connections"])))
 
 
+HEALTH_BASE = "/var/lib/preauth/health"
+
+
+def health(user: str, connection: str, status: str, exit_status: str, generation: str, success: str) -> None:
+    """The runner's health record of ``connection`` for ``user``: root's alone, no secret, with this status and exit status;
+    ``generation`` "-" for unknown; ``success`` "set" (a last success is recorded) or "none"."""
+    directory = os.path.join(HEALTH_BASE, user)
+    info = os.stat(directory)
+    assert info.st_uid == 0 and stat.S_IMODE(info.st_mode) == 0o700, (directory, info)
+    path = os.path.join(directory, connection + ".json")
+    info = os.lstat(path)
+    assert stat.S_ISREG(info.st_mode) and info.st_uid == 0 and stat.S_IMODE(info.st_mode) == 0o600, (path, info)
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    assert data["schema"] == 1 and data["connection"] == connection and data["user"] == user, data
+    assert data["status"] == status and data["exit_status"] == int(exit_status), data
+    assert data["generation"] == (None if generation == "-" else int(generation)), data
+    assert (data["last_success_at"] is not None) == (success == "set"), data
+    assert data["started_at"] <= data["finished_at"], data
+    assert set(data) == {"schema", "connection", "user", "started_at", "finished_at", "exit_status", "status", "message", "generation", "last_success_at"}
+    print("health of %s for %s: %s (exit %s), generation %s, last success %s" % (connection, user, status, exit_status, generation, data["last_success_at"]))
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     {
@@ -221,6 +244,7 @@ if __name__ == "__main__":
         "digest": digest,
         "expect": expect,
         "report": report,
+        "health": health,
     }[
         command
     ](*args)

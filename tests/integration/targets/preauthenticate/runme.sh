@@ -30,6 +30,22 @@ expect_failure() { # name, expected text, args...
     echo "$name: failed as expected"
 }
 
+# No terminal and no redirect URL (AWX, cron): step 1, then a successful end that says how to finish.
+run -e preauth_connection=acme-nl </dev/null >"$work/notty.out" 2>&1 || { tail -60 "$work/notty.out"; exit 1; }
+grep -q "Step 1 is done: the URL above is valid and its pending attempt is stored until" "$work/notty.out"
+grep -q "and PREAUTH_REDIRECT_URL='<the address>' in the environment (or -e preauth_redirect_url='<the address>'" "$work/notty.out"
+"$py" driver.py find-url "$work/notty.out" >/dev/null
+if grep -q "not a complete URL" "$work/notty.out"; then echo "notty: the empty answer reached the code exchange" >&2; exit 1; fi
+# ... and the contact fields are checked before any URL is made: without a terminal nobody can answer.
+expect_failure notty-contact "preauth_contact needs job_title, email (the person who signs in is recorded" \
+    -e preauth_connection=acme-nl -e '{"preauth_contact": {"first_name": "Ada", "last_name": "Jansen", "company": "Example B.V."}}' </dev/null
+if grep -q "open this URL" "$work/notty-contact.out"; then echo "notty-contact: a URL was made before the contact check" >&2; exit 1; fi
+expect_failure bad-email "preauth_contact.email is not an e-mail address" -e preauth_connection=acme-nl -e preauth_step=url \
+    -e '{"preauth_contact": {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example", "company": "Example B.V."}}'
+# A typo in a variable fails before anything else, naming it and the valid ones.
+expect_failure typo "preauth_conection: not a variable of the preauth.oauth2 playbook preauthenticate.yml (a typo?). Its variables: preauth_connection," \
+    -e preauth_conection=acme-nl
+
 # Non-interactive, run 1: the URL and the pending attempt.
 run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url.out" 2>&1 || { tail -60 "$work/url.out"; exit 1; }
 url=$("$py" driver.py find-url "$work/url.out")

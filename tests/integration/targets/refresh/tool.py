@@ -72,7 +72,7 @@ def inventory(sim: str, work: str, strict: str, exact: str) -> None:
             "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
             "vars": {
                 "preauth_store_dir": os.path.join(work, "tokens"),
-                "preauth_simulator": sim,
+                "sim_url": sim,
                 "preauth_contact": {
                     "first_name": "Ada",
                     "last_name": "Jansen",

@@ -14,7 +14,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import HandoverError, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import iso
-from chains import VAULT, begin, google_params, params, preauthenticate, stored, twinfield_params
+from chains import file_store_only, VAULT, begin, google_params, params, preauthenticate, stored, twinfield_params
 
 
 def hand(p, check_mode: bool = False, diff: bool = False, **args):
@@ -45,6 +45,7 @@ def google(sim, tmp_path):
     return p
 
 
+@file_store_only
 def test_hand_over_a_rotating_chain_once(exact):
     first = hand(exact, host="dwh01", diff=True)
     assert first["changed"] is True
@@ -62,6 +63,7 @@ def test_hand_over_a_rotating_chain_once(exact):
     assert file_hash(exact) == unchanged
 
 
+@file_store_only
 def test_a_second_host_is_refused_with_the_way_out(exact):
     hand(exact, host="dwh01")
     since = stored(exact)["owner"]["since"]
@@ -138,6 +140,7 @@ def test_a_new_generation_starts_at_the_controller_and_may_go_to_another_host(ex
     assert moved["changed"] is True and (moved["owner"], moved["generation"]) == ("dwh02", 2)
 
 
+@file_store_only
 def test_check_mode_predicts_and_writes_nothing(exact):
     unchanged = file_hash(exact)
     predicted = hand(exact, check_mode=True, diff=True, host="dwh01")
@@ -152,6 +155,7 @@ def test_check_mode_predicts_and_writes_nothing(exact):
     assert stored(exact)["owner"]["host"] == "dwh01"
 
 
+@file_store_only
 def test_a_non_rotating_chain_stays_with_the_controller_and_lists_its_hosts(google):
     first = hand(google, host="dwh02", diff=True)
     assert first["changed"] is True and first["owner"] == "controller" and first["deployed_to"] == ["dwh02"]
@@ -183,6 +187,7 @@ def test_a_platform_whose_rotation_is_unknown_is_treated_as_rotating(sim, tmp_pa
 # -- a chain that cannot be handed over --------------------------------------------------------
 
 
+@file_store_only
 def test_no_store(sim, tmp_path):
     p = params(sim, tmp_path, connection="nope")
     result = hand(p, host="dwh01")
@@ -243,7 +248,10 @@ def test_chain_with_a_refresh_in_flight(exact):
     [
         ({"state": "host"}, "preauth.oauth2.token_handover: invalid arguments: state is host but all of the following are missing: host"),
         ({"host": "a", "state": "elsewhere"}, "value of state must be one of: host, controller, got: elsewhere"),
-        ({"host": "a", "client_id": "x"}, "invalid arguments: client_id. Supported parameters include: connection, host, state, store_dir, vault_id"),
+        (
+            {"host": "a", "client_id": "x"},
+            "invalid arguments: client_id. Supported parameters include: connection, host, state, store_dir, store_url, vault_id",
+        ),
     ],
 )
 def test_bad_arguments(exact, args, message):
@@ -259,6 +267,7 @@ def test_handover_helper_refuses_an_unknown_state_and_a_missing_host(exact):
         handover(store, "acme-nl", "host", None, False)
 
 
+@file_store_only
 @pytest.mark.parametrize("reauth", [True, "yes", {"reason": "Old refresh token used."}])
 def test_a_dead_chain_whatever_its_marker_holds_is_refused_with_a_message(exact, reauth):
     change(exact, reauthorization_required=reauth)

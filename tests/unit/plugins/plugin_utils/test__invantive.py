@@ -238,7 +238,7 @@ def test_chains_that_cannot_be_deployed(exact, change, words):
 
 def test_missing_chain_and_definition_mismatch(exact):
     missing = plan(exact, [dict(entry(exact), name="nobody-nl", hosts=["target1"])])
-    assert missing["failed"] and "no token store" in missing["msg"] and "preauthenticate.yml" in missing["msg"]
+    assert missing["failed"] and "has no stored chain in" in missing["msg"] and "preauthenticate.yml" in missing["msg"]
     other = plan(exact, [entry(exact, hosts=["target1"], client_id="11111111-1111-4111-8111-111111111111")])
     assert other["failed"] and "client_id" in other["msg"] and "preauthenticate" in other["msg"]
 

@@ -16,7 +16,7 @@ import requests
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
-from chains import CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
+from chains import file_store_only, CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
 from conftest import EXACT, USER
 
 
@@ -125,6 +125,7 @@ def test_the_loopback_listener_ignores_a_forged_request_and_waits_for_the_real_o
     assert [r.status_code for r in seen] == [400, 200]
 
 
+@file_store_only
 def test_check_mode_sends_nothing_and_writes_nothing(exact, control):
     begin(exact)
     path = open_store(exact, VAULT).path("acme-nl")

@@ -18,7 +18,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import Defer
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 from simulator.flows import refresh as platform_refresh
 from simulator.timewarp import shift_record, warp
-from chains import VAULT, params, preauthenticate, stored, strict_params
+from chains import file_store_only, VAULT, params, preauthenticate, stored, strict_params
 from conftest import EXACT
 
 DAY = 86400
@@ -86,6 +86,7 @@ def test_a_forced_refresh_inside_570_seconds_is_skipped_without_a_call(exact, co
     assert refresh(exact, force=True).status == "refreshed"
 
 
+@file_store_only
 def test_check_mode_predicts_without_calls_or_writes(exact, control):
     later(exact, control, 24 * DAY)
     path = open_store(exact, VAULT).path(exact["connection"])
@@ -107,6 +108,7 @@ def test_idle_30_day_expiry_means_reauthorization(exact, control):
     assert again.reason == "reauthorization_required" and again.token_calls == 0
 
 
+@file_store_only
 def test_a_lost_answer_keeps_the_token_and_the_next_run_learns_it_was_spent(exact, control):
     later(exact, control, 24 * DAY)
     before = stored(exact)["tokens"]
@@ -142,6 +144,7 @@ def assert_needs_preauthentication(p: dict[str, t.Any], control: t.Any, answer: 
     assert control.state()["token_requests_total"] == calls
 
 
+@file_store_only
 def test_an_answer_lost_by_a_timeout_after_the_rotation_ends_in_a_new_preauthentication(exact, control):
     later(exact, control, 24 * DAY)
     control.inject_fault("timeout_after", seconds=2)
@@ -192,6 +195,7 @@ def test_a_401_with_another_body_stays_a_configuration_problem(exact, control, e
     assert refresh(exact).status == "refreshed"
 
 
+@file_store_only
 def test_a_lost_request_that_never_arrived_is_retried_once_and_works(exact, control):
     later(exact, control, 24 * DAY)
     control.inject_fault("http_500_before")
@@ -328,6 +332,7 @@ def index_file(p: dict[str, t.Any], connection: str | None = None) -> str:
     return open_store(p, VAULT).index_path(connection or p["connection"])
 
 
+@file_store_only
 def test_nothing_to_do_is_read_from_the_index_with_the_same_result(exact, monkeypatch):
     os.unlink(index_file(exact))
     decrypted = no_decryption(monkeypatch)
@@ -359,6 +364,7 @@ def _age_behind_the_index(p: dict[str, t.Any], control: t.Any, seconds: float) -
 @pytest.mark.parametrize(
     "how", ["store rewritten without its index", "index edited to say not due", "index of another connection", "index of another directory"]
 )
+@file_store_only
 def test_a_due_refresh_is_never_skipped_because_of_an_index(sim, tmp_path, control, how):
     p = strict_params(sim, tmp_path)
     preauthenticate(p)
@@ -422,6 +428,7 @@ def test_a_changed_definition_is_refused_even_with_an_index(exact):
 # -- client secrets kept encrypted until a request needs them --------------------------------
 
 
+@file_store_only
 def test_a_deferred_client_secret_is_decrypted_only_for_a_refresh(exact, control):
     reveals: list[int] = []
 
@@ -616,6 +623,7 @@ def test_a_slowly_dripped_answer_is_a_lost_answer_within_the_deadline(exact, con
     assert stored(exact)["in_flight"]["fingerprint"] == stored(exact)["tokens"]["refresh_fingerprint"]
 
 
+@file_store_only
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_huge_answer_is_a_lost_answer_and_is_not_read(exact, control, chunked):
     later(exact, control, 24 * DAY)
@@ -630,6 +638,7 @@ def test_a_huge_answer_is_a_lost_answer_and_is_not_read(exact, control, chunked)
     assert refresh(exact).status == "refreshed"  # nothing was processed: the kept token still works
 
 
+@file_store_only
 def test_an_echoed_refresh_token_is_in_no_message_result_or_stored_error(exact, control):
     from action_runner import given, run_action
     from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo

@@ -17,7 +17,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_handover import Act
 from ansible_collections.preauth.oauth2.plugins.action.token_revoke import ActionModule as TokenRevoke
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import MANUAL_REVOCATION, manual_revocation
-from chains import VAULT, google_params, params, preauthenticate, stored, strict_params
+from chains import file_store_only, VAULT, google_params, params, preauthenticate, stored, strict_params
 from conftest import STRICT
 
 
@@ -74,6 +74,7 @@ def test_revoke_at_the_rfc7009_endpoint(sim, tmp_path, control, client_auth):
     assert requests.post(sim.base_url + "/strict/token", data=form, timeout=5).json()["error"] == "invalid_grant"
 
 
+@file_store_only
 def test_revoking_again_changes_nothing(strict):
     revoke(strict)
     unchanged = file_hash(strict)
@@ -84,6 +85,7 @@ def test_revoking_again_changes_nothing(strict):
     assert revoke(strict, check_mode=True)["changed"] is False
 
 
+@file_store_only
 def test_check_mode_sends_nothing_and_writes_nothing(strict, control):
     unchanged = file_hash(strict)
     result = revoke(strict, check_mode=True, diff=True)
@@ -186,6 +188,7 @@ def test_manual_revocation_text_falls_back_for_other_platforms():
 # -- refusals: the stored chain stays ----------------------------------------------------------
 
 
+@file_store_only
 def test_a_refused_revocation_keeps_the_tokens(strict, control):
     before = stored(strict)
     unchanged = file_hash(strict)
@@ -290,12 +293,13 @@ def test_client_secret_is_needed_for_an_endpoint(strict, control):
     )
 
 
+@file_store_only
 def test_no_store(sim, tmp_path):
     p = params(sim, tmp_path, connection="nope")
     result = revoke(p)
     assert result["failed"] is True
     assert result["msg"] == (
-        "connection nope has no token store in %s (no file nope.yml); there is nothing to revoke. Check the connection name and store_dir" % p["store_dir"]
+        "connection nope has no stored chain in %s; there is nothing to revoke. Check the connection name and the store options" % p["store_dir"]
     )
 
 

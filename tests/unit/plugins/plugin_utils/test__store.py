@@ -47,7 +47,7 @@ def test_round_trip_with_modes_and_vault_header(store):
     assert record.data["tokens"]["refresh_token"] == FAKE_TOKEN
     assert record.data["generation"] == 1 and record.data["schema"] == 1
     assert store.connections() == ["acme-nl"]
-    assert sorted(os.listdir(store.store_dir)) == [".acme-nl.index", ".acme-nl.lock", "acme-nl.yml"]
+    assert sorted(os.listdir(store.store_dir)) == [".acme-nl.index", ".acme-nl.lock", ".home", "acme-nl.yml"]
     assert stat.S_IMODE(os.stat(store.index_path("acme-nl")).st_mode) == 0o600
 
 

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, preauth.oauth2 developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: token_move
+short_description: Move refresh-token chains to another token store, leaving the old store unable to refresh them
+version_added: 0.1.0
+description:
+  - Moves each connection's chain from the source token store (O(store_dir) or O(store_url)) to the destination
+    (O(to_store_dir) or O(to_store_url)), for example from a file store to the PostgreSQL store and back, without a new login.
+  - Per connection, under the source's lock and then the destination's, the record is written to the destination as it is
+    (encrypted again there), read back and compared (refresh token fingerprint and generation); only then the source record
+    becomes a tombstone that holds no tokens and names the destination. A refresh against the old store (a forgotten cron job)
+    then makes no token call and fails with a message that says where the chain went.
+  - Two live copies of a rotating chain kill it at the second refresh, so a connection with a live chain in both stores is
+    refused, with which one looks newer; nothing is changed then. A connection already moved to the destination is left
+    unchanged. A move that stopped after the destination was written and before the source became a tombstone is finished.
+  - A chain handed over to a host moves with its owner record. A connection whose last refresh has an unknown outcome is
+    refused until a refresh against the source settles it; one without tokens (revoked) is skipped.
+  - The results carry metadata only. The task fails when a connection failed; the others are moved all the same.
+  - The playbook C(playbooks/store_migrate.yml) runs this module for every connection of a store and prints a table.
+author:
+  - preauth.oauth2 developers (@preauth-oauth2)
+extends_documentation_fragment:
+  - preauth.oauth2.attributes
+  - preauth.oauth2.attributes.controller
+  - preauth.oauth2.attributes.actiongroup_oauth2
+  - preauth.oauth2.connection.store
+options:
+  connections:
+    description:
+      - Names of the connections to move. Default is every connection of the source store.
+    type: list
+    elements: str
+  to_store_dir:
+    description:
+      - Directory of the destination file store; created (mode 0700) when missing.
+      - Mutually exclusive with O(to_store_url).
+      - One of O(to_store_dir) or O(to_store_url) is required.
+    type: path
+  to_store_url:
+    description:
+      - PostgreSQL connection URI of the destination store, as O(store_url). The password comes the libpq ways (E(PGPASSWORD),
+        C(~/.pgpass)).
+      - Mutually exclusive with O(to_store_dir).
+      - One of O(to_store_dir) or O(to_store_url) is required.
+    type: str
+notes:
+  - The destination is decrypted and encrypted with the vault secrets of the run; O(vault_id) chooses the identity for records
+    new to the destination.
+  - After the move, point O(store_dir) / O(store_url) (or E(PREAUTH_OAUTH2_STORE_DIR) / E(PREAUTH_OAUTH2_STORE_URL), cron jobs,
+    AWX credentials) at the destination.
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Makes the same decisions, refusals included, from both stores and reports them without writing either.
+  diff_mode:
+    support: full
+    details:
+      - Shows, per connection and for both stores, whether a live chain is there, its generation, refresh token fingerprint
+        and where a tombstone points. Never a token.
+  idempotent:
+    support: full
+seealso:
+  - module: preauth.oauth2.token_info
+  - module: preauth.oauth2.token_refresh
+"""
+
+EXAMPLES = r"""
+- name: Move the crm chain from the file store to the PostgreSQL store
+  preauth.oauth2.token_move:
+    connections: [crm]
+    store_dir: /srv/preauth/tokens
+    to_store_url: postgresql://preauth@db.example.com/preauth?sslmode=verify-full
+
+- name: Move it back; the PostgreSQL record becomes the tombstone
+  preauth.oauth2.token_move:
+    connections: [crm]
+    store_url: postgresql://preauth@db.example.com/preauth?sslmode=verify-full
+    to_store_dir: /srv/preauth/tokens
+  register: preauth_moved
+
+- name: Show what happened to each connection
+  ansible.builtin.debug:
+    msg: "{{ preauth_moved.summary }}"
+"""
+
+RETURN = r"""
+source:
+  description: The source store (a directory, or the PostgreSQL URI without a password).
+  returned: always
+  type: str
+  sample: /srv/preauth/tokens
+destination:
+  description: The destination store, as RV(source).
+  returned: always
+  type: str
+  sample: postgresql://preauth@db.example.com/preauth?sslmode=verify-full
+connections:
+  description: One entry per connection, in the order moved.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    connection:
+      description: The connection name.
+      type: str
+      sample: crm
+    status:
+      description: What happened; in check mode, what would happen.
+      type: str
+      choices: [moved, unchanged, skipped, failed]
+      sample: moved
+    msg:
+      description: Why, and for a failure what to do.
+      type: str
+      sample: moved to postgresql://preauth@db.example.com/preauth?sslmode=verify-full
+    generation:
+      description: The generation of the chain.
+      type: int
+      sample: 1
+    refresh_fingerprint:
+      description: The first 12 hex digits of the SHA-256 of the refresh token that moved (not the token).
+      type: str
+      sample: 3f2a9c0d1e4b
+counts:
+  description: How many connections were moved, unchanged, skipped and failed.
+  returned: always
+  type: dict
+  sample: {moved: 1, unchanged: 0, skipped: 0, failed: 0}
+summary:
+  description: "One line per connection: C(NAME: STATUS - MESSAGE)."
+  returned: always
+  type: list
+  elements: str
+  sample: ["crm: moved - moved to postgresql://preauth@db.example.com/preauth?sslmode=verify-full"]
+"""

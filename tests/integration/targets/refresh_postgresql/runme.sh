@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Reliability of playbooks/refresh.yml with the chains in a real PostgreSQL store (tests/pgserver.py):
+#  1. 8 ansible-playbook processes at once over 20 chains that need refreshing (rotating_strict):
+#     each chain refreshed exactly once, none revoked, every row decrypts;
+#  2. a re-run with nothing to do changes nothing and makes no token call;
+#  3. two controllers (own working directory, HOME, ansible.cfg and ANSIBLE_LOCAL_TEMP each), one
+#     database, at once: nothing refreshed twice, nothing lost;
+#  4. injected faults (500 after commit, timeout after commit, 429) and SIGKILL of the playbook at
+#     random points in 15 runs: every row decrypts, every chain works or says why it needs a new
+#     preauthentication;
+#  5. the database session terminated between the platform's answer and the write: the write is
+#     retried on a new session, the chain is refreshed and alive;
+#  6. the server restarted at that moment: committed after the restart, or kept in a rescue file that
+#     the next run writes back (a warning says so); either way the chain is alive;
+#  7. no secret (nor the database password) in any output, log, rescue file or database row.
+set -eu
+# shellcheck source=/dev/null
+source ../setup_simulator/simulator.sh
+start_simulator
+
+py="$SIM_PYTHON"
+pgserver="$COLLECTION_ROOT/tests/pgserver.py"
+work=$(mktemp -d)
+# The server's own files (env.sh and server.json hold its password) stay outside the scanned work directory.
+pgdir=$(mktemp -d)
+cleanup() {
+    "$py" "$pgserver" stop "$pgdir" || true
+    rm -rf "$work" "$pgdir"
+    stop_simulator
+}
+trap cleanup EXIT
+"$py" "$pgserver" start "$pgdir"
+# shellcheck source=/dev/null
+source "$pgdir/env.sh"
+
+echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
+export ANSIBLE_LOG_PATH="$work/ansible.log"
+export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
+export PREAUTH_OAUTH2_RESCUE_DIR="$work/rescue"
+refresh="$COLLECTION_ROOT/playbooks/refresh.yml"
+pb() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" -vvvv "$@"; }
+calls() { "$py" tool.py counter "$SIM_URL" calls; }
+inject() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/faults" >/dev/null; }
+lap_start=$SECONDS
+lap() {
+    echo "timing: $1: $((SECONDS - lap_start)) s"
+    lap_start=$SECONDS
+}
+strict=$(seq -f 'strict-%02g' -s, 0 19)
+
+# Seeding passes the store as the playbook variable; every later run finds it in the environment only.
+"$py" tool.py inventory "$SIM_URL" "$work" 20 2
+pb seed.yml -e preauth_store_url="$PREAUTH_OAUTH2_STORE_URL" >"$work/seed.out" 2>&1 || { tail -40 "$work/seed.out"; exit 1; }
+"$py" tool.py check "$SIM_URL" "$work" any
+lap "seed 22 chains"
+
+# 1. An hour later every strict access token has expired: 8 processes at once.
+"$py" tool.py later "$SIM_URL" "$work" 3601
+pids=()
+for i in $(seq 1 8); do
+    pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/parallel-$i.out" 2>&1 &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+"$py" tool.py check "$SIM_URL" "$work" refreshed-1
+grep -ho '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work"/parallel-*.out | sort | uniq -c
+lap "1. 8 processes at once"
+
+# 2. Nothing to do: no change, no token call.
+before=$(calls)
+pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/noop.out" 2>&1
+grep -q "0 refreshed, 20 unchanged, 0 skipped, 0 failed, 0 token call(s)" "$work/noop.out"
+grep -q "changed=0" "$work/noop.out"
+[ "$(calls)" = "$before" ] || { echo "the no-op run called the token endpoint" >&2; exit 1; }
+echo "no-op re-run: unchanged, zero token calls"
+lap "2. no-op re-run"
+
+# 3. Two controllers share the database: 4 processes each, at once.
+controller() {
+    local dir="$work/controller-$1"
+    mkdir -p "$dir/home" "$dir/tmp"
+    cp "$work/inventory.yml" "$work/vault-pw" "$dir/"
+    printf '[defaults]\nlocal_tmp = %s\nlog_path = %s\n' "$dir/tmp" "$dir/ansible.log" >"$dir/ansible.cfg"
+    (
+        cd "$dir"
+        unset ANSIBLE_LOG_PATH
+        export HOME="$dir/home" ANSIBLE_CONFIG="$dir/ansible.cfg" ANSIBLE_LOCAL_TEMP="$dir/tmp" PREAUTH_OAUTH2_RESCUE_DIR="$dir/rescue"
+        runs=()
+        for i in 1 2 3 4; do
+            ansible-playbook -i inventory.yml --vault-password-file vault-pw -vvvv "$refresh" \
+                -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"run-$i.out" 2>&1 &
+            runs+=($!)
+        done
+        for run in "${runs[@]}"; do wait "$run"; done
+    )
+}
+"$py" tool.py later "$SIM_URL" "$work" 3601
+controller a &
+first=$!
+controller b &
+second=$!
+wait "$first"
+wait "$second"
+for name in a b; do
+    grep -q "Using $work/controller-$name/ansible.cfg as config file" "$work/controller-$name/run-1.out"
+    [ -s "$work/controller-$name/ansible.log" ] || { echo "controller $name did not log to its own log_path" >&2; exit 1; }
+done
+"$py" tool.py check "$SIM_URL" "$work" refreshed-2
+grep -ho '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work"/controller-*/run-*.out | sort | uniq -c
+lap "3. two controllers at once"
+
+# 4a. Faults, one connection each, then a normal run: works or says why.
+"$py" tool.py later "$SIM_URL" "$work" 3601
+i=0
+for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 3}' '{"kind": "http_429", "retry_after": "1"}'; do
+    name="strict-0$i"
+    i=$((i + 1))
+    inject "$fault"
+    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/fault.out" 2>&1 || true
+    first=$(grep -o "$name: [a-z]* - [^\"]*" "$work/fault.out" | head -1 | cut -c1-110)
+    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/after-fault.out" 2>&1 || true
+    second=$(grep -o "$name: [a-z]* - [^\"]*" "$work/after-fault.out" | head -1 | cut -c1-110)
+    printf 'fault %s\n    run 1: %s\n    run 2: %s\n' "$fault" "$first" "$second"
+done
+lap "4a. faults"
+
+# 4b. SIGKILL at random points in 15 runs (a run reaches its token call after about 2 s).
+before=$(calls)
+for run in $(seq 1 15); do
+    setsid ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh" \
+        -e preauth_force=true -e preauth_only="strict-0$((run % 7 + 3))" >"$work/killed.out" 2>&1 &
+    victim=$!
+    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.8 + (r % 300) / 100 }')"
+    kill -9 -- "-$victim" 2>/dev/null || true
+    wait "$victim" 2>/dev/null || true
+done
+echo "killed runs: $(($(calls) - before)) token call(s) before the kills"
+"$py" tool.py in-flight "$work"
+# Two minutes later every in-flight marker a killed run left has passed its deadline: the next run decides.
+"$py" tool.py later "$SIM_URL" "$work" 120
+pb "$refresh" -e preauth_access_token_min_ttl=60 >"$work/after-kill.out" 2>&1 || true
+grep -o '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work/after-kill.out"
+"$py" tool.py check "$SIM_URL" "$work" any
+lap "4b. 15 killed runs"
+
+# 5 and 6: the database goes away while the platform's answer (already committed there) trickles in.
+interrupted() {
+    local name=$1 action=$2 before victim
+    inject '{"kind": "drip_after", "interval": 0.02}'
+    before=$(calls)
+    pb "$refresh" -e preauth_only="$name" -e preauth_force=true >"$work/$action.out" 2>&1 &
+    victim=$!
+    for _try in $(seq 1 400); do
+        [ "$(calls)" != "$before" ] && break
+        sleep 0.05
+    done
+    [ "$(calls)" != "$before" ] || { echo "$name: the forced refresh never reached the token endpoint" >&2; exit 1; }
+    "$py" "$pgserver" "$action" "$pgdir" || exit 1
+    wait "$victim"
+}
+
+# 5. The session is terminated: the write is tried again on a new session and commits.
+interrupted strict-10 terminate
+grep -q "strict-10: refreshed - " "$work/terminate.out"
+grep -q "trying again on a new database session" "$work/terminate.out"
+[ -z "$(ls -A "$work/rescue" 2>/dev/null)" ] || { echo "a terminated session left a rescue file" >&2; exit 1; }
+"$py" tool.py live "$SIM_URL" "$work" strict-10
+pb "$refresh" -e preauth_only=strict-10 -e preauth_force=true >"$work/terminate-after.out" 2>&1
+grep -q "strict-10: refreshed - " "$work/terminate-after.out"
+"$py" tool.py live "$SIM_URL" "$work" strict-10
+lap "5. session terminated after the token answer"
+
+# 6. The server restarts: committed after the restart, or rescued and written back by the next run.
+if interrupted strict-11 restart; then
+    grep -q "strict-11: refreshed - " "$work/restart.out"
+    echo "server restart: the write committed on a new session after the restart"
+else
+    grep -q "is kept in the rescue file $work/rescue/" "$work/restart.out"
+    rescue=$(ls "$work"/rescue/*.strict-11.json)
+    cp "$rescue" "$work/rescue-copy.json"  # the secret scan below reads it
+    "$py" tool.py rescue-is-ciphertext "$work/rescue-copy.json"
+    pb "$refresh" -e preauth_only=strict-11 -e preauth_access_token_min_ttl=60 >"$work/restart-next.out" 2>&1
+    grep -q "the chain kept in the rescue file $rescue when the database could not be written was written to the database now" "$work/restart-next.out"
+    [ ! -e "$rescue" ] || { echo "the rescue file was not removed after it was written back" >&2; exit 1; }
+    echo "server restart: rescue file written, and written back by the next run"
+fi
+"$py" tool.py live "$SIM_URL" "$work" strict-11
+pb "$refresh" -e preauth_only=strict-11 -e preauth_force=true >"$work/restart-after.out" 2>&1
+grep -q "strict-11: refreshed - " "$work/restart-after.out"
+"$py" tool.py live "$SIM_URL" "$work" strict-11
+"$py" tool.py check "$SIM_URL" "$work" any
+lap "6. server restarted after the token answer"
+
+# 7. Everything ran at -vvvv with log files; the database rows and the server's log are scanned too.
+"$py" tool.py dump "$work" "$work/db-rows.txt"
+cp "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["log"])' "$pgdir/server.json")" "$work/pg-server.log"
+"$py" tool.py scan "$SIM_URL" "$work"
+if grep -rlF -- "$PGPASSWORD" "$work"; then
+    echo "the database password leaked into the files above" >&2
+    exit 1
+fi
+echo "database password: in no output, log or file"
+lap "7. secret scan"
+echo "refresh_postgresql: concurrency, no-op, two controllers, faults, kills, a terminated session and a restarted server behave; nothing leaked"

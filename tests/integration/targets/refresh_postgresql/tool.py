@@ -1,0 +1,228 @@
+"""Helpers for the refresh_postgresql target: the refresh target's inventory, clock and checks, with the
+chains in a PostgreSQL token store (PREAUTH_OAUTH2_STORE_URL and PGPASSWORD from tests/pgserver.py).
+Rows are read and written only through the collection's own PgTokenStore, so they stay vault-encrypted.
+Nothing here prints a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import yaml
+
+COLLECTIONS = os.environ["ANSIBLE_COLLECTIONS_PATH"].split(":")[0]
+sys.path.insert(0, os.path.join(COLLECTIONS, "ansible_collections", "preauth", "oauth2", "tests"))
+
+from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: E402
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
+
+_AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import STORE_URL_ENV, PgTokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError  # noqa: E402
+from simulator.control import ControlClient  # noqa: E402
+from simulator.timewarp import shift_record  # noqa: E402
+
+SECRETS = {"exact": "FAKE-exact-client-secret-for-tests", "strict": "FAKE-strict-client-secret-for-tests"}
+
+
+def vault(work: str) -> VaultLib:
+    with open(os.path.join(work, "vault-pw"), "rb") as handle:
+        return VaultLib([("default", VaultSecret(handle.read().strip()))])
+
+
+def store(work: str) -> PgTokenStore:
+    """The store the playbooks use: the URL from the environment, as with no store_dir and no store_url."""
+    opened = open_store({"store_url": os.environ[STORE_URL_ENV]}, vault(work))
+    if not isinstance(opened, PgTokenStore):
+        raise SystemExit("%s did not open a PostgreSQL token store" % STORE_URL_ENV)
+    return opened
+
+
+def inventory(sim: str, work: str, strict: str, exact: str) -> None:
+    """STRICT connections on the rotating_strict profile, EXACT ones on the Exact profile; no store_dir."""
+    lib = vault(work)
+
+    class Vaulted(str):
+        pass
+
+    yaml.SafeDumper.add_representer(Vaulted, lambda d, v: d.represent_scalar("!vault", str(v), style="|"))
+    connections = []
+    for i in range(int(strict)):
+        connections.append(
+            {
+                "name": "strict-%02d" % i,
+                "platform": "generic",
+                "endpoints": {"authorize": sim + "/strict/authorize", "token": sim + "/strict/token", "whoami": sim + "/strict/userinfo"},
+                "client_id": "strict-demo-client",
+                "client_secret": Vaulted(lib.encrypt(SECRETS["strict"]).decode()),
+                "redirect_uri": "https://preauth.example.test/callback",
+                "scopes": ["openid", "offline_access"],
+            }
+        )
+    for i in range(int(exact)):
+        connections.append(
+            {
+                "name": "exact-%02d" % i,
+                "platform": "exact_online",
+                "country": "nl",
+                "base_url": sim + "/nl",
+                "client_id": "00000000-0000-4000-8000-00000000e0e1",
+                "client_secret": Vaulted(lib.encrypt(SECRETS["exact"]).decode()),
+                "redirect_uri": "https://preauth.example.test/callback",
+            }
+        )
+    doc = {
+        "all": {
+            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
+            "vars": {
+                "sim_url": sim,
+                "preauth_contact": {
+                    "first_name": "Ada",
+                    "last_name": "Jansen",
+                    "job_title": "Controller",
+                    "email": "ada@example.test",
+                    "company": "Example B.V.",
+                },
+                "preauth_connections": connections,
+            },
+        }
+    }
+    with open(os.path.join(work, "inventory.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(doc, handle, sort_keys=False)
+
+
+def later(sim: str, work: str, seconds: str) -> None:
+    """The simulator's clock and every row's times move forward, in-flight deadlines included (a row's
+    "until" says how long another run leaves a lost answer alone; time passing must pass it too)."""
+    delta = float(seconds)
+    ControlClient(sim).advance_clock(delta)
+    tokens = store(work)
+    try:
+        for connection in tokens.connections():
+            with tokens.locked(connection) as record:
+                shift_record(record.data, delta)
+                flight = record.data.get("in_flight")
+                if isinstance(flight, dict) and isinstance(flight.get("until"), (int, float)):
+                    flight["until"] = round(flight["until"] - delta, 3)
+    finally:
+        tokens.close()
+
+
+def state(sim: str) -> dict:
+    return ControlClient(sim).state()
+
+
+def check(sim: str, work: str, mode: str) -> None:
+    """Every row decrypts; every chain works or says why it needs a new preauthentication.
+
+    mode "refreshed-N": additionally every strict chain was refreshed exactly N times and none revoked.
+    """
+    tokens = store(work)
+    chains = state(sim)["chains"]
+    by_fingerprint = {c["refresh_fingerprint"]: c for c in chains if c["refresh_fingerprint"]}
+    working = needs = 0
+    names = tokens.connections()
+    try:
+        for name in names:
+            try:
+                data = tokens.read(name).data
+            except StoreError as exc:
+                raise SystemExit("%s does not decrypt: %s" % (name, exc)) from None
+            reauth = data.get("reauthorization_required")
+            if reauth:
+                if not reauth.get("reason"):
+                    raise SystemExit("%s needs reauthorization without a reason" % name)
+                needs += 1
+                continue
+            chain = by_fingerprint.get(data["tokens"]["refresh_fingerprint"])
+            if chain is None or chain["state"] != "alive":
+                raise SystemExit("%s: the stored refresh token is not the live one at the platform, and nothing says so" % name)
+            working += 1
+    finally:
+        tokens.close()
+    if not names:
+        raise SystemExit("the PostgreSQL store holds no connection")
+    if mode.startswith("refreshed-"):
+        wanted = int(mode[len("refreshed-") :])
+        counts = sorted({c["refreshes"] for c in chains if c["profile"] == "rotating_strict"})
+        if counts != [wanted]:
+            raise SystemExit("strict chains were refreshed %s times, not exactly %d" % (counts, wanted))
+        if state(sim)["chains_revoked"]:
+            raise SystemExit("%d chains were revoked" % state(sim)["chains_revoked"])
+    print("checked %d rows: %d working, %d need a new preauthentication (with a reason)" % (working + needs, working, needs))
+
+
+def live(sim: str, work: str, name: str) -> None:
+    """The connection's stored refresh token is the simulator's current one, its chain alive, no refresh in flight."""
+    tokens = store(work)
+    try:
+        data = tokens.read(name).data
+    finally:
+        tokens.close()
+    stored = (data.get("tokens") or {}).get("refresh_fingerprint")
+    alive = [c for c in state(sim)["chains"] if c["state"] == "alive" and c["refresh_fingerprint"] == stored]
+    if not stored or not alive or data.get("in_flight") or data.get("reauthorization_required"):
+        raise SystemExit("%s: the stored refresh token is not the live one at the platform (or a refresh is still marked in flight)" % name)
+    print("%s: the stored refresh token is the platform's current one" % name)
+
+
+def in_flight(work: str) -> None:
+    """How many rows a killed run left marked in flight (each the next run must settle)."""
+    tokens = store(work)
+    try:
+        marked = [name for name in tokens.connections() if tokens.read(name).data.get("in_flight")]
+    finally:
+        tokens.close()
+    print("%d row(s) left marked in flight: %s" % (len(marked), ", ".join(marked) or "none"))
+
+
+def counter(sim: str, what: str) -> None:
+    report = state(sim)
+    if what == "calls":
+        print(report["token_calls_total"])
+    elif what == "revoked":
+        print(report["chains_revoked"])
+    elif what == "max-daily":
+        print(max([d["calls"] for d in report["daily_token_calls"]] or [0]))
+
+
+def dump(work: str, path: str) -> None:
+    """Every column of every row as text, for the secret scan: the database must hold ciphertext only."""
+    tokens = store(work)
+    try:
+        conn = tokens._session(write=False)  # pylint: disable=protected-access
+        rows = conn.execute("SELECT * FROM preauth_oauth2_chain ORDER BY connection").fetchall() if conn is not None else []
+        meta = conn.execute("SELECT * FROM preauth_oauth2_meta").fetchall() if conn is not None else []
+    finally:
+        tokens.close()
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in [*rows, *meta]:
+            handle.write(" | ".join(bytes(v).decode("ascii", "replace") if isinstance(v, (bytes, memoryview)) else str(v) for v in row) + "\n")
+    if not rows:
+        raise SystemExit("the PostgreSQL store holds no row to scan")
+    print("dumped %d rows" % len(rows))
+
+
+def scan(sim: str, *paths: str) -> None:
+    """No secret of the simulator's (client secrets, codes, tokens) in any file under ``paths``."""
+    report = ControlClient(sim)._call("POST", "/_sim/scan", {"paths": list(paths), "exclude": []})
+    if report["leaks"]:
+        raise SystemExit("secrets leaked: " + "; ".join("%(kind)s in %(path)s" % leak for leak in report["leaks"]))
+    if not report["files"]:
+        raise SystemExit("the secret scan found no file to scan")
+    print("secret scan: %(values)d secret values, %(files)d files, clean" % report)
+
+
+def rescue_is_ciphertext(path: str) -> None:
+    with open(path, encoding="utf-8") as handle:
+        rescue = json.load(handle)
+    if not rescue["document"].startswith("$ANSIBLE_VAULT;1.1;AES256"):
+        raise SystemExit("the rescue file %s holds something other than vault ciphertext" % path)
+    print("the rescue file holds vault ciphertext only")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])

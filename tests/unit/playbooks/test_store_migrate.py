@@ -1,0 +1,103 @@
+"""playbooks/store_migrate.yml through real ansible-playbook runs: a file store moved to a real PostgreSQL store, check mode
+first, then the move, then a second run that changes nothing, and a refusal that fails the play after the table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import typing as t
+
+import psycopg
+import pytest
+import yaml
+
+from action_runner import PASSWORD
+from chains import params, preauthenticate, stored
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@pytest.fixture
+def pg_env(pg, monkeypatch):
+    for name, value in pg.env.items():
+        monkeypatch.setenv(name, value)
+    return pg
+
+
+@pytest.fixture
+def migrate(tmp_path, pg) -> t.Callable[..., subprocess.CompletedProcess]:
+    """``migrate(*args)``: ansible-playbook preauth.oauth2.store_migrate, the database password in PGPASSWORD as users give it."""
+    base = tmp_path / "collections"
+    os.makedirs(base / "ansible_collections" / "preauth")
+    os.symlink(ROOT, base / "ansible_collections" / "preauth" / "oauth2")
+    inventory = tmp_path / "inventory.yml"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local}}}), encoding="utf-8")
+    secret = tmp_path / "vault-pw"
+    secret.write_bytes(PASSWORD + b"\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PREAUTH_OAUTH2_"))}
+    env.update(pg.env, ANSIBLE_COLLECTIONS_PATH=str(base), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [playbook, "-i", str(inventory), "--vault-password-file", str(secret), "preauth.oauth2.store_migrate", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL)
+
+    return run
+
+
+def rows(pg, url: str) -> list[t.Any]:
+    with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
+        try:
+            return conn.execute("SELECT connection, document FROM preauth_oauth2_chain ORDER BY connection").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def test_store_migrate_moves_a_file_store_to_postgresql(sim, tmp_path, pg_env, pg_db, migrate):
+    in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
+    in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)
+    preauthenticate(in_file)
+    preauthenticate(dict(in_file, connection="crm"))
+    path = os.path.join(in_file["store_dir"], "acme-nl.yml")
+    original = open(path, "rb").read()
+    refresh_token = stored(in_file)["tokens"]["refresh_token"]
+    where = ["-e", "preauth_store_dir=" + in_file["store_dir"], "-e", "preauth_to_store_url=" + pg_db]
+
+    check = migrate(*where, "--check")
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert "acme-nl                  moved         1  check mode: would be moved to %s; nothing was written" % pg_db in check.stdout
+    assert open(path, "rb").read() == original and rows(pg_env, pg_db) == []
+
+    first = migrate(*where, "-e", "preauth_only=acme-nl")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "From %s to %s" % (in_file["store_dir"], pg_db) in first.stdout
+    assert "acme-nl                  moved         1  moved to %s" % pg_db in first.stdout
+    assert "crm " not in first.stdout
+    assert refresh_token not in first.stdout + first.stderr
+    assert stored(in_file)["moved_to"]["store"] == pg_db and stored(in_pg)["tokens"]["refresh_token"] == refresh_token
+    assert [name for name, _ in rows(pg_env, pg_db)] == ["acme-nl"]
+
+    again = migrate(*where)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "acme-nl                  unchanged     1  already moved to %s at " % pg_db in again.stdout
+    assert "crm                      moved         1  moved to %s" % pg_db in again.stdout
+
+
+def test_store_migrate_fails_after_the_table_when_a_connection_cannot_move(sim, tmp_path, pg_env, pg_db, migrate):
+    in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
+    preauthenticate(in_file)
+    preauthenticate(params(sim, tmp_path, store_dir=None, store_url=pg_db))
+    result = migrate("-e", "preauth_store_dir=" + in_file["store_dir"], "-e", "preauth_to_store_url=" + pg_db)
+    assert result.returncode != 0
+    assert "acme-nl                  failed        -  connection acme-nl has a live chain in both stores" in result.stdout
+    assert "0 moved, 0 unchanged, 0 skipped, 1 failed" in result.stdout
+    assert "1 connection(s) could not be moved; see the table above" in result.stdout
+    assert stored(in_file)["tokens"]["refresh_token"]
+
+
+def test_store_migrate_needs_exactly_one_destination(migrate, tmp_path):
+    result = migrate("-e", "preauth_store_dir=" + str(tmp_path / "tokens"))
+    assert result.returncode != 0
+    assert "Set exactly one of preauth_to_store_url (a PostgreSQL URI) and preauth_to_store_dir (a directory)" in result.stdout

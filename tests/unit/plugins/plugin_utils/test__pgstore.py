@@ -1,0 +1,359 @@
+"""The PostgreSQL token store against a real server and the simulator over real sockets: the
+schema, the signed facts, single flight across controller processes, a session killed or a server
+stopped between the token answer and the commit, the rescue file, and no password in any message."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import typing as t
+
+import psycopg
+import pytest
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import SCHEMA_VERSION, PgTokenStore, redact_url
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError
+from chains import VAULT, params, preauthenticate, strict_params
+from pgserver import PostgresServer
+from simulator.timewarp import warp
+
+TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+FAKE_DB_PASSWORD = "FAKE-db-password-1"
+
+
+@pytest.fixture
+def pg_env(pg, monkeypatch):
+    for name, value in pg.env.items():
+        monkeypatch.setenv(name, value)
+    return pg
+
+
+def pg_params(sim, tmp_path, url: str, maker: t.Callable[..., dict[str, t.Any]] = params, **overrides: t.Any) -> dict[str, t.Any]:
+    return maker(sim, tmp_path, store_dir=None, store_url=url, **overrides)
+
+
+def store_of(p: dict[str, t.Any], rescue_dir: str | None = None) -> PgTokenStore:
+    store = open_store(p, VAULT)
+    assert isinstance(store, PgTokenStore)
+    if rescue_dir is not None:
+        store.rescue_dir = rescue_dir
+    return store
+
+
+def refresher(p: dict[str, t.Any], store: PgTokenStore | None = None, **policy: t.Any) -> Refresher:
+    return Refresher(store or store_of(p), http_client(p), Policy(**policy))
+
+
+def refresh(p: dict[str, t.Any], store: PgTokenStore | None = None, **policy: t.Any):
+    return refresher(p, store, **policy).run_one(resolve(p, http_client(p)))
+
+
+def row(pg, url: str, connection: str) -> dict[str, t.Any] | None:
+    with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
+        cur = conn.execute("SELECT * FROM preauth_oauth2_chain WHERE connection = %s", (connection,))
+        found = cur.fetchone()
+        return dict(zip([c.name for c in cur.description], found, strict=True)) if found else None
+
+
+def sql(pg, url: str, statement: str, *args: t.Any) -> None:
+    with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
+        conn.execute(statement, args)
+
+
+# -- choosing the store, the schema, messages ---------------------------------------------------
+
+
+def test_store_url_and_store_dir_together_are_refused(sim, tmp_path, pg_db):
+    p = params(sim, tmp_path, store_url=pg_db)
+    with pytest.raises(StoreError, match="store_dir and store_url both choose a token store; set one of them"):
+        open_store(p, VAULT)
+
+
+def test_the_environment_chooses_postgresql_only_when_store_dir_is_not_set(sim, tmp_path, pg_env, pg_db, monkeypatch):
+    monkeypatch.setenv("PREAUTH_OAUTH2_STORE_URL", pg_db)
+    assert isinstance(open_store(dict(params(sim, tmp_path), store_dir=None), VAULT), PgTokenStore)
+    assert not isinstance(open_store(params(sim, tmp_path), VAULT), PgTokenStore)
+
+
+def test_a_password_in_the_url_is_never_shown(sim, tmp_path, pg):
+    url = pg.url.replace("preauth@", "preauth:%s@" % FAKE_DB_PASSWORD) + "?sslmode=disable&password=" + FAKE_DB_PASSWORD
+    assert FAKE_DB_PASSWORD not in redact_url(url)
+    store = PgTokenStore(url, VAULT)
+    with pytest.raises(StoreError) as caught:
+        store.connections()
+    assert "password authentication failed" in caught.value.msg
+    assert FAKE_DB_PASSWORD not in caught.value.msg and FAKE_DB_PASSWORD not in store.location
+    assert store.location.startswith("postgresql://preauth@127.0.0.1:")
+
+
+def test_a_missing_store_reads_as_empty_and_the_first_write_creates_the_schema(sim, tmp_path, pg_env, pg_db):
+    p = pg_params(sim, tmp_path, pg_db)
+    store = store_of(p)
+    assert store.connections() == [] and store.exists() is False
+    assert store.read("acme-nl").exists is False
+    preauthenticate(p)
+    store = store_of(p)
+    assert store.exists() is True and store.connections() == ["acme-nl"]
+    found = row(pg_env, pg_db, "acme-nl")
+    # The document is vault ciphertext; the columns hold facts, never a token.
+    assert bytes(found["document"]).startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    text = json.dumps({k: v for k, v in found.items() if k != "document"}, default=str)
+    data = store.read("acme-nl").data
+    for secret in (data["tokens"]["refresh_token"], data["tokens"]["access_token"], p["client_secret"]):
+        assert secret not in text and secret.encode() not in bytes(found["document"])
+    assert found["owner_kind"] == "controller" and found["generation"] == 1 and found["has_chain"] is True
+
+
+def test_a_newer_schema_is_refused_and_nothing_is_written(sim, tmp_path, pg_env, pg_db):
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_meta SET value = %s WHERE name = 'schema_version'", str(SCHEMA_VERSION + 1))
+    before = row(pg_env, pg_db, "acme-nl")
+    with pytest.raises(StoreError, match="has schema version %d, newer than this collection knows" % (SCHEMA_VERSION + 1)):
+        store_of(p).read("acme-nl")
+    assert row(pg_env, pg_db, "acme-nl") == before
+
+
+# -- the signed facts ----------------------------------------------------------------------------
+
+
+def test_nothing_to_do_is_decided_from_the_facts_in_one_query(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    store = store_of(p)
+    store.prefetch(["acme-nl"])
+    facts = store.index("acme-nl")
+    assert facts is not None and facts["chain"] is True and facts["owner"]["kind"] == "controller"
+    calls = control.state()["token_calls_total"]
+    assert refresh(p).status == "unchanged" and control.state()["token_calls_total"] == calls
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "UPDATE preauth_oauth2_chain SET facts = replace(facts, '\"in_flight\":false', '\"in_flight\":true')",
+        "UPDATE preauth_oauth2_chain SET document = document || '\\x0a'::bytea",
+        "UPDATE preauth_oauth2_chain SET mac = md5(mac) || md5(mac)",
+        "UPDATE preauth_oauth2_meta SET value = 'another-store' WHERE name = 'store_id'",
+    ],
+    ids=["facts edited", "document changed without its facts", "mac replaced", "facts of another store"],
+)
+def test_facts_are_believed_only_with_their_mac_and_document(sim, tmp_path, pg_env, pg_db, tamper):
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    assert store_of(p).index("acme-nl") is not None
+    sql(pg_env, pg_db, tamper)
+    assert store_of(p).index("acme-nl") is None
+
+
+# -- single flight across controllers ------------------------------------------------------------
+
+CONTROLLER = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, sys.argv[1])
+    import conftest  # installs the collection loader
+    from chains import VAULT
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+    all_params = json.loads(sys.argv[2])
+    client = http_client(all_params[0])
+    store = open_store(all_params[0], VAULT)
+    results = Refresher(store, client, Policy(access_token_min_ttl=60)).run_many(
+        [resolve(p, client) for p in all_params], [p["connection"] for p in all_params], 4)
+    print(json.dumps([[r.connection, r.status, r.reason, r.token_calls] for r in results]))
+    """
+)
+
+
+def test_two_controllers_refresh_the_same_chains_once(sim, tmp_path, pg_env, pg_db, control):
+    chains = [pg_params(sim, tmp_path, pg_db, strict_params, connection="crm-%02d" % i) for i in range(8)]
+    for p in chains:
+        preauthenticate(p)
+    warp(3601, control, store_of(chains[0]))  # every access token expired: every chain is due once
+    calls = control.state()["token_calls_total"]
+    procs = []
+    for name in ("controller-a", "controller-b"):
+        home = tmp_path / name
+        home.mkdir()
+        env = dict(os.environ, ANSIBLE_LOCAL_TEMP=str(home / "tmp"), HOME=str(home))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CONTROLLER, TESTS, json.dumps(chains)], cwd=str(home), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err[-2000:] for _out, err in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _err in outputs]
+    refreshed = sorted(name for each in results for name, status, _reason, _calls in each if status == "refreshed")
+    assert refreshed == sorted(p["connection"] for p in chains)  # each chain once, by one of the two
+    assert all(status in ("refreshed", "unchanged") for each in results for _n, status, _r, _c in each)
+    assert control.state()["token_calls_total"] - calls == len(chains)
+    assert control.state()["chains_revoked"] == 0
+    for p in chains:  # every chain works afterwards
+        assert refresh(p, force=True).status == "refreshed"
+
+
+def test_the_lease_is_released_when_the_controller_process_dies(sim, tmp_path, pg_env, pg_db):
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, time
+                sys.path.insert(0, sys.argv[1])
+                import conftest
+                from chains import VAULT
+                from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
+                with PgTokenStore(sys.argv[2], VAULT).locked("acme-nl"):
+                    print("held", flush=True)
+                    time.sleep(600)
+                """
+            ),
+            TESTS,
+            pg_db,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        waiting = store_of(p)
+        waiting.lock_timeout = 0.5
+        with pytest.raises(StoreError, match="is leased by another run for more than 0 s"):
+            with waiting.locked("acme-nl"):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    start = time.monotonic()
+    with store_of(p).locked("acme-nl") as record:
+        assert record.exists
+    assert time.monotonic() - start < 10
+
+
+# -- the database goes away between the token answer and the commit ----------------------------
+
+
+def _refresh_while(p: dict[str, t.Any], store: PgTokenStore, control: t.Any, interrupt: t.Callable[[], None]):
+    """Refresh in a thread; ``interrupt`` runs once the simulator has rotated the chain and drips its answer."""
+    control.inject_fault("drip_after", endpoint="token", interval=0.02)
+    calls = control.state()["token_calls_total"]
+    outcome: dict[str, t.Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=refresh(p, store, force=True)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while control.state()["token_calls_total"] == calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    interrupt()
+    worker.join(60)
+    return outcome["result"]
+
+
+def test_a_session_killed_after_the_token_answer_keeps_the_chain(sim, tmp_path, pg_env, pg_db, control):
+    # A request deadline far beyond the dripped answer (about 5 s): the answer must arrive, also on a busy machine.
+    p = pg_params(sim, tmp_path, pg_db, strict_params, timeout=30.0)
+    preauthenticate(p)
+    store = store_of(p, rescue_dir=str(tmp_path / "rescue"))
+    result = _refresh_while(p, store, control, lambda: pg_env.terminate_backends("preauth.oauth2"))
+    assert (result.status, result.reason) == ("refreshed", "refreshed"), result.msg
+    assert any("trying again on a new database session" in w for w in store.warnings)
+    assert not os.path.exists(tmp_path / "rescue")
+    stored = store_of(p).read("crm").data
+    assert stored["in_flight"] is None
+    assert stored["tokens"]["refresh_fingerprint"] == control.state()["chains"][0]["refresh_fingerprint"]
+    assert refresh(p, force=True).status == "refreshed"  # the chain lives
+
+
+def test_a_server_stopped_after_the_token_answer_leaves_a_rescue_that_the_next_run_writes(sim, tmp_path, control):
+    with PostgresServer().start() as own:
+        os.environ.update(own.env)
+        p = pg_params(sim, tmp_path, own.url, strict_params, timeout=30.0)
+        preauthenticate(p)
+        rescue_dir = str(tmp_path / "rescue")
+        store = store_of(p, rescue_dir=rescue_dir)
+        result = _refresh_while(p, store, control, lambda: own.stop("immediate"))
+        assert result.status == "failed"
+        assert "is kept in the rescue file %s/" % rescue_dir in result.msg and "Do not delete that file" in result.msg
+        files = os.listdir(rescue_dir)
+        assert len(files) == 1 and files[0].endswith(".crm.json")
+        path = os.path.join(rescue_dir, files[0])
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(rescue_dir).st_mode) == 0o700
+        raw = open(path, encoding="utf-8").read()
+        assert json.loads(raw)["document"].startswith("$ANSIBLE_VAULT;1.1;AES256")
+        for secret in result.secrets:
+            assert secret not in raw and secret not in result.msg
+        live = control.state()["chains"][0]["refresh_fingerprint"]
+
+        own.start_again()
+        again = store_of(p, rescue_dir=rescue_dir)
+        batch = Refresher(again, http_client(p), Policy()).run_many([resolve(p, http_client(p))], ["crm"], 1)
+        assert [(r.status, r.reason) for r in batch] == [("unchanged", "not_needed")], [r.msg for r in batch] + again.warnings
+        assert any("was written to the database now" in w for w in again.warnings)
+        assert os.listdir(rescue_dir) == []
+        assert store_of(p).read("crm").data["tokens"]["refresh_fingerprint"] == live
+        assert refresh(p, force=True).status == "refreshed"  # the rotated token was kept: the chain lives
+        store.close()
+        again.close()
+
+
+def test_a_rescue_older_than_the_database_is_dropped_and_a_conflicting_one_is_kept(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    rescue_dir = str(tmp_path / "rescue")
+    store = store_of(p, rescue_dir=rescue_dir)
+    with store.locked("crm") as record:
+        record.data["generation"] = 7
+        _data, ciphertext = store._ciphertext(record)  # pylint: disable=protected-access
+        base = record.source[2]
+        record.data["generation"] = 1
+    # The database moved on with a refresh of its own: the rescue holds a token the database already replaced.
+    assert refresh(p, force=True).status == "refreshed"
+    path = store._rescue(record, ciphertext, base)  # pylint: disable=protected-access
+    later = store_of(p, rescue_dir=rescue_dir)
+    later.replay_rescues()
+    assert any("is older than the database's chain" in w for w in later.warnings) and not os.path.exists(path)
+
+    # A rescue whose token the database never saw, onto a row that changed since: kept, and refused with the choice.
+    with store.locked("crm") as record:
+        record.data["tokens"] = dict(record.data["tokens"], refresh_token="FAKE-rescued-refresh-token", refresh_fingerprint="f" * 16)
+        _data, ciphertext = store._ciphertext(record)  # pylint: disable=protected-access
+        path = store._rescue(record, ciphertext, "0" * 64)  # pylint: disable=protected-access
+        record.data = store.read("crm").data
+        record.original = record.data
+    with pytest.raises(PreauthError, match="never committed, but the database row changed since"):
+        with store_of(p, rescue_dir=rescue_dir).locked("crm"):
+            pass
+    assert os.path.exists(path)
+    conflicted = store_of(p, rescue_dir=rescue_dir)
+    conflicted.replay_rescues()
+    assert any("never committed" in w for w in conflicted.warnings) and "FAKE-rescued-refresh-token" not in " ".join(conflicted.warnings)
+
+
+def test_an_in_flight_marker_of_a_live_run_is_left_to_finish(sim, tmp_path, pg_env, pg_db, control):
+    """A lease can end with its session while its run still waits for the answer: the marker's time says until when."""
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    now = time.time()
+    with store_of(p).locked("crm") as record:
+        record.data["in_flight"] = {"fingerprint": record.data["tokens"]["refresh_fingerprint"], "started_at": now, "until": now + 95}
+    calls = control.state()["token_calls_total"]
+    result = refresh(p)
+    assert (result.status, result.reason) == ("skipped", "in_flight") and "may still be waiting for its answer" in result.msg
+    assert control.state()["token_calls_total"] == calls
+    with store_of(p).locked("crm") as record:
+        record.data["in_flight"]["until"] = now - 1
+    assert refresh(p).status == "refreshed"
