@@ -257,9 +257,12 @@ def stored_fingerprints(variant: str, where: str, names: list[str], vault: t.Any
     found: dict[str, str | None] = {}
     if variant in ("a", "d"):
         store = open_store(where, vault)
+
+        def one(name: str) -> None:
+            found[name] = (store.read(name).data.get("tokens") or {}).get("refresh_fingerprint")
+
         try:
-            for name in names:
-                found[name] = (store.read(name).data.get("tokens") or {}).get("refresh_fingerprint")
+            _each(names, one, 4)
         finally:
             store.close()
     else:
@@ -281,7 +284,7 @@ def check_chains(state: dict[str, t.Any], first: dict[str, str], stored: dict[st
     for chain in state["chains"]:
         origin = chain["retired_fingerprints"][0] if chain["retired_fingerprints"] else chain["refresh_fingerprint"]
         by_first[origin] = chain
-    result = {"chains": len(first), "found": 0, "alive": 0, "refreshed_as_expected": 0, "stored_is_current": 0}
+    result = {"chains": len(first), "found": 0, "alive": 0, "refreshed_as_expected": 0, "stored_is_current": 0, "refreshes_expected": refreshes}
     for name, origin in first.items():
         chain = by_first.get(origin)
         if chain is None:

@@ -38,14 +38,16 @@ def _usable(run: dict[str, t.Any] | None) -> bool:
 
 
 def rows(runs: list[dict[str, t.Any]]) -> list[list[str]]:
-    table = [["N", "variant", "run", "wall s", "token calls", "peak RSS tree MB", "max process MB", "exit", "chains check"]]
+    table = [["N", "variant", "run", "wall s", "token calls", "peak RSS tree MB", "max process MB", "exit", "load before", "chains check"]]
     for run in runs:
         check = run.get("check")
         if check is None:
             verdict = "-"
         else:
-            verdict = "%s (refreshed once %d/%d, stored=current %d/%d, alive %d/%d)" % (
+            times = {1: "once", 2: "twice"}.get(check.get("refreshes_expected", 1), "%s times" % check.get("refreshes_expected"))
+            verdict = "%s (refreshed %s %d/%d, stored=current %d/%d, alive %d/%d)" % (
                 "ok" if check["ok"] else "FAILED",
+                times,
                 check["refreshed_as_expected"],
                 check["chains"],
                 check["stored_is_current"],
@@ -63,6 +65,7 @@ def rows(runs: list[dict[str, t.Any]]) -> list[list[str]]:
                 _mb(run["tree_peak_rss_kb"]),
                 _mb(run["max_process_rss_kb"]),
                 ("timeout" if run["timed_out"] else str(run["returncode"])),
+                "%.2f" % run["load_before"] if "load_before" in run else "-",
                 verdict,
             ]
         )

@@ -70,6 +70,12 @@ def _parse() -> argparse.Namespace:
         help="above this N the secret scan skips files over 256 KB: the simulator compares every secret it issued with every byte (default: 2000)",
     )
     parser.add_argument(
+        "--profile-at",
+        default="",
+        help="comma-separated N at which (a), (d) and (e) run once more, unmeasured, under py-spy (raw stacks in the results directory)",
+    )
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy program for --profile-at (default: py-spy on PATH)")
+    parser.add_argument(
         "--not-before",
         metavar="HH:MM",
         help="create the chains of every N first, then wait until this UTC time before the first measured run (not with (b))",
@@ -89,6 +95,12 @@ def _parse() -> argparse.Namespace:
         missing = [p for p in ("plugins/action/token_refresh.py", "playbooks/refresh.yml") if not os.path.exists(os.path.join(ROOT, p))]
         if missing:
             parser.error("variants (a) and (d) need %s, which does not exist yet; run with --variants b,c" % " and ".join(missing))
+    try:
+        args.profile_at = {int(x) for x in args.profile_at.split(",") if x.strip()}
+    except ValueError:
+        parser.error("--profile-at takes numbers such as 1000,10000")
+    if args.profile_at and not shutil.which(args.py_spy):
+        parser.error("--profile-at needs py-spy (%s not found); install it outside the venvs (pip install py-spy) and give --py-spy" % args.py_spy)
     if args.not_before is not None:
         try:
             args.not_before = datetime.datetime.strptime(args.not_before, "%H:%M").time()
@@ -334,6 +346,8 @@ class Bench:
                     self.commands.append(prefix + shown(cmd, self.work))
                 for phase in PHASES[variant]:
                     self.one_run(p, variant, phase, cmd)
+                if p.n in self.args.profile_at and variant in ("a", "d", "e"):
+                    self.profile(p, variant, cmd)
             self.scan(p)
         finally:
             p.sim.stop()
@@ -365,6 +379,21 @@ class Bench:
                 "timeout" if run["timed_out"] else run["returncode"],
                 "" if "check" not in run else ("  chains ok" if run["check"]["ok"] else "  CHAINS CHECK FAILED: %s" % run["check"]),
             )
+        )
+
+    def profile(self, p: Prepared, variant: str, cmd: list[str]) -> None:
+        """One more no-op (or bare) run under py-spy, not measured: where its time goes (bench/pyspy_summary.py reads it)."""
+        out = os.path.join(self.raw, "n%d-%s-profile" % (p.n, variant))
+        spy = [shutil.which(self.args.py_spy) or self.args.py_spy, "record", "--subprocesses", "--threads", "--rate", "100", "--format", "raw"]
+        spy += ["-o", out + ".txt", "--"]
+        before = p.control.state()["token_calls_total"]
+        started = time.monotonic()
+        with open(out + ".log", "wb") as log:
+            proc = subprocess.run(spy + cmd, env=self.env_for(variant, p), cwd=p.base, stdout=log, stderr=subprocess.STDOUT, check=False)
+        calls = p.control.state()["token_calls_total"] - before
+        self.say(
+            "N=%d (%s) profiled under py-spy (not measured): %.2f s, %d token calls, exit %d, stacks in %s"
+            % (p.n, variant, time.monotonic() - started, calls, proc.returncode, os.path.relpath(out + ".txt", ROOT))
         )
 
     def scan(self, p: Prepared) -> None:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import STATUSES, move
 

@@ -5,28 +5,10 @@
 from __future__ import annotations
 
 
-# The PostgreSQL store's option, the same in the full connection options and in the store-only fragment.
-_STORE_URL = r"""  store_url:
-    description:
-      - A PostgreSQL connection URI that selects the PostgreSQL token store, which several controllers, AWX/AAP jobs and schedules
-        share, for example V(postgresql://preauth@db.example.com/preauth?sslmode=verify-full).
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_URL) when O(store_dir) is not set. Set only one of O(store_url)
-        and O(store_dir).
-      - The password comes the libpq ways (E(PGPASSWORD), E(PGPASSFILE) or C(~/.pgpass), an AWX credential); it is never shown. Put it
-        in the URI only if nothing else is possible.
-      - Each record stays ansible-vault encrypted in the database. The schema is created on first use; see C(docs/store.md).
-      - A rotated chain that cannot be committed is kept in a vault-encrypted rescue file in E(PREAUTH_OAUTH2_RESCUE_DIR)
-        (default C(~/.local/state/preauth.oauth2/rescue)) and written to the database by the next run.
-      - Needs the Python package C(psycopg) (version 3) on the controller.
-    type: str
-"""
-
-
 class ModuleDocFragment:
     # The options that define a connection, shared by every module that takes one connection's definition;
     # the three that name it are in IDENTITY, because token_refresh takes them only in its single-connection form.
-    DOCUMENTATION = (
-        r"""
+    DOCUMENTATION = r"""
 options:
   country:
     description:
@@ -92,22 +74,6 @@ options:
       - How the client authenticates at the token endpoint. Defaults to the platform's.
     type: str
     choices: [client_secret_post, client_secret_basic]
-  store_dir:
-    description:
-      - Directory of the token store (created with mode 0700; store files are 0600).
-      - A directory, store, lock or index file that another user owns or that group or others can write to is refused, and
-        symbolic links in it are not followed.
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user. Put it on storage that is backed up, and set it once for all tasks with
-        C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
-    type: path
-"""
-        + _STORE_URL
-        + r"""  vault_id:
-    description:
-      - Vault identity that encrypts a new store file, when the run loads several (C(--vault-id)).
-      - An existing store file keeps the vault identity it was written with.
-    type: str
   validate_certs:
     description:
       - Verify the platform's TLS certificates.
@@ -123,7 +89,6 @@ options:
     type: float
     default: 30
 """
-    )
 
     # Name, platform and app of one connection, required where a module acts on exactly one.
     IDENTITY = r"""
@@ -168,25 +133,37 @@ options:
     required: true
 """
 
-    # Only the token store, for modules whose connection options come per entry or not at all.
-    STORE = (
-        r"""
+    # The token store, for every module and plugin that uses it (with the full connection options or without).
+    STORE = r"""
 options:
   store_dir:
     description:
-      - Directory of the token store.
+      - Directory of the token store (created with mode 0700; store files are 0600).
+      - A directory, store, lock or index file that another user owns or that group or others can write to is refused, and
+        symbolic links in it are not followed.
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user. Set it once for all tasks with C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
+        of the controller user. Put it on storage that is backed up, and set it once for all tasks with
+        C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
     type: path
-"""
-        + _STORE_URL
-        + r"""  vault_id:
+  store_url:
     description:
-      - Vault identity that encrypts store files this module writes, when the run loads several (C(--vault-id)). An existing
-        store file keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
+      - A PostgreSQL connection URI that selects the PostgreSQL token store, which several controllers, AWX/AAP jobs and schedules
+        share, for example V(postgresql://preauth@db.example.com/preauth?sslmode=verify-full).
+      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_URL) when O(store_dir) is not set. Set only one of O(store_url)
+        and O(store_dir).
+      - The password comes the libpq ways (E(PGPASSWORD), E(PGPASSFILE) or C(~/.pgpass), an AWX credential); it is never shown. Put it
+        in the URI only if nothing else is possible.
+      - Each record stays ansible-vault encrypted in the database. The schema is created on first use; see C(docs/store.md).
+      - A rotated chain that cannot be committed is kept in a vault-encrypted rescue file in E(PREAUTH_OAUTH2_RESCUE_DIR)
+        (default C(~/.local/state/preauth.oauth2/rescue)) and written to the database by the next run.
+      - Needs the Python package C(psycopg) (version 3) on the controller.
+    type: str
+  vault_id:
+    description:
+      - Vault identity that encrypts a store record this module writes, when the run loads several (C(--vault-id)).
+      - An existing record keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
     type: str
 """
-    )
 
     # Where plugins with configuration sources (lookups) also take the store options from; modules say it in the description.
     STORE_SOURCES = r"""

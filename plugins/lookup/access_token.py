@@ -185,12 +185,19 @@ class LookupModule(LookupBase):
                 connection = resolve(params, client)
             except PreauthError as exc:
                 raise AnsibleError("connection %s: %s" % (name, remove_values(exc.msg, hidden))) from None
-            # run_one never raises: every failure is the connection's result, its message free of values.
-            result = Refresher(open_store(params, self._loader._vault), client, policy).run_one(connection)
+            try:
+                store = open_store(params, self._loader._vault)
+            except PreauthError as exc:
+                raise AnsibleError("connection %s: %s" % (name, exc.msg)) from None
+            try:
+                # run_one never raises: every failure is the connection's result, its message free of values.
+                result = Refresher(store, client, policy).run_one(connection)
+            finally:
+                store.close()
         finally:
             client.close()
         hidden.update(v for v in result.secrets if v)
-        for warning in result.warnings:
+        for warning in store.warnings + result.warnings:
             display.warning(remove_values(warning, hidden))
         return self._checked(name, result, options["min_ttl"], hidden, time.time())
 

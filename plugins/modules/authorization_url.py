@@ -21,6 +21,7 @@ author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
   - preauth.oauth2.connection
+  - preauth.oauth2.connection.store
   - preauth.oauth2.connection.identity
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2

@@ -251,7 +251,7 @@ count:
   type: int
   sample: 3
 store_dir:
-  description: The token store directory that was read.
+  description: The token store that was read, its directory, or for the PostgreSQL store (O(store_url)) its URI without the password.
   returned: success
   type: str
 store_exists:

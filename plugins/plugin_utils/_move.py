@@ -124,12 +124,16 @@ def _decide(name: str, src: Record, dst: Record, source: VaultStore, destination
         if not _live(dst):
             raise MoveError(
                 "connection %s was moved to %s at %s, but that store holds no live chain for it now; nothing was changed. Restore %s "
-                "from its backup, or preauthenticate the connection again with that store" % (name, destination.location, iso(moved.get("at")), destination.where(name))
+                "from its backup, or preauthenticate the connection again with that store"
+                % (name, destination.location, iso(moved.get("at")), destination.where(name))
             )
         since = "" if _fingerprint(dst) == moved.get("fingerprint") else " and refreshed there since"
         return _Plan("unchanged", "already moved to %s at %s%s" % (destination.location, iso(moved.get("at")), since))
     if not _live(src):
-        return _Plan("skipped", "holds no tokens in %s (revoked or never completed), so there is no chain to move; preauthenticate it with the new store" % source.location)
+        return _Plan(
+            "skipped",
+            "holds no tokens in %s (revoked or never completed), so there is no chain to move; preauthenticate it with the new store" % source.location,
+        )
     in_flight = src.data.get("in_flight")
     if in_flight:
         started = in_flight.get("started_at") if isinstance(in_flight, dict) else None

@@ -34,6 +34,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -598,4 +599,4 @@ class PgTokenStore(VaultStore):
 
 
 def _number(value: t.Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) < 1e300 else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e300 else None

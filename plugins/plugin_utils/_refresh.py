@@ -331,6 +331,12 @@ class Refresher:
         if self._budget_used(conn, data, now):
             return self._over_budget(conn, result, why, now)
         if self.check_mode:
+            if conn.rotating:
+                try:
+                    self.store.check_home()  # check mode predicts the refusal a real run would meet
+                except StoreCopyError as exc:
+                    result.reason, result.msg = "store_copy", exc.msg
+                    return result
             result.status, result.reason = "refreshed", "would_refresh"
             result.msg = "check mode: would refresh (%s); nothing was sent or written" % why
             result.after = dict(result.before, refresh_fingerprint="(new)" if conn.rotating else result.before["refresh_fingerprint"])

@@ -77,7 +77,7 @@ def test_store_migrate_moves_a_file_store_to_postgresql(sim, tmp_path, pg_env, p
     assert "crm " not in first.stdout
     assert refresh_token not in first.stdout + first.stderr
     assert stored(in_file)["moved_to"]["store"] == pg_db and stored(in_pg)["tokens"]["refresh_token"] == refresh_token
-    assert [name for name, _ in rows(pg_env, pg_db)] == ["acme-nl"]
+    assert [found[0] for found in rows(pg_env, pg_db)] == ["acme-nl"]
 
     again = migrate(*where)
     assert again.returncode == 0, again.stdout[-3000:]

@@ -8,7 +8,9 @@ One playbook per module (or lookup), made from its EXAMPLES block. The example t
    ``https://start.exactonline.XX`` in an ``ansible.builtin.uri`` URL becomes ``<simulator>/XX``;
 2. the test store: ``/srv/preauth/tokens`` becomes the run's own token store, which is also the default
    for examples that name none (the environment variable ``PREAUTH_OAUTH2_STORE_DIR``, as documented);
-3. any other absolute path in a module option (``path``, ``prometheus_file``) is moved under the run's
+3. token_move's PostgreSQL URI ``postgresql://preauth@db.example.com/...`` becomes a throw-away PostgreSQL
+   server's (tests/pgserver.py, started for that block; its password in ``PGPASSWORD``, as documented);
+4. any other absolute path in a module option (``path``, ``prometheus_file``) is moved under the run's
    own root directory (``/etc/preauth/x`` -> ``<work>/root/etc/preauth/x``); sealed_file's host key
    (not named in the examples) is put there too with ``module_defaults``.
 
@@ -51,6 +53,7 @@ from ansible.utils.collection_loader._collection_finder import _AnsibleCollectio
 _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore  # noqa: E402
+from pgserver import PostgresServer  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
 
@@ -63,6 +66,7 @@ ORDER = [
     "access_token",
     "invantive_settings",
     "token_handover",
+    "token_move",
     "token_revoke",
     "sealed_file",
 ]
@@ -80,6 +84,8 @@ EXPECTED: dict[str, dict[int, bool]] = {
     "access_token": {},
     "invantive_settings": {1: False, 3: True},
     "token_handover": {1: True, 2: True},
+    # crm goes to PostgreSQL and back: each move changes once, and nothing on its second run.
+    "token_move": {1: True, 2: True},
     "token_revoke": {1: True, 2: True},
     "sealed_file": {1: True, 2: True, 3: True},
 }
@@ -89,7 +95,10 @@ CRM_SECRET = "FAKE-crm-client-secret-for-examples"
 ACME_CLIENT = "00000000-0000-4000-8000-000000000000"
 ISSUER_IN_EXAMPLES = "https://login.example.com/realms/crm"
 STORE_IN_EXAMPLES = "/srv/preauth/tokens"
+STORE_URL_IN_EXAMPLES = "postgresql://preauth@db.example.com/preauth?sslmode=verify-full"
 LISTENER = "http://127.0.0.1:8765/callback"
+# The PostgreSQL server of token_move's examples, while they run.
+_PG: dict[str, str] = {}
 
 
 def module_docs(name: str) -> tuple[dict[str, t.Any], str]:
@@ -108,10 +117,12 @@ def idempotent(doc: dict[str, t.Any]) -> bool:
 
 
 def substitute(value: t.Any, sim: str, work: str) -> t.Any:
-    """Rules 2 and 3 (and the issuer of rule 1) on one option value."""
+    """Rules 2, 3 and 4 (and the issuer of rule 1) on one option value."""
     if isinstance(value, str):
         if value == STORE_IN_EXAMPLES:
             return os.path.join(work, "tokens")
+        if value == STORE_URL_IN_EXAMPLES:
+            return _PG["url"]
         if value == ISSUER_IN_EXAMPLES:
             return sim + "/strict"
         if value.startswith("/"):
@@ -331,7 +342,12 @@ def main(sim: str, work: str) -> None:
             helper.start()
         if name == "token_info":
             warp(24 * 86400, control, TokenStore(os.path.join(work, "tokens"), vault(work)))
-        results = run_block(name, sim, work, extra)
+        if name == "token_move":
+            with PostgresServer() as server:
+                _PG["url"] = server.url
+                results = run_block(name, sim, work, dict(extra, **server.env))
+        else:
+            results = run_block(name, sim, work, extra)
         if helper is not None:
             helper.join(timeout=5)
             if errors:

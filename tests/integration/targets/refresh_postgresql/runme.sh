@@ -49,10 +49,10 @@ lap() {
 strict=$(seq -f 'strict-%02g' -s, 0 19)
 
 # Seeding passes the store as the playbook variable; every later run finds it in the environment only.
-"$py" tool.py inventory "$SIM_URL" "$work" 20 2
+"$py" tool.py inventory "$SIM_URL" "$work" 20 3
 pb seed.yml -e preauth_store_url="$PREAUTH_OAUTH2_STORE_URL" >"$work/seed.out" 2>&1 || { tail -40 "$work/seed.out"; exit 1; }
 "$py" tool.py check "$SIM_URL" "$work" any
-lap "seed 22 chains"
+lap "seed 23 chains"
 
 # 1. An hour later every strict access token has expired: 8 processes at once.
 "$py" tool.py later "$SIM_URL" "$work" 3601

@@ -20,6 +20,7 @@ from ansible_collections.preauth.oauth2.plugins.lookup import access_token
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
 from simulator.timewarp import warp
+from action_runner import pick
 from chains import VAULT, params, preauthenticate, stored
 from conftest import EXACT
 
@@ -36,7 +37,8 @@ def entry(p: dict[str, t.Any], **overrides: t.Any) -> dict[str, t.Any]:
 
 def lookup(p: dict[str, t.Any], *terms: str, connections: list[dict[str, t.Any]] | None = None, **options: t.Any) -> list[str]:
     """Run the lookup as a template does: the task's variables, a loader with the run's vault secret."""
-    variables = {"preauth_connections": connections if connections is not None else [entry(p)], "preauth_store_dir": p["store_dir"]}
+    variables = {"preauth_connections": connections if connections is not None else [entry(p)]}
+    variables.update({"preauth_" + k: v for k, v in pick(p, "store_dir").items()})
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(PASSWORD))])
     plugin = lookup_loader.get("preauth.oauth2.access_token", loader=loader, templar=Templar(loader=loader, variables=variables))
@@ -139,8 +141,8 @@ def test_no_stored_chain_says_to_preauthenticate(sim, tmp_path):
     with pytest.raises(AnsibleError) as caught:
         lookup(p)
     assert caught.value.message == (
-        "connection acme-nl: no access token: no stored chain in %s/acme-nl.yml; run playbooks/preauthenticate.yml for this connection "
-        "to create one" % p["store_dir"]
+        "connection acme-nl: no access token: no stored chain in %s; run playbooks/preauthenticate.yml for this connection "
+        "to create one" % open_store(p, VAULT).where("acme-nl")
     )
 
 

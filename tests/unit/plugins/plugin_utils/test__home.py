@@ -249,6 +249,14 @@ def test_a_copied_store_makes_no_token_call_and_says_why(exact, control, tmp_pat
     assert refresh(copy).reason == "store_copy" and control.state()["token_calls_total"] == calls + 1
 
 
+def test_check_mode_on_a_copy_predicts_the_refusal(exact, tmp_path):
+    copy = dict(exact, store_dir=copy_of(exact["store_dir"], tmp_path))
+    predicted = Refresher(open_store(copy, VAULT), None, Policy(), check_mode=True).run_one(resolve(copy, None))
+    assert (predicted.status, predicted.reason) == ("failed", "store_copy") and predicted.msg == home_problem(copy["store_dir"])
+    original = Refresher(open_store(exact, VAULT), None, Policy(), check_mode=True).run_one(resolve(exact, None))
+    assert original.reason == "would_refresh"
+
+
 def test_a_moved_store_refreshes_once_adopted(exact, control, tmp_path):
     moved = dict(exact, store_dir=copy_of(exact["store_dir"], tmp_path))
     shutil.rmtree(exact["store_dir"])

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from action_runner import run_action
+from action_runner import pick, run_action
 from ansible_collections.preauth.oauth2.plugins.action.invantive_settings import ActionModule as InvantiveSettings
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
@@ -32,7 +32,7 @@ def entry(p, **extra):
 
 
 def plan(p, entries, host="target1", **args):
-    return run_action(InvantiveSettings, dict(connections=entries, host=host, store_dir=p["store_dir"], **args))
+    return run_action(InvantiveSettings, dict(connections=entries, host=host, **pick(p, "store_dir"), **args))
 
 
 def database(xml: str) -> dict:

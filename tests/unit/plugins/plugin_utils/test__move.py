@@ -200,7 +200,7 @@ def test_only_the_named_connections_move(stores, pg_env, pg_db):
 
 
 def test_the_same_store_on_both_sides_is_refused(stores):
-    in_file, _ = stores
+    in_file = stores[0]
     result = moving(in_file, in_file)
     assert result["failed"] is True
     assert "the source and the destination are the same token store (%s)" % in_file["store_dir"] in result["msg"]

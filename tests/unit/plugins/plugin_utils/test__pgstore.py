@@ -357,3 +357,28 @@ def test_an_in_flight_marker_of_a_live_run_is_left_to_finish(sim, tmp_path, pg_e
     with store_of(p).locked("crm") as record:
         record.data["in_flight"]["until"] = now - 1
     assert refresh(p).status == "refreshed"
+
+
+def test_without_psycopg_the_message_says_how_to_install_it(tmp_path):
+    """A controller without the optional driver: store_url fails with the install command, the file store still works."""
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["psycopg"] = None  # the import fails as on a controller without the package
+        sys.path.insert(0, sys.argv[1])
+        import conftest
+        from chains import VAULT
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError
+        print(type(open_store({"store_dir": sys.argv[2]}, VAULT)).__name__)
+        try:
+            open_store({"store_url": "postgresql://preauth@db.example.test/preauth"}, VAULT)
+        except StoreError as exc:
+            print(exc.msg)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, TESTS, str(tmp_path)], capture_output=True, text=True, check=True, timeout=60)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "TokenStore"
+    assert lines[1].startswith("store_url selects the PostgreSQL token store, which needs the Python package psycopg (version 3)")
+    assert "python3 -m pip install 'psycopg[binary]>=3.1'" in lines[1]
