@@ -9,7 +9,8 @@
 7. to 9. deploy the settings sealed to a stand-in product host, run a stand-in product through the
    runner, and deploy again (nothing changes; the chain belongs to that host now);
 10. two controllers share their chains through a PostgreSQL token store (a throw-away server of
-   tests/pgserver.py in the workspace): two connections are preauthenticated into it, both
+   tests/pgserver.py in the workspace): two connections preauthenticated into a file store are
+   moved into it with store_migrate.yml, the file store's tombstones refuse a refresh, both
    controllers run refresh.yml at the same moment, the simulator's counters show that each chain
    was refreshed once and none revoked, and status.yml on the second controller shows them;
 11. the simulator looks for every secret it issued or holds in what the demo printed and wrote.
@@ -110,7 +111,7 @@ def echo(chunk: bytes) -> None:
 
 def shown(command: list[str]) -> str:
     """A command line as the demo prints it: paths relative to the checkout."""
-    return " ".join([("@" + os.path.relpath(c[1:], ROOT) if c.startswith("@") else os.path.relpath(c, ROOT)) if ROOT in c else c for c in command])
+    return " ".join(c.replace(ROOT + os.sep, "") for c in command)
 
 
 def run_visibly(command: list[str], env: dict[str, str]) -> None:
@@ -276,6 +277,13 @@ def preauthenticate_quietly(command: list[str], env: dict[str, str]) -> list[str
     return msg_lines(text, "Report the stored chain")
 
 
+def run_quietly(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """A playbook run whose output the demo picks lines from: its exit code and standard output."""
+    done = subprocess.run(command, env=dict(env, ANSIBLE_NOCOLOR="1"), capture_output=True, text=True, check=False, timeout=600)
+    TRANSCRIPT.append(done.stdout + done.stderr)
+    return done.returncode, done.stdout
+
+
 def run_together(runs: dict[str, tuple[list[str], dict[str, str]]]) -> dict[str, str]:
     """Start the commands at the same moment and wait for all; their standard output by name."""
     procs: dict[str, subprocess.Popen[str]] = {}
@@ -331,14 +339,26 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"]]
 
     say()
-    say("    On controller a a person preauthenticates two connections into the store, with the scripted browser of step 2")
-    say("    (sign in, authenticator code, Allow); the playbook output is not repeated, only its report:")
+    files = os.path.join(WORK, "controller-a", "tokens")
+    say("    Until now controller a kept two more connections in its own file store (%s): a person" % os.path.relpath(files, ROOT))
+    say("    preauthenticated them there, with the scripted browser of step 2; only the playbook's report is repeated:")
     for name in SHARED_CONNECTIONS:
         command = playbook + [os.path.join(ROOT, "playbooks", "preauthenticate.yml"), "-e", "preauth_connection=" + name]
-        command += ["-e", "preauth_store_url=" + server.url] + common
+        command += ["-e", "preauth_store_dir=" + files] + common
         say("    $ " + shown(command))
         for line in preauthenticate_quietly(command, env_a):
             say("    | " + line)
+
+    say()
+    say("    playbooks/store_migrate.yml moves both chains into PostgreSQL, without a new login:")
+    move = playbook + [os.path.join(ROOT, "playbooks", "store_migrate.yml"), "-e", "preauth_store_dir=" + files, "-e", "preauth_to_store_url=" + server.url]
+    move += common
+    say("    $ " + shown(move))
+    code, output = run_quietly(move, env_a)
+    for line in msg_lines(output, "Show the table"):
+        say("    | " + line)
+    if code != 0:
+        raise SystemExit("store_migrate.yml failed (exit code %d); see the table above" % code)
     with server.connect() as conn:
         rows = conn.execute(
             "SELECT connection, generation, owner_kind, octet_length(document), convert_from(substr(document, 1, 25), 'UTF8') "
@@ -347,6 +367,17 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     say("    the table preauth_oauth2_chain now holds, per connection, the same vault-encrypted document a file store keeps:")
     for row in rows:
         say("    | %-8s generation %s, owner %s, document %d bytes starting with %s" % row)
+    say("    the file store keeps a tombstone per connection: a refresh from it, even forced, is refused and sends nothing")
+    stale = playbook + [os.path.join(ROOT, "playbooks", "refresh.yml"), "-e", "preauth_store_dir=" + files, "-e", "preauth_force=true"] + common
+    say("    $ " + shown(stale))
+    calls = control.state()["token_calls_total"]
+    code, output = run_quietly(stale, env_a)
+    for line in msg_lines(output, "Report one line per connection"):
+        say("    | " + line)
+    sent = control.state()["token_calls_total"] - calls
+    say("    exit code %d; token calls: %d" % (code, sent))
+    if code == 0 or sent:
+        raise SystemExit("the old file store did not refuse to refresh the moved chains: a bug to report")
 
     say()
     say("    2 hours later: every access token has expired (Exact Online's live 10 minutes, crm's an hour); with")

@@ -217,6 +217,11 @@ connections:
     in_flight:
       description: Whether a refresh was started whose outcome is unknown (the next refresh settles it).
       type: bool
+    moved_to:
+      description:
+        - The token store the chain was moved to with M(preauth.oauth2.token_move) (its directory, or its URI without the password);
+          this store holds only a tombstone then. V(null) otherwise.
+      type: str
     timestamps:
       description: The same times as Unix timestamps (C(access_expires_at), C(refresh_expires_at), C(last_refresh_at),
         C(preauthenticated_at), C(owner_since)), for arithmetic in templates.

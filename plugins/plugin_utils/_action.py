@@ -4,7 +4,7 @@
 
 """The base that the collection's action plugins share.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 An action plugin subclasses ``PreauthAction``, declares its argument spec and implements
 ``run_action``. The base validates the task arguments with Ansible's own

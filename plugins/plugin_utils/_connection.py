@@ -5,7 +5,7 @@
 """A connection's definition: the shared options, their argument spec, and their resolution
 into a platform, concrete endpoints and a token store.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 The options are documented once, in the ``preauth.oauth2.connection`` doc fragment.
 """
 

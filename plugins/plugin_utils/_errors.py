@@ -4,7 +4,7 @@
 
 """The exception family that helpers raise for expected failures.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A message says what happened, for which connection, and what to do next. It never contains a
 secret: action plugins show it as is.

@@ -4,7 +4,7 @@
 
 """Chain ownership: hand a connection's current generation to a host, or take it back.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A rotating refresh token is a chain with one owner. Handed to a host, the product there
 refreshes it and keeps the rotated token; the controller never refreshes or re-deploys it again.

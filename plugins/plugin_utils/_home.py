@@ -4,7 +4,7 @@
 
 """A file token store knows where it lives: its home record ``<store_dir>/.home``.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A store directory copied to a second controller (or synced, or moved) and used from both places
 kills every rotating chain in it: the first copy to refresh spends the refresh token, the second

@@ -4,7 +4,7 @@
 
 """Invantive settings files for a host: which connections go there, and what each file holds.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A settings file is ``<settings>`` → ``<group name>`` → ``<connection name>`` → ``<database
 order alias provider connectionString/>`` (``reference/invantive.md`` §1.2). The connection string is

@@ -4,7 +4,7 @@
 
 """A loopback listener that catches the browser's redirect (RFC 8252 section 7.3).
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 Only for platforms whose redirect URI may be ``http://127.0.0.1:PORT/...`` (or ``localhost``,
 ``[::1]``). Any local process can send requests to that port, so the listener only accepts a

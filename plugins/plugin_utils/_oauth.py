@@ -4,7 +4,7 @@
 
 """The OAuth2 client side: authorization URLs, PKCE, redirects, token calls, error classes.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 No Ansible imports: the action plugins call these functions and turn ``OAuthError`` into a
 failed result. Nothing here puts a token, code, verifier or secret into a message.

@@ -4,7 +4,7 @@
 
 """Turn task arguments into plain Python values.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 ansible-core 2.19 and later tag templated values (data tagging): strings, numbers, lists and
 dicts arrive as subclasses that ``yaml.safe_dump`` and ``json`` refuse or mangle. Everything

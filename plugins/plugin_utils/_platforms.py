@@ -4,7 +4,7 @@
 
 """The platform table: what each OAuth2 platform needs, as data.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 Every platform difference lives in ``PLATFORMS``: endpoint templates (placeholders ``{base}``,
 ``{tenant}``, ``{environment_host}``, and ``{country}`` in ``base_url``), client authentication,

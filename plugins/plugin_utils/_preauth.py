@@ -4,7 +4,7 @@
 
 """Preauthentication in two steps: start an authorization attempt, then complete it.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 ``start`` makes the authorization URL and stores the pending attempt (state, PKCE verifier,
 nonce, redirect URI, expiry) in the connection's store. ``complete`` checks what came back
@@ -361,6 +361,7 @@ def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict
     data["in_flight"] = None
     data["reauthorization_required"] = None
     data["last_error"] = None
+    data.pop("moved_to", None)  # a new chain preauthenticated here: this store holds it, no tombstone any more
     if (data.get("pending") or {}).get("state") == pending["state"]:
         data.pop("pending", None)
     record.add_event("preauthenticated", received, generation=generation, fingerprint=fingerprint(tokens.refresh_token), replaced=old)

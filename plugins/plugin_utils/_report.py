@@ -4,7 +4,7 @@
 
 """Reports on stored chains: per-connection summaries, Prometheus textfile metrics, atomic files.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 No Ansible imports. ``summarize`` reads one decrypted store and returns metadata only;
 ``secrets_of`` is the separate, explicit way to get the values a deploy role needs.
@@ -24,6 +24,7 @@ import os
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned as is_host_owned
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore, check_connection_name, replace_file
@@ -126,6 +127,7 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
         "reauthorization_reason": reauth.get("reason") if reauth is not None else None,
         "reauthorization_since": iso(reauth.get("since")) if reauth is not None else None,
         "in_flight": bool(data.get("in_flight")),
+        "moved_to": _text(section(data, "moved_to").get("store")),
         "timestamps": {
             "access_expires_at": access_expires,
             "refresh_expires_at": refresh_expires,
@@ -134,6 +136,10 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
             "owner_since": seconds(owner.get("since")),
         },
     }
+
+
+def _text(value: t.Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def secrets_of(data: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

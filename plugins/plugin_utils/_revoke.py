@@ -4,7 +4,7 @@
 
 """Revoke a connection's chain: at the platform's RFC 7009 endpoint where it has one, then in the store.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 The store keeps the generation, the audit record and the history; only the tokens go. Where the
 platform has no revocation endpoint the tokens are removed all the same and the user is told

@@ -4,7 +4,7 @@
 
 """The token store: one ansible-vault encrypted YAML file per connection.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 ``<store_dir>/<connection>.yml`` (mode 0600, directory 0700) is the single source of truth for a
 connection's chain. Rules, all enforced here:

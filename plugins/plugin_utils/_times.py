@@ -4,7 +4,7 @@
 
 """How the collection shows times: the store keeps epoch seconds, people read UTC ISO 8601.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A store may hold a time no datetime can show (an older collection saved ``expires_in: 1e20`` as it
 came; a person edited the file): ``seconds`` reads such a value as unknown and ``iso`` names it

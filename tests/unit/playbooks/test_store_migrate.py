@@ -18,11 +18,24 @@ from chains import params, preauthenticate, stored
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+class _PgEnv:
+    """The test server, and ``use()``: its password in PGPASSWORD for this process (again after ``params``, which
+    with PREAUTH_TEST_STORE=postgresql starts its own server and exports that one's)."""
+
+    def __init__(self, pg, monkeypatch):
+        self.pg, self.monkeypatch = pg, monkeypatch
+        self.password = pg.password
+
+    def use(self):
+        for name, value in self.pg.env.items():
+            self.monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def pg_env(pg, monkeypatch):
-    for name, value in pg.env.items():
-        monkeypatch.setenv(name, value)
-    return pg
+    found = _PgEnv(pg, monkeypatch)
+    found.use()
+    return found
 
 
 @pytest.fixture
@@ -58,6 +71,7 @@ def rows(pg, url: str) -> list[t.Any]:
 def test_store_migrate_moves_a_file_store_to_postgresql(sim, tmp_path, pg_env, pg_db, migrate):
     in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
     in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)
+    pg_env.use()
     preauthenticate(in_file)
     preauthenticate(dict(in_file, connection="crm"))
     path = os.path.join(in_file["store_dir"], "acme-nl.yml")
@@ -87,8 +101,10 @@ def test_store_migrate_moves_a_file_store_to_postgresql(sim, tmp_path, pg_env, p
 
 def test_store_migrate_fails_after_the_table_when_a_connection_cannot_move(sim, tmp_path, pg_env, pg_db, migrate):
     in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
+    in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)
+    pg_env.use()
     preauthenticate(in_file)
-    preauthenticate(params(sim, tmp_path, store_dir=None, store_url=pg_db))
+    preauthenticate(in_pg)
     result = migrate("-e", "preauth_store_dir=" + in_file["store_dir"], "-e", "preauth_to_store_url=" + pg_db)
     assert result.returncode != 0
     assert "acme-nl                  failed        -  connection acme-nl has a live chain in both stores" in result.stdout

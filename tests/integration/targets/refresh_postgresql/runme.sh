@@ -11,7 +11,8 @@
 #  5. the database session terminated between the platform's answer and the write: the write is
 #     retried on a new session, the chain is refreshed and alive;
 #  6. the server restarted at that moment: committed after the restart, or kept in a rescue file that
-#     the next run writes back (a warning says so); either way the chain is alive;
+#     the next run writes back (a warning says so); and the server down until the run gives up: always
+#     the rescue file, written back by the next run; either way the chain is alive;
 #  7. no secret (nor the database password) in any output, log, rescue file or database row.
 set -eu
 # shellcheck source=/dev/null
@@ -155,6 +156,13 @@ interrupted() {
         sleep 0.05
     done
     [ "$(calls)" != "$before" ] || { echo "$name: the forced refresh never reached the token endpoint" >&2; exit 1; }
+    if [ "$action" = outage ]; then
+        # Down until the run has given up on the database: the answer must survive in the rescue file.
+        "$py" tool.py server "$pgdir" down || exit 1
+        wait "$victim" && rc=0 || rc=$?
+        "$py" tool.py server "$pgdir" up || exit 1
+        return "$rc"
+    fi
     "$py" "$pgserver" "$action" "$pgdir" || exit 1
     wait "$victim"
 }
@@ -170,26 +178,41 @@ grep -q "strict-10: refreshed - " "$work/terminate-after.out"
 "$py" tool.py live "$SIM_URL" "$work" strict-10
 lap "5. session terminated after the token answer"
 
-# 6. The server restarts: committed after the restart, or rescued and written back by the next run.
+# 6. The server restarts (a): committed after the restart, or rescued and written back by the next run.
+# (b) The server stays down until the run gives up: always the rescue file, written back by the next run.
+rescued() {
+    local name=$1 out=$2 rescue
+    grep -q "$name: failed - could not write .* is kept in the rescue file $work/rescue/" "$out"
+    rescue=$(ls "$work"/rescue/*."$name".json)
+    cp "$rescue" "$work/rescue-copy-$name.json" # the secret scan below reads it
+    "$py" tool.py rescue-is-ciphertext "$work/rescue-copy-$name.json"
+    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/$name-next.out" 2>&1
+    grep -q "the chain kept in the rescue file $rescue when the database could not be written was written to the database now" "$work/$name-next.out"
+    [ ! -e "$rescue" ] || { echo "$name: the rescue file was not removed after it was written back" >&2; exit 1; }
+}
+alive() {
+    "$py" tool.py live "$SIM_URL" "$work" "$1"
+    pb "$refresh" -e preauth_only="$1" -e preauth_force=true >"$work/$1-after.out" 2>&1
+    grep -q "$1: refreshed - " "$work/$1-after.out"
+    "$py" tool.py live "$SIM_URL" "$work" "$1"
+}
 if interrupted strict-11 restart; then
     grep -q "strict-11: refreshed - " "$work/restart.out"
     echo "server restart: the write committed on a new session after the restart"
 else
-    grep -q "is kept in the rescue file $work/rescue/" "$work/restart.out"
-    rescue=$(ls "$work"/rescue/*.strict-11.json)
-    cp "$rescue" "$work/rescue-copy.json"  # the secret scan below reads it
-    "$py" tool.py rescue-is-ciphertext "$work/rescue-copy.json"
-    pb "$refresh" -e preauth_only=strict-11 -e preauth_access_token_min_ttl=60 >"$work/restart-next.out" 2>&1
-    grep -q "the chain kept in the rescue file $rescue when the database could not be written was written to the database now" "$work/restart-next.out"
-    [ ! -e "$rescue" ] || { echo "the rescue file was not removed after it was written back" >&2; exit 1; }
+    rescued strict-11 "$work/restart.out"
     echo "server restart: rescue file written, and written back by the next run"
 fi
-"$py" tool.py live "$SIM_URL" "$work" strict-11
-pb "$refresh" -e preauth_only=strict-11 -e preauth_force=true >"$work/restart-after.out" 2>&1
-grep -q "strict-11: refreshed - " "$work/restart-after.out"
-"$py" tool.py live "$SIM_URL" "$work" strict-11
+alive strict-11
+if interrupted strict-12 outage; then
+    echo "strict-12: the run succeeded although the database was down when the answer arrived" >&2
+    exit 1
+fi
+rescued strict-12 "$work/outage.out"
+echo "server down when the answer arrived: rescue file written, and written back by the next run"
+alive strict-12
 "$py" tool.py check "$SIM_URL" "$work" any
-lap "6. server restarted after the token answer"
+lap "6. server restarted / down after the token answer"
 
 # 7. Everything ran at -vvvv with log files; the database rows and the server's log are scanned too.
 "$py" tool.py dump "$work" "$work/db-rows.txt"

@@ -216,6 +216,20 @@ def scan(sim: str, *paths: str) -> None:
     print("secret scan: %(values)d secret values, %(files)d files, clean" % report)
 
 
+def server(pgdir: str, action: str) -> None:
+    """Stop the test server (fast) keeping its data and port ("down"), or start it again ("up"). The command
+    line of tests/pgserver.py only restarts at once, which a run may well ride out on a new session."""
+    from pgserver import PostgresServer
+
+    with open(os.path.join(pgdir, "server.json"), encoding="utf-8") as handle:
+        pg = PostgresServer.from_state(json.load(handle))
+    if action == "down":
+        pg.stop("fast")
+    else:
+        pg.start_again()
+    print("pgserver: %s" % ("stopped" if action == "down" else "started again"))
+
+
 def rescue_is_ciphertext(path: str) -> None:
     with open(path, encoding="utf-8") as handle:
         rescue = json.load(handle)

@@ -28,10 +28,13 @@ def pg_env(pg, monkeypatch):
 
 
 @pytest.fixture
-def stores(sim, tmp_path, pg_env, pg_db):
+def stores(sim, tmp_path, pg, pg_db, monkeypatch):
     """Parameters of one connection in a file store (preauthenticated) and in an empty PostgreSQL store."""
     in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
     in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)
+    # After params: with PREAUTH_TEST_STORE=postgresql it starts its own server and exports that one's password.
+    for name, value in pg.env.items():
+        monkeypatch.setenv(name, value)
     preauthenticate(in_file)
     return in_file, in_pg
 
@@ -239,3 +242,31 @@ def test_a_copy_that_does_not_read_back_the_same_leaves_the_source_live_and_the_
     assert "the source store still holds it and was not changed, and the copy's tokens were removed" in result.msg
     assert hashlib.sha256(file_bytes(in_file)).hexdigest() == before
     assert stored(in_pg)["tokens"] is None
+
+
+def test_a_tombstone_is_reported_as_moved_and_is_neither_handed_over_nor_deployed(stores, pg_env):
+    from action_runner import pick
+    from ansible_collections.preauth.oauth2.plugins.action.invantive_settings import ActionModule as InvantiveSettings
+    from ansible_collections.preauth.oauth2.plugins.action.token_handover import ActionModule as TokenHandover
+    from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
+
+    in_file, in_pg = stores
+    moving(in_file, in_pg)
+    where = redact_url(in_pg["store_url"])
+    info = run_action(TokenInfo, pick(in_file, "store_dir"))
+    assert [(c["connection"], c["moved_to"], c["has_tokens"]) for c in info["connections"]] == [("acme-nl", where, False)]
+    live = run_action(TokenInfo, pick(in_pg, "store_dir"))
+    assert [c["moved_to"] for c in live["connections"]] == [None]
+    handed = run_action(TokenHandover, dict(pick(in_file, "connection", "store_dir"), host="dwh01"))
+    assert handed["failed"] and "was moved to the token store %s at " % where in handed["msg"] and "Hand it over from that store" in handed["msg"]
+    entry = {"name": "acme-nl", "platform": "exact_online", "client_id": in_file["client_id"], "owner": "controller", "hosts": ["dwh01"]}
+    deployed = run_action(InvantiveSettings, dict(connections=[entry], host="dwh01", **pick(in_file, "store_dir")))
+    assert deployed["failed"] and "was moved to the token store %s at " % where in deployed["msg"] and "Deploy from that store" in deployed["msg"]
+
+
+def test_preauthenticating_again_where_a_tombstone_is_makes_a_live_chain(stores, pg_env):
+    in_file, in_pg = stores
+    moving(in_file, in_pg)
+    preauthenticate(in_file)
+    again = stored(in_file)
+    assert again["tokens"]["refresh_token"] and "moved_to" not in again
