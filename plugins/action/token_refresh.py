@@ -116,6 +116,7 @@ class ActionModule(PreauthAction):
                 return_access_token=params["return_access_token"],
             )
             store = self.open_store(params)
+            existed = store.exists()  # before a lock file or a schema is made
             adopted = self._adopt(store, request.check_mode) if params["adopt_store"] else None
             refresher = Refresher(store, client, policy, check_mode=request.check_mode)
             results = refresher.run_many(items, names, params["parallel"])
@@ -134,6 +135,16 @@ class ActionModule(PreauthAction):
         msg = "%(refreshed)d refreshed, %(unchanged)d unchanged, %(skipped)d skipped, %(failed)d failed" % counts
         if request.check_mode:
             msg = "check mode: " + msg.replace("refreshed", "would be refreshed", 1) + "; nothing was sent or written"
+        if any(r.reason == "no_chain" for r in results) and not store.connections():
+            # Said once for the store, not "preauthenticate" per connection: usually the wrong store, or one that vanished.
+            msg += (
+                "; the token store %s %s, so no connection has a chain: check store_dir or store_url (a job in a fresh container needs "
+                "the PostgreSQL store or a persistent volume), or preauthenticate the connections first"
+                % (
+                    store.location,
+                    "does not exist" if not existed else "holds no chain",
+                )
+            )
         body = {
             "connections": public,
             "counts": counts,

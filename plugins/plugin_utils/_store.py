@@ -230,7 +230,9 @@ class Record:
         self.connection = connection
         self.exists = data is not None
         self.data: dict[str, t.Any] = data if data is not None else {"schema": SCHEMA, "connection": connection, "generation": 0, "history": []}
+        # What a record that does not exist yet is compared with: left as it was, nothing is written.
         self.original = copy.deepcopy(data) if data is not None else None
+        self.blank = None if data is not None else copy.deepcopy(self.data)
         self.vault_id = vault_id
         # The vault secret that decrypted or encrypted the file, and (size, mtime_ns, SHA-256) of
         # the exact bytes this record was read from or written as: what an index describes.
@@ -239,7 +241,8 @@ class Record:
 
     @property
     def changed(self) -> bool:
-        return to_plain(self.data) != self.original
+        data = to_plain(self.data)
+        return data != self.original and not (self.original is None and data == self.blank)
 
     def add_event(self, event: str, at: float, **details: t.Any) -> None:
         history = self.data.setdefault("history", [])
@@ -450,7 +453,7 @@ class VaultStore:
         Vault ciphertext is salted, so rewriting equal data would churn backups and lie about change.
         """
         data = to_plain(record.data)
-        if data == record.original:
+        if data == record.original or (record.original is None and data == record.blank):
             return None
         return data, self._encrypt(record, yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False))
 

@@ -675,3 +675,28 @@ def test_the_action_warns_about_clamped_numbers(exact, control):
     assert result["warnings"] == [
         "connection acme-nl: the token endpoint's answer: expires_in is 1e+20 s, more than the 31622400 s this collection accepts; 31622400 s is used"
     ]
+
+
+def test_a_refresh_against_a_store_that_does_not_exist_says_so_once(sim, tmp_path):
+    from action_runner import given, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    p = params(sim, tmp_path)
+    predicted = run_action(TokenRefresh, given(p), check_mode=True)
+    assert "does not exist, so no connection has a chain" in predicted["msg"]
+    result = run_action(TokenRefresh, given(p))
+    assert result["failed"] is True
+    assert "; the token store %s does not exist, so no connection has a chain: check store_dir or store_url" % open_store(p, VAULT).location in result["msg"]
+    # That run made the store (its lock, or the schema) but wrote no record for a connection without a chain.
+    assert open_store(p, VAULT).connections() == []
+    again = run_action(TokenRefresh, given(p))
+    assert "; the token store %s holds no chain, so no connection has a chain" % open_store(p, VAULT).location in again["msg"]
+
+
+def test_a_store_that_holds_other_chains_sends_only_the_missing_one_to_be_preauthenticated(exact):
+    from action_runner import given, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    result = run_action(TokenRefresh, given(dict(exact, connection="other-nl")))
+    assert result["failed"] is True and "no connection has a chain" not in result["msg"]
+    assert "other-nl: no stored chain in" in result["msg"]
