@@ -350,7 +350,7 @@ def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict
     scope = tokens.scope if tokens.scope is not None else " ".join(conn.scopes)
     # A life of 0 (or none) from the answer and the platform means "not known" here.
     data["tokens"] = token_section(
-        tokens.access_token, tokens.refresh_token, tokens.token_type, scope, received, access_life or None, refresh_life or None, None
+        tokens.access_token, str(tokens.refresh_token), tokens.token_type, scope, received, access_life or None, refresh_life or None, None
     )
     data["preauthenticated_by"] = dict(
         audit,
