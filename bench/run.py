@@ -248,9 +248,27 @@ class Bench:
 
             started = time.monotonic()
             self.pg = PostgresServer().start()
+            # tests/pgserver.py turns fsync off (a test server); a store is compared with the file store,
+            # which fsyncs every write, only with its commits on disk.
+            with self.pg.admin_connect() as admin:
+                for setting in ("fsync", "full_page_writes"):
+                    admin.execute("ALTER SYSTEM SET %s = on" % setting)
+                admin.execute("SELECT pg_reload_conf()")
             # The chains are created in this process: psycopg takes the password the libpq way, as the playbook's run does.
             os.environ.update(self.pg.env)
-            self.say("PostgreSQL started on 127.0.0.1:%d in %.1f s (tests/pgserver.py)" % (self.pg.port, time.monotonic() - started))
+            deadline = time.monotonic() + 10
+            while True:  # the reload reaches the server a moment later
+                with self.pg.admin_connect() as admin:
+                    durable = [admin.execute("SHOW %s" % setting).fetchone()[0] for setting in ("fsync", "full_page_writes", "synchronous_commit")]
+                if durable == ["on", "on", "on"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            if durable != ["on", "on", "on"]:
+                raise SystemExit("the bench's PostgreSQL server does not write durably (fsync, full_page_writes, synchronous_commit: %s)" % durable)
+            self.say(
+                "PostgreSQL started on 127.0.0.1:%d in %.1f s (tests/pgserver.py; fsync, full_page_writes, synchronous_commit on)"
+                % (self.pg.port, time.monotonic() - started)
+            )
         return str(self.pg.create_database("bench_n%d" % n))
 
     def env_for(self, variant: str, prepared: Prepared) -> dict[str, str]:
