@@ -137,9 +137,39 @@ def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
     return lines
 
 
+def private_way(path: str) -> bool:
+    """Whether every directory from / to ``path`` is root's or ours and writable by nobody else (what the role demands)."""
+    path = os.path.realpath(path)
+    parts = [path]
+    while os.path.dirname(parts[-1]) != parts[-1]:
+        parts.append(os.path.dirname(parts[-1]))
+    for directory in parts:
+        info = os.stat(directory)
+        if info.st_uid not in (0, os.getuid()) or info.st_mode & 0o022:
+            return False
+    return True
+
+
+def host_root() -> str:
+    """Where dwh01's directory tree goes: in the checkout, unless a directory on the way is writable by others (a clone in /tmp)."""
+    elsewhere = os.path.join(os.path.expanduser("~"), ".cache", "preauth.oauth2-demo")
+    shutil.rmtree(elsewhere, ignore_errors=True)  # a tree an earlier demo left there is never scanned or reused
+    if private_way(WORK):
+        return os.path.join(WORK, "dwh01")
+    os.makedirs(elsewhere, mode=0o700)
+    if not private_way(elsewhere):
+        raise SystemExit(
+            "make demo: the stand-in host needs a directory whose every parent is root's or yours and writable by nobody else; "
+            "%s and %s are not. Clone the repository into your home directory and run make demo there." % (WORK, elsewhere)
+        )
+    say("    (the checkout is under a directory others can write, such as /tmp, which the settings role refuses for sealed")
+    say("    files; dwh01's tree goes to %s instead)" % elsewhere)
+    return os.path.join(elsewhere, "dwh01")
+
+
 def demo_target(work: dict[str, str]) -> dict[str, str]:
     """An inventory with one more host, dwh01: a local directory tree standing in for a product host."""
-    root = os.path.join(WORK, "dwh01")
+    root = host_root()
     import pwd
 
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -424,6 +454,9 @@ def leak_check(control: t.Any, server: PostgresServer | None) -> bool:
     with open(transcript, "w", encoding="utf-8") as handle:
         handle.writelines(TRANSCRIPT)
     paths = [WORK]
+    elsewhere = os.path.join(os.path.expanduser("~"), ".cache", "preauth.oauth2-demo")
+    if os.path.isdir(elsewhere):  # dwh01's tree when the checkout is under /tmp (host_root)
+        paths.append(elsewhere)
     if server is not None and server.root:
         paths += [server.datadir, server.logfile]
     runtime = "/dev/shm/preauth-demo"
