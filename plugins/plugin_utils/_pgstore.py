@@ -335,10 +335,7 @@ class PgTokenStore(VaultStore):
     def locked(self, connection: str) -> t.Iterator[Record]:
         """Hold the connection's lease (a session advisory lock); yield its record; write it back if it changed."""
         check_connection_name(connection)
-        conn = self._session()
-        key = _lease_key(connection)
-        self._acquire(conn, key, connection)
-        try:
+        with self._lease(connection) as conn:
             self._replay(conn, connection)
             try:
                 record = self._record(connection, self._fetch(conn, connection))
@@ -346,6 +343,15 @@ class PgTokenStore(VaultStore):
                 raise StoreError("cannot read %s: %s" % (self.where(connection), self._reason(exc))) from None
             yield record
             self.save(record)
+
+    @contextlib.contextmanager
+    def _lease(self, connection: str) -> t.Iterator[t.Any]:
+        """This thread's session, holding the connection's advisory lock until the block ends (or the session dies)."""
+        conn = self._session()
+        key = _lease_key(connection)
+        self._acquire(conn, key, connection)
+        try:
+            yield conn
         finally:
             if not conn.closed and not conn.broken:
                 with contextlib.suppress(psycopg.Error):
@@ -513,14 +519,8 @@ class PgTokenStore(VaultStore):
         for connection in self.rescues():
             # One that cannot be written back is said here and refused again when its connection is used.
             try:
-                conn = self._session()
-                key = _lease_key(connection)
-                self._acquire(conn, key, connection)
-                try:
+                with self._lease(connection) as conn:
                     self._replay(conn, connection)
-                finally:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             except StoreError as exc:
                 self.warnings.append(exc.msg)
 
