@@ -13,7 +13,7 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
-from conftest import EXACT, STRICT, TWINFIELD, USER
+from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator.browser import ScriptedBrowser
 
 CONTACT = {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example.test", "company": "Example B.V."}

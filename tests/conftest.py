@@ -1,4 +1,4 @@
-"""Shared fixtures: the simulator on a real socket, its fake demo credentials, and a real PostgreSQL server."""
+"""Shared fixtures: the simulator on a real socket and a real PostgreSQL server (constants are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,16 @@ import typing as t
 
 import pytest
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TESTS)
+# tests/ on the path for runs that do not read pyproject.toml's pythonpath.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from helpers import install_collection_loader  # noqa: E402
 
-def _install_collection_loader() -> None:
-    """Import ``ansible_collections.*`` the way ansible-core does (ansible-test units does the same)."""
-    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+# Before any test module imports the collection.
+install_collection_loader()
 
-    collections = os.path.join(os.path.dirname(TESTS), "build", "collections")
-    _AnsibleCollectionFinder(paths=[collections])._install()
-
-
-_install_collection_loader()
-
-from simulator import DEFAULT_CONFIG, Simulator  # noqa: E402
+from simulator import Simulator  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
-
-EXACT = DEFAULT_CONFIG["clients"][0]
-STRICT = DEFAULT_CONFIG["clients"][1]
-TWINFIELD = DEFAULT_CONFIG["clients"][2]
-USER = DEFAULT_CONFIG["users"][0]
 
 
 @pytest.fixture

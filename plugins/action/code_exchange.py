@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, open_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete
 
 
@@ -35,10 +36,9 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        client = None if request.check_mode else http_client(params)
-        try:
+        with open_client(params, enabled=not request.check_mode) as client:
             conn = resolve(params, client)
-            step = complete(
+            return complete(
                 conn,
                 self.open_store(params),
                 client,
@@ -52,7 +52,3 @@ class ActionModule(PreauthAction):
                 verify=params["verify"],
                 hide=self.hide,
             )
-        finally:
-            if client is not None:
-                client.close()
-        return Outcome(changed=step.changed, result=step.result, msg=step.msg, before=step.before, after=step.after)

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):

@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):
@@ -23,5 +24,4 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        step = handover(self.open_store(params), params["connection"], params["state"], params["host"], request.check_mode)
-        return Outcome(changed=step.changed, result=step.result, msg=step.msg, before=step.before, after=step.after)
+        return handover(self.open_store(params), params["connection"], params["state"], params["host"], request.check_mode)

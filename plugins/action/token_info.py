@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):

@@ -8,9 +8,10 @@ import typing as t
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request, template_keeping_vaulted
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, template_keeping_vaulted
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, open_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
@@ -83,7 +84,7 @@ class ActionModule(PreauthAction):
             position = entry.pop("_position", 0)
             name = str(entry.get("connection") or "connections[%d]" % position)
             if name in names:
-                raise PreauthError("connection %s is listed twice in connections" % name)
+                raise PreauthError("connection %s is listed twice in connections" % name, name)
             names.append(name)
             # A deferred secret skips the type check: it is a string once revealed.
             deferred = entry.pop("client_secret") if isinstance(entry.get("client_secret"), DeferredSecret) else None
@@ -105,8 +106,7 @@ class ActionModule(PreauthAction):
         if params["connection"]:
             self.hide(params["client_secret"])
         entries = self._entries(params)
-        client = None if request.check_mode else http_client(params)
-        try:
+        with open_client(params, enabled=not request.check_mode) as client:
             items, names = self._connections(entries, params, client)
             policy = Policy(
                 access_token_min_ttl=params["access_token_min_ttl"],
@@ -120,9 +120,6 @@ class ActionModule(PreauthAction):
             adopted = self._adopt(store, request.check_mode) if params["adopt_store"] else None
             refresher = Refresher(store, client, policy, check_mode=request.check_mode)
             results = refresher.run_many(items, names, params["parallel"])
-        finally:
-            if client is not None:
-                client.close()
         warnings = [w for r in results for w in r.warnings]
         if adopted is not None:
             warnings.insert(0, adopted.pop("warning"))

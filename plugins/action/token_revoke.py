@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, resolve
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import RevocationClient, revoke
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, open_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import revoke
 
 
 class ActionModule(PreauthAction):
@@ -14,13 +15,10 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        client = None
-        if not request.check_mode:
-            client = RevocationClient(timeout=float(params["timeout"]), validate_certs=bool(params["validate_certs"]), ca_path=params["ca_path"])
-        try:
+        with open_client(params, enabled=not request.check_mode) as client:
             # Without network first: the stored definition usually names the revocation endpoint.
             conn = resolve(params, None)
-            step, warnings = revoke(
+            return revoke(
                 conn,
                 self.open_store(params),
                 client,
@@ -28,7 +26,3 @@ class ActionModule(PreauthAction):
                 resolve_with_client=(lambda: resolve(params, client)) if client is not None else None,
                 hide=self.hide,
             )
-        finally:
-            if client is not None:
-                client.close()
-        return Outcome(changed=step.changed, result=step.result, msg=step.msg, before=step.before, after=step.after, warnings=warnings)

@@ -120,7 +120,11 @@ class SealingError(Exception):
 
 
 def fingerprint(plaintext: bytes) -> str:
-    """The first 12 hex digits of the plaintext's SHA-256."""
+    """The first 12 hex digits of the plaintext's SHA-256.
+
+    The same digest as the controller's ``plugin_utils._oauth.fingerprint`` (a plan's ``content_sha256``), which a
+    target cannot import.
+    """
     return hashlib.sha256(plaintext).hexdigest()[:12]
 
 

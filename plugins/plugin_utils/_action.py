@@ -32,6 +32,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore
 
 
@@ -75,23 +76,6 @@ class Request:
     task_vars: dict[str, t.Any]
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What an action returns.
-
-    ``result`` holds the return values. ``before``/``after`` are metadata for ``--diff`` (never
-    secrets). ``carries_secrets`` hides the whole result from output and logs.
-    """
-
-    changed: bool = False
-    result: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    msg: str | None = None
-    before: dict[str, t.Any] | None = None
-    after: dict[str, t.Any] | None = None
-    carries_secrets: bool = False
-    warnings: list[str] = dataclasses.field(default_factory=list)
-
-
 class PreauthAction(ActionBase):
     """Base for actions that run on the controller only."""
 
@@ -121,9 +105,14 @@ class PreauthAction(ActionBase):
         """Mask these values (codes, tokens, verifiers met during the run) in everything returned."""
         self._hidden.update(v for v in values if v)
 
-    def _subject(self) -> str:
+    def _task_connection(self) -> str | None:
+        """The connection the task names, if it names one."""
         name = self._task.args.get("connection") if isinstance(self._task.args, dict) else None
-        return "connection %s: " % name if isinstance(name, str) and name else ""
+        return name if isinstance(name, str) and name else None
+
+    def _subject(self) -> str:
+        name = self._task_connection()
+        return "connection %s: " % name if name else ""
 
     @property
     def action_name(self) -> str:
@@ -169,7 +158,7 @@ class PreauthAction(ActionBase):
         no_log_values = {str(v) for v in validation._no_log_values if v}
         if validation.error_messages:
             msg = "; ".join(str(m) for m in validation.error_messages)
-            raise PreauthError("%s%s: invalid arguments: %s" % (self._subject(), self.action_name, remove_values(msg, no_log_values)))
+            raise PreauthError("%s%s: invalid arguments: %s" % (self._subject(), self.action_name, remove_values(msg, no_log_values)), self._task_connection())
         return to_plain(validation.validated_parameters, "arguments"), no_log_values
 
     def run(self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
@@ -196,7 +185,7 @@ class PreauthAction(ActionBase):
             outcome = self.run_action(request)
         except PreauthError as exc:
             masked = no_log_values | self._hidden
-            msg = exc.msg if exc.msg.startswith("connection ") else self._subject() + exc.msg
+            msg = exc.msg if exc.connection is not None else self._subject() + exc.msg
             result.update(remove_values(to_plain(exc.details, "details"), masked))
             result.update(failed=True, changed=False, msg=remove_values(msg, masked))
             return self._store_warnings(result, masked)

@@ -47,6 +47,8 @@ import dataclasses
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import fingerprint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 CONTROLLER = "controller"
 
@@ -68,7 +70,24 @@ def owner_label(data: t.Mapping[str, t.Any]) -> str:
     return owner_host(data) or CONTROLLER
 
 
+def chain_summary(record: Record) -> dict[str, t.Any]:
+    """Metadata of the stored chain for diffs and results: never a token."""
+    data = record.data
+    tokens = data.get("tokens") or {}
+    pending = data.get("pending") or {}
+    owner = section(data, "owner")
+    return {
+        "generation": data.get("generation", 0),
+        "owner": owner.get("host") or owner.get("kind"),
+        "refresh_fingerprint": tokens.get("refresh_fingerprint"),
+        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
+        "access_expires_at": iso(tokens.get("access_expires_at")),
+        "pending_authorization_expires_at": iso(pending.get("expires_at")),
+    }
+
+
 def host_owned(data: t.Mapping[str, t.Any]) -> bool:
+    """Whether the chain was handed over, even to a host the record does not name (then ``owner_host`` is None)."""
     return section(data, "owner").get("kind") == "host"
 
 

@@ -11,6 +11,7 @@ The options are documented once, in the ``preauth.oauth2.connection`` doc fragme
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import typing as t
@@ -86,10 +87,15 @@ class Connection:
     endpoints: Endpoints | None
 
     def secret(self) -> str | None:
-        """The client secret's text, decrypting a deferred one now."""
+        """The client secret's text, decrypting a deferred one now: the one way the flows read it."""
         if isinstance(self.client_secret, DeferredSecret):
             return self.client_secret.reveal()
         return self.client_secret
+
+    @property
+    def has_secret(self) -> bool:
+        """Whether a client secret was given, without decrypting a deferred one (it counts as given)."""
+        return bool(self.client_secret)
 
     @property
     def rotating(self) -> bool:
@@ -146,7 +152,19 @@ def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> VaultStore:
 
 
 def http_client(params: t.Mapping[str, t.Any]) -> OAuthClient:
+    """A client with the options' timeout and certificate checks; its caller closes it (``open_client`` does)."""
     return OAuthClient(timeout=float(params.get("timeout") or 30.0), validate_certs=bool(params.get("validate_certs", True)), ca_path=params.get("ca_path"))
+
+
+@contextlib.contextmanager
+def open_client(params: t.Mapping[str, t.Any], enabled: bool = True) -> t.Iterator[OAuthClient | None]:
+    """``http_client`` for the length of a ``with`` block, closed at its end; None when not enabled (check mode sends nothing)."""
+    client = http_client(params) if enabled else None
+    try:
+        yield client
+    finally:
+        if client is not None:
+            client.close()
 
 
 def resolve(params: t.Mapping[str, t.Any], client: OAuthClient | None) -> Connection:

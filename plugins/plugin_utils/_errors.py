@@ -16,12 +16,23 @@ import typing as t
 
 
 class PreauthError(Exception):
-    """An expected failure with a message for the user and optional metadata for the result."""
+    """An expected failure with a message for the user and optional metadata for the result.
 
-    def __init__(self, msg: str, **details: t.Any) -> None:
+    ``connection`` is the connection that the message names (at its start); without it an action
+    names the task's connection in front of the message. It is positional, so that a result's
+    ``connection`` key can still be one of the ``details``.
+    """
+
+    def __init__(self, msg: str, connection: str | None = None, /, **details: t.Any) -> None:
         super().__init__(msg)
         self.msg = msg
+        self.connection = connection
         self.details = details
 
     def __str__(self) -> str:
         return self.msg
+
+
+def preauthenticate_hint(connection: str) -> str:
+    """What to do when only a new preauthentication brings a connection's chain (back): the playbook, with its name."""
+    return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % connection

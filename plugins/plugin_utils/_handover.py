@@ -10,7 +10,7 @@ A rotating refresh token is a chain with one owner. Handed to a host, the produc
 refreshes it and keeps the rotated token; the controller never refreshes or re-deploys it again.
 So a second host for the same generation is refused. A non-rotating token can live in many
 places: its owner stays the controller and the hosts it went to are listed in ``deployed_to``.
-Every decision is made under the connection's lock, after re-reading the store.
+The rules are ``_ownership.decide``'s; every decision is made under the connection's lock, after re-reading the store.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_hint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import get_platform
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, owner_label, section, unusable
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_label, unusable
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import ALREADY, HAND_OVER, REFUSE, RETURN, decide
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore, check_connection_name
 
 STATES = ("host", "controller")
@@ -42,10 +43,6 @@ def ownership(record: Record) -> dict[str, t.Any]:
     }
 
 
-def _preauthenticate_hint(connection: str) -> str:
-    return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % connection
-
-
 def _check_chain(record: Record, store: VaultStore) -> None:
     """The chain must exist and work before it can go anywhere."""
     name = record.connection
@@ -55,24 +52,28 @@ def _check_chain(record: Record, store: VaultStore) -> None:
     if problem.kind == "missing":
         raise HandoverError(
             "connection %s has no token store in %s, so there is no chain to hand over; preauthenticate it first: %s"
-            % (name, store.location, _preauthenticate_hint(name))
+            % (name, store.location, preauthenticate_hint(name)),
+            name,
         )
     if problem.kind == "moved":
         raise HandoverError(
             "connection %s was moved to the token store %s at %s; this store holds only a tombstone. Hand it over from that store"
-            % (name, (problem.moved_to or {}).get("store"), iso(problem.since))
+            % (name, (problem.moved_to or {}).get("store"), iso(problem.since)),
+            name,
         )
     if problem.kind in ("revoked", "no_tokens"):
         why = "its tokens were revoked at %s" % iso(problem.since) if problem.kind == "revoked" else "it holds no tokens"
-        raise HandoverError("connection %s cannot be handed over: %s; preauthenticate it again: %s" % (name, why, _preauthenticate_hint(name)))
+        raise HandoverError("connection %s cannot be handed over: %s; preauthenticate it again: %s" % (name, why, preauthenticate_hint(name)), name)
     if problem.kind == "reauthorization_required":
         raise HandoverError(
             "connection %s cannot be handed over: its chain needs reauthorization since %s (%s); preauthenticate it again: %s"
-            % (name, iso(problem.since) or "an unknown time", problem.reason or "no reason recorded", _preauthenticate_hint(name))
+            % (name, iso(problem.since) or "an unknown time", problem.reason or "no reason recorded", preauthenticate_hint(name)),
+            name,
         )
     raise HandoverError(
         "connection %s cannot be handed over: a refresh started at %s has an unknown outcome, so the stored refresh token "
-        "may already be spent; run preauth.oauth2.token_refresh for it first, which settles that" % (name, iso(problem.since))
+        "may already be spent; run preauth.oauth2.token_refresh for it first, which settles that" % (name, iso(problem.since)),
+        name,
     )
 
 
@@ -81,17 +82,18 @@ def _decide(record: Record, store: VaultStore, state: str, host: str | None, now
     name = record.connection
     data = record.data
     generation = int(data.get("generation") or 0)
-    owner = section(data, "owner")
-    owned_by = owner_host(data)
     if state == "controller":
         if not record.exists:
-            raise HandoverError("connection %s has no token store in %s; there is no ownership to return" % (name, store.location))
-        if owned_by is None:
+            raise HandoverError("connection %s has no token store in %s; there is no ownership to return" % (name, store.location), name)
+        decision = decide(data, RETURN, host=host)
+        owned_by = decision.owned_by
+        if decision.verdict == ALREADY:
             return False, "connection %s generation %d is already owned by the controller" % (name, generation)
-        if host and host != owned_by:
+        if decision.verdict == REFUSE:
             raise HandoverError(
                 "connection %s generation %d is owned by host %s, not %s; nothing was changed. Give host: %s (or no host) to return it"
-                % (name, generation, owned_by, host, owned_by)
+                % (name, generation, owned_by, host, owned_by),
+                name,
             )
         data["owner"] = {"kind": "controller", "since": round(now, 3)}
         record.add_event("ownership_returned", now, generation=generation, host=owned_by)
@@ -100,12 +102,14 @@ def _decide(record: Record, store: VaultStore, state: str, host: str | None, now
             "deploys it from now on, so make sure the product on %s no longer uses it" % (name, generation, owned_by, owned_by)
         )
     if not host:
-        raise HandoverError("connection %s: state=host needs host, the inventory name of the host that takes the chain" % name)
+        raise HandoverError("connection %s: state=host needs host, the inventory name of the host that takes the chain" % name, name)
     _check_chain(record, store)
     platform = get_platform((data.get("definition") or {}).get("platform") or "")
-    if platform.rotation == "non_rotating":
+    decision = decide(data, HAND_OVER, rotating=platform.rotation != "non_rotating", host=host)
+    owned_by = decision.owned_by
+    if decision.listed:
         deployed = sorted(set(data.get("deployed_to") or []))
-        if host in deployed:
+        if decision.verdict == ALREADY:
             return False, "connection %s is already recorded as deployed to host %s; %s does not rotate refresh tokens, so the controller keeps it" % (
                 name,
                 host,
@@ -117,13 +121,14 @@ def _decide(record: Record, store: VaultStore, state: str, host: str | None, now
             "connection %s is recorded as deployed to host %s; %s does not rotate refresh tokens, so the chain stays owned by the "
             "controller and may go to more hosts" % (name, host, platform.title)
         )
-    if owned_by == host and int(owner.get("generation") or 0) == generation:
+    if decision.verdict == ALREADY:
         return False, "connection %s generation %d is already owned by host %s" % (name, generation, host)
-    if owned_by is not None and owned_by != host:
+    if decision.verdict == REFUSE:
         raise HandoverError(
             "connection %s generation %d is owned by host %s since %s; a rotating refresh token lives in one place. For host %s, "
             "preauthenticate a separate chain (a second connection name) or return ownership first with state=controller once "
-            "%s's product stopped using it" % (name, generation, owned_by, iso(owner.get("since")), host, owned_by)
+            "%s's product stopped using it" % (name, generation, owned_by, iso(decision.since), host, owned_by),
+            name,
         )
     # A copied store must not give a host a rotating chain that its original still refreshes.
     store.check_home()
@@ -142,7 +147,7 @@ def handover(
     host: str | None,
     check_mode: bool,
     now: t.Callable[[], float] = time.time,
-) -> Step:
+) -> Outcome:
     name = check_connection_name(connection)
     if state not in STATES:
         raise HandoverError("state must be one of %s, not %r" % (", ".join(STATES), state))
@@ -160,7 +165,7 @@ def handover(
             changed, msg = _decide(record, store, state, host, now())
             after = ownership(record)
     result = {"connection": name, "owner": after["owner"], "generation": after["generation"], "deployed_to": after["deployed_to"]}
-    return Step(changed=changed, msg=msg, result=result, before=before, after=after)
+    return Outcome(changed=changed, msg=msg, result=result, before=before, after=after)
 
 
 def _prediction(name: str, before: dict[str, t.Any], after: dict[str, t.Any]) -> str:

@@ -31,12 +31,11 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import socket
 import time
 import typing as t
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import _NOFOLLOW, StoreError, _open_private, _read_all
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, _open_private, _read_all, replace_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 HOME_FILE = ".home"
@@ -123,30 +122,8 @@ def read_home(store_dir: str) -> dict[str, t.Any] | None:
 
 
 def _write(store_dir: str, body: dict[str, t.Any]) -> None:
-    """Replace the home record atomically: a new file under a name nobody else uses, fsync, rename."""
-    path = _path(store_dir)
-    content = json.dumps(body, sort_keys=True, indent=1).encode("utf-8") + b"\n"
-    tmp = os.path.join(store_dir, "%s~%s.tmp" % (HOME_FILE, secrets.token_hex(8)))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(store_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace the home record atomically (0600, durable); OSError is the caller's to word."""
+    replace_file(_path(store_dir), json.dumps(body, sort_keys=True, indent=1).encode("utf-8") + b"\n")
 
 
 def _record(place: dict[str, t.Any], now: float) -> dict[str, t.Any]:

@@ -14,7 +14,7 @@ documented. A value that the connection string cannot carry (a ``;``, a quote at
 surrounding spaces, a control character) is refused rather than mangled. XML escaping is left
 to ElementTree, which escapes every attribute value.
 
-Who may receive which chain follows the chain-ownership rules of ``_handover``: a rotating chain
+Who may receive which chain is decided by ``_ownership.decide``, by the rules hand-overs follow too: a rotating chain
 owned by the controller is deployed and then handed to the host; one already owned by this host
 is kept as the host's product left it; one owned by another host is refused. Non-rotating chains,
 and entries with ``owner: controller``, are deployed whenever their tokens change.
@@ -28,7 +28,6 @@ the sealed file (``settings-<connection>.not-before``, no secret), so that it st
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import re
 import time
@@ -36,9 +35,11 @@ import typing as t
 import unicodedata
 import xml.etree.ElementTree as ET
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_hint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import INVANTIVE_ROLES, Platform, get_platform
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, section, unusable
+from ansible_collections.preauth.oauth2.plugins.plugin_utils import _ownership
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section, unusable
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore, check_connection_name
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
 
@@ -58,14 +59,6 @@ NOTE_SUFFIX = ".not-before"
 
 class SettingsError(PreauthError):
     """A connection cannot be deployed as asked; the message says why and what to do."""
-
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def _preauthenticate_hint(name: str) -> str:
-    return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % name
 
 
 def has_control(text: str) -> bool:
@@ -101,7 +94,7 @@ def check_value(name: str, key: str, value: str, secret: bool) -> str:
     if problem:
         raise SettingsError(
             "connection %s: %s for %s %s, so it cannot be written into the Invantive settings file safely; nothing was deployed. "
-            "Fix the value in the inventory (or, for a token, preauthenticate again: %s)" % (name, shown, key, problem, _preauthenticate_hint(name))
+            "Fix the value in the inventory (or, for a token, preauthenticate again: %s)" % (name, shown, key, problem, preauthenticate_hint(name))
         )
     return value
 
@@ -166,7 +159,7 @@ class Planned:
         data = dataclasses.asdict(self)
         content = data.pop("content")
         data.pop("note")
-        data["content_sha256"] = fingerprint(content) if content is not None else None
+        data["content_sha256"] = fingerprint(content)
         return data
 
 
@@ -264,7 +257,7 @@ def render(name: str, entry: t.Mapping[str, t.Any], platform: Platform, record: 
         if role in keys and value:
             pairs.append((keys[role], str(value), secret))
     if not tokens.get("refresh_token"):
-        raise SettingsError("connection %s: the stored chain has no refresh token; %s" % (name, _preauthenticate_hint(name)))
+        raise SettingsError("connection %s: the stored chain has no refresh token; %s" % (name, preauthenticate_hint(name)))
     for key, value in sorted((options.get("extra") or {}).items()):
         pairs.append((str(key), str(value), False))
     alias = str(options.get("alias") or DEFAULT_ALIASES.get(platform.name, platform.name))
@@ -289,7 +282,7 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
     problem = unusable(record.exists, data)
     if problem is not None and problem.kind == "missing":
         raise SettingsError(
-            "connection %s has no stored chain in %s, so there is nothing to deploy; %s" % (name, store.location, _preauthenticate_hint(name))
+            "connection %s has no stored chain in %s, so there is nothing to deploy; %s" % (name, store.location, preauthenticate_hint(name))
         )
     definition = section(data, "definition")
     platform = get_platform(definition.get("platform") or "")
@@ -299,7 +292,7 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
             raise SettingsError(
                 "connection %s: the inventory's %s (%s) is not the one its stored chain was preauthenticated with (%s); nothing "
                 "was deployed. Preauthenticate the connection again with the new definition: %s"
-                % (name, key, wanted, definition.get(key), _preauthenticate_hint(name))
+                % (name, key, wanted, definition.get(key), preauthenticate_hint(name))
             )
     if problem is None:
         return platform
@@ -309,11 +302,11 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
             "from that store" % (name, (problem.moved_to or {}).get("store"), iso(problem.since))
         )
     if problem.kind in ("revoked", "no_tokens"):
-        raise SettingsError("connection %s holds no tokens (revoked?), so there is nothing to deploy; %s" % (name, _preauthenticate_hint(name)))
+        raise SettingsError("connection %s holds no tokens (revoked?), so there is nothing to deploy; %s" % (name, preauthenticate_hint(name)))
     if problem.kind == "reauthorization_required":
         raise SettingsError(
             "connection %s needs a new preauthentication %s: its chain is dead, so it is neither deployed nor handed over; %s"
-            % (name, _reauthorization(data.get("reauthorization_required")), _preauthenticate_hint(name))
+            % (name, _reauthorization(data.get("reauthorization_required")), preauthenticate_hint(name))
         )
     raise SettingsError(
         "connection %s: a refresh started at %s has an unknown outcome, so the stored refresh token may be spent; run "
@@ -345,34 +338,34 @@ def plan_one(
     platform = _check_chain(name, entry, record, store)
     data = record.data
     generation = int(data.get("generation") or 0)
-    owner = section(data, "owner")
-    owned_by = owner_host(data)
     rotating = platform.rotation != "non_rotating"
-    fingerprint_ = hashlib.sha256(str(data["tokens"].get("refresh_token") or "").encode()).hexdigest()[:12]
+    wanted_by = claimants(entry, claims or {})
+    decision = _ownership.decide(data, _ownership.DEPLOY, rotating, host, wanted_owner, redeploy_only, wanted_by)
+    owned_by = decision.owned_by
     common: dict[str, t.Any] = dict(
         connection=name,
         file="settings-%s.xml" % name,
         generation=generation,
         owner=owned_by or "controller",
         rotating=rotating,
-        refresh_fingerprint=fingerprint_,
+        refresh_fingerprint=fingerprint(str(data["tokens"].get("refresh_token") or "")),
     )
-    if rotating and owned_by == host and int(owner.get("generation") or 0) == generation:
+    if decision.verdict == _ownership.KEEP:
         return Planned(
             action=KEEP,
             handover=False,
             msg="connection %s generation %d is owned by host %s since %s; its product keeps the rotated token, so its settings are "
-            "left as they are (preauthenticate again to deploy a new generation)" % (name, generation, host, iso(owner.get("since"))),
+            "left as they are (preauthenticate again to deploy a new generation)" % (name, generation, host, iso(decision.since)),
             **common,
         )
-    if rotating and owned_by is not None:
+    if decision.reason == _ownership.OWNED_BY_ANOTHER_HOST:
         raise SettingsError(
             "connection %s generation %d is owned by host %s since %s, so it is not deployed to %s: a rotating refresh token lives in "
             "one place. For %s, preauthenticate a separate chain (a second connection name); or, once the product on %s stopped "
             "using it, return it with preauth.oauth2.token_handover state=controller and deploy again"
-            % (name, generation, owned_by, iso(owner.get("since")), host, host, owned_by)
+            % (name, generation, owned_by, iso(decision.since), host, host, owned_by)
         )
-    if redeploy_only and rotating and wanted_owner == "handover":
+    if decision.reason == _ownership.FIRST_DEPLOYMENT:
         return Planned(
             action=SKIP,
             handover=False,
@@ -380,8 +373,7 @@ def plan_one(
             "which only playbooks/deploy.yml does" % (name, generation),
             **common,
         )
-    wanted_by = claimants(entry, claims or {})
-    if rotating and wanted_owner == "handover" and len(wanted_by) > 1:
+    if decision.reason == _ownership.SEVERAL_HOSTS:
         raise SettingsError(
             "connection %s is a rotating chain and the inventory gives it to %d hosts (%s); a rotating refresh token lives in one "
             "place, so it is deployed to none of them. Keep one host, and preauthenticate a separate connection for each other host"
@@ -399,7 +391,7 @@ def plan_one(
                 platform.min_refresh_interval,
                 iso(not_before),
             )
-    if rotating and wanted_owner == "controller":
+    if not decision.handover:
         msg = "connection %s generation %d stays owned by the controller (owner: controller) and is deployed with its current tokens" % (name, generation)
         return Planned(action=DEPLOY, handover=False, msg=msg + wait, **deployed)
     if rotating:

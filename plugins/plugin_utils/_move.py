@@ -114,18 +114,22 @@ def _decide(name: str, src: Record, dst: Record, source: VaultStore, destination
     """What to do with one connection, from both records; MoveError when it must not move."""
     moved = _moved_to(src)
     if not src.exists:
-        raise MoveError("connection %s has no record in the source store %s; nothing to move (check the name and the source store)" % (name, source.location))
+        raise MoveError(
+            "connection %s has no record in the source store %s; nothing to move (check the name and the source store)" % (name, source.location), name
+        )
     if not _live(src) and moved:
         if moved.get("store") != destination.location:
             raise MoveError(
                 "connection %s was moved to %s at %s, not to %s; nothing was changed. Move it from that store if it must go on"
-                % (name, moved.get("store"), iso(moved.get("at")), destination.location)
+                % (name, moved.get("store"), iso(moved.get("at")), destination.location),
+                name,
             )
         if not _live(dst):
             raise MoveError(
                 "connection %s was moved to %s at %s, but that store holds no live chain for it now; nothing was changed. Restore %s "
                 "from its backup, or preauthenticate the connection again with that store"
-                % (name, destination.location, iso(moved.get("at")), destination.where(name))
+                % (name, destination.location, iso(moved.get("at")), destination.where(name)),
+                name,
             )
         since = "" if _fingerprint(dst) == moved.get("fingerprint") else " and refreshed there since"
         return _Plan("unchanged", "already moved to %s at %s%s" % (destination.location, iso(moved.get("at")), since))
@@ -139,7 +143,8 @@ def _decide(name: str, src: Record, dst: Record, source: VaultStore, destination
         started = in_flight.get("started_at") if isinstance(in_flight, dict) else None
         raise MoveError(
             "connection %s cannot be moved: a refresh started at %s has an unknown outcome, so the stored refresh token may already be spent; "
-            "run preauth.oauth2.token_refresh for it against %s first, which settles that; nothing was changed" % (name, iso(started), source.location)
+            "run preauth.oauth2.token_refresh for it against %s first, which settles that; nothing was changed" % (name, iso(started), source.location),
+            name,
         )
     if _live(dst):
         if _fingerprint(dst) == _fingerprint(src) and _generation(dst) == _generation(src):
@@ -159,7 +164,8 @@ def _decide(name: str, src: Record, dst: Record, source: VaultStore, destination
                 _generation(dst),
                 iso(_tokens(dst).get("last_refresh_at")) or "never",
                 _newer(src, dst),
-            )
+            ),
+            name,
         )
     # A copied file store must not hand a chain on while its original may still refresh it.
     source.check_home()
@@ -192,7 +198,8 @@ def _copy_to(src: Record, dst: Record, destination: VaultStore) -> None:
         raise MoveError(
             "connection %s: the copy read back from %s does not hold the chain that was written; the source store still holds it and was "
             "not changed, and the copy's tokens were removed. Check the destination store (its vault password, its disk or database) and run "
-            "the move again" % (name, destination.where(name))
+            "the move again" % (name, destination.where(name)),
+            name,
         )
 
 

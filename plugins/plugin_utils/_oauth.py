@@ -39,6 +39,7 @@ import urllib.parse
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import ErrorRule
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY
 
 # requests is imported when the first request is made: a run with nothing to send (a no-op
 # refresh, check mode) does not pay for the import.
@@ -51,7 +52,6 @@ def _requests() -> t.Any:
 
 USER_AGENT = "preauth.oauth2 (Ansible collection)"
 
-DAY = 86400
 # Token, discovery, revocation and userinfo answers are a few KiB; anything larger is not one.
 MAX_BODY = 1024 * 1024
 CHUNK = 64 * 1024
@@ -348,7 +348,7 @@ def retry_after(headers: t.Mapping[str, str], now: float) -> float | None:
 
 
 class OAuthClient:
-    """HTTP calls to token, discovery and API endpoints; one session per endpoint host."""
+    """HTTP calls to token, revocation (RFC 7009), discovery and API endpoints; one session per endpoint host."""
 
     # Token calls take the platform's ``token_errors`` (``_platforms.ErrorRule``): how its refusals
     # differ from RFC 6749. Without them a refusal gets the RFC reading (``classify``).
@@ -607,6 +607,38 @@ class OAuthClient:
     ) -> TokenSet:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         return self.token_request(token_url, form, client_id, client_secret, client_auth, error_rules)
+
+    def revoke(self, url: str, token: str, hint: str, client_id: str, client_secret: str, client_auth: str) -> None:
+        """POST ``token`` to the revocation endpoint with client authentication as at the token endpoint.
+
+        RFC 7009 answers 200 for any token it accepted the request for, known or not.
+        """
+        form = {"token": token, "token_type_hint": hint}
+        response = self.client_post(url, "revocation endpoint", form, client_id, client_secret, client_auth)
+        status = response.status_code
+        if status == 200:
+            return
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        hidden = [token, client_secret]  # an endpoint may echo what it was sent
+        raw_error = payload.get("error") if isinstance(payload, dict) else None
+        raw_description = payload.get("error_description") if isinstance(payload, dict) else None
+        error = server_text(raw_error, hidden, 80) if isinstance(raw_error, str) else ""
+        description = server_text(raw_description, hidden) if isinstance(raw_description, str) else ""
+        detail = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
+        if status in (429, 503):
+            wait = retry_after(response.headers, time.time())
+            raise OAuthError(
+                "the revocation endpoint is unavailable (%s)%s" % (detail, "; it asks to retry after %.0f s" % wait if wait is not None else ""),
+                kind="rate_limited",
+                status=status,
+                error=error or None,
+                retry_after=wait,
+            )
+        kind = "invalid_client" if raw_error == "invalid_client" or status == 401 else "server_error" if status >= 500 else "oauth_error"
+        raise OAuthError("the revocation endpoint refused the request (%s)" % detail, kind=kind, status=status, error=error or None)
 
     def whoami(self, url: str, access_token: str) -> dict[str, t.Any]:
         """Call the platform's "who am I" endpoint; return a short, secret-free summary."""

@@ -369,7 +369,8 @@ class PgTokenStore(VaultStore):
             if time.monotonic() >= deadline:
                 raise StoreError(
                     "%s is leased by another run for more than %d s (another controller or job is refreshing it); wait for that run to "
-                    "finish and try again" % (self.where(connection), self.lock_timeout)
+                    "finish and try again" % (self.where(connection), self.lock_timeout),
+                    connection,
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
@@ -564,14 +565,17 @@ class PgTokenStore(VaultStore):
             if base is not None:
                 record.source = (0, 0, base)
             if not self._swap(conn, record, copy.deepcopy(record.data), b_document, base):
-                raise StoreError("%s changed while its rescue file %s was written back; nothing was lost, run again" % (self.where(connection), path))
+                raise StoreError(
+                    "%s changed while its rescue file %s was written back; nothing was lost, run again" % (self.where(connection), path), connection
+                )
             outcome = "was written to the database now"
         else:
             raise StoreError(
                 "%s has a rescue file %s from %s that was never committed, but the database row changed since (another controller wrote it). "
                 "Nothing was changed. Compare the two (playbooks/status.yml; the rescue file decrypts with ansible-vault after extracting its "
                 "'document'), keep the one with the newer refresh token, and move the rescue file away."
-                % (self.where(connection), path, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rescue.get("saved_at") or 0)))
+                % (self.where(connection), path, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rescue.get("saved_at") or 0))),
+                connection,
             )
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

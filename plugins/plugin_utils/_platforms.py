@@ -2,19 +2,19 @@
 # Copyright: (c) 2026, preauth.oauth2 developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The platform table: what each OAuth2 platform needs, as data.
+"""The platform model and endpoint resolution: what each OAuth2 platform needs, read from the table.
 
 This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
-Every platform difference lives in ``PLATFORMS``: endpoint templates (placeholders ``{base}``,
-``{tenant}``, ``{environment_host}``, and ``{country}`` in ``base_url``), client authentication,
-PKCE, refresh-token rotation, lifetimes, extra authorization parameters, redirect rules, the
-Invantive provider code and connection-string keys, and how its token endpoint words a refusal
-where that differs from RFC 6749 (``token_errors``). The functions below only read the table;
-none of them branches on a platform name.
+Every platform difference lives in ``PLATFORMS``, built from the entries of ``_platform_table``:
+endpoint templates (placeholders ``{base}``, ``{tenant}``, ``{environment_host}``, and ``{country}``
+in ``base_url``), client authentication, PKCE, refresh-token rotation, lifetimes, extra authorization
+parameters, redirect rules, the Invantive provider code and connection-string keys, and how its token
+endpoint words a refusal where that differs from RFC 6749 (``token_errors``). The functions below only
+read the table; none of them branches on a platform name.
 
-Facts come from ``reference/oauth-platforms.md`` and ``reference/invantive.md``; ``sources`` holds
-their source IDs (or the page, for a correction the references list without an ID). A field whose value no vendor or third-party source confirms is named in
+``sources`` holds the IDs of the pages in ``docs/sources.md`` (or the page, for a correction listed
+without an ID). A field whose value no vendor or third-party source confirms is named in
 ``unconfirmed``; unknown lifetimes and rotation stay ``None`` / ``"unknown"`` rather than guessed.
 """
 
@@ -29,6 +29,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platform_table import EVERY_FACT, TABLE
 
 CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic")
 PKCE_MODES = ("supported", "unknown", "off")
@@ -59,7 +60,6 @@ _WHAT_AN_ENDPOINT_RECEIVES = {
     "whoami": "the access token",
 }
 
-_DAY = 86400
 # A tenant is a path segment: a GUID, a domain name, or a word such as "organizations".
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -135,9 +135,14 @@ def _rule_problems(rule: ErrorRule) -> list[str]:
     return problems
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Platform:
-    """One OAuth2 platform. Mappings are read-only; see the module docstring for the placeholders."""
+    """One OAuth2 platform. Mappings are read-only; see the module docstring for the placeholders.
+
+    Facts have no default: an entry states each one, ``None`` or ``"unknown"`` included. Only the
+    structural fields (what a platform has no use for: countries, environments, a tenant, extra
+    authorization parameters, Invantive keys) default to empty.
+    """
 
     name: str
     title: str
@@ -153,7 +158,7 @@ class Platform:
     access_token_lifetime: int | None
     refresh_token_lifetime: int | None
     refresh_token_lifetime_kind: str
-    auth_params: t.Mapping[str, str]
+    auth_params: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
     nonce: bool
     default_scopes: tuple[str, ...]
     scopes_in_request: bool
@@ -162,11 +167,11 @@ class Platform:
     code_lifetime: int | None
     no_refresh_token_hint: str
     invantive_provider: str | None
-    invantive_keys: t.Mapping[str, str]
-    countries: t.Mapping[str, str]
-    tenant_default: str | None
-    environments: t.Mapping[str, str]
-    environment_default: str | None
+    invantive_keys: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    countries: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tenant_default: str | None = None
+    environments: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    environment_default: str | None = None
     unconfirmed: tuple[str, ...]
     sources: tuple[str, ...]
     notes: str = ""
@@ -408,7 +413,7 @@ def _discovered_urls(discovery: t.Mapping[str, t.Any] | None, issuer: str | None
         return {}
     about = "connection %s: " % connection if connection else ""
     if not isinstance(discovery, t.Mapping):
-        raise PlatformError("%sthe discovery document is not a JSON object; check the issuer URL" % about)
+        raise PlatformError("%sthe discovery document is not a JSON object; check the issuer URL" % about, connection or None)
     if not isinstance(issuer, str) or not issuer:
         # A programming error: a document cannot be checked without the issuer it was fetched for.
         raise ValueError("a discovery document needs the issuer it was fetched for")
@@ -418,7 +423,8 @@ def _discovered_urls(discovery: t.Mapping[str, t.Any] | None, issuer: str | None
         raise PlatformError(
             "%sthe discovery document of issuer %s names %s; they must be identical (RFC 8414 section 3.3, OpenID Connect "
             "Discovery section 4.3), so none of its endpoints are used. Set issuer to exactly the provider's issuer URL, or give "
-            "endpoints.authorize and endpoints.token explicitly" % (about, issuer, shown)
+            "endpoints.authorize and endpoints.token explicitly" % (about, issuer, shown),
+            connection or None,
         )
     found = {}
     for key, document_key in _DISCOVERY_KEYS.items():
@@ -426,13 +432,14 @@ def _discovered_urls(discovery: t.Mapping[str, t.Any] | None, issuer: str | None
         if value is None or key in given:
             continue
         if not isinstance(value, str):
-            raise PlatformError("%sthe discovery document's %s is not a URL string; check the issuer URL" % (about, document_key))
+            raise PlatformError("%sthe discovery document's %s is not a URL string; check the issuer URL" % (about, document_key), connection or None)
         check_endpoint_url(value, "%s endpoint" % key)
         if _origin(value) != _origin(issuer):
             raise PlatformError(
                 "%sthe discovery document of issuer %s gives the %s endpoint %s, which is on another origin (scheme, host, port) than "
                 "the issuer, so it is not used: it would receive %s. If your provider really serves it there, set endpoints.%s to "
-                "it explicitly" % (about, issuer, key, value, _WHAT_AN_ENDPOINT_RECEIVES[key], key)
+                "it explicitly" % (about, issuer, key, value, _WHAT_AN_ENDPOINT_RECEIVES[key], key),
+                connection or None,
             )
         found[key] = value
     return found
@@ -493,695 +500,12 @@ def resolve_endpoints(
     return Endpoints(authorize=authorize, token=token, revocation=urls["revocation"], whoami=urls["whoami"], base=values["base"])
 
 
-# Platforms the references do not cover: every fact is from general knowledge, so all are unconfirmed.
-_UNSOURCED = FACT_FIELDS
+def _platform(entry: t.Mapping[str, t.Any]) -> Platform:
+    """Build one ``_platform_table`` entry, where ``unconfirmed=EVERY_FACT`` stands for all of ``FACT_FIELDS``."""
+    if entry.get("unconfirmed") == EVERY_FACT:
+        entry = {**entry, "unconfirmed": FACT_FIELDS}
+    return Platform(**entry)
 
-_HINT_OFFLINE_ACCESS = "ask for the offline_access scope and authorize again"
 
-_TABLE = (
-    Platform(
-        name="exact_online",
-        title="Exact Online",
-        authorize_url="{base}/api/oauth2/auth",
-        token_url="{base}/api/oauth2/token",
-        revocation_url=None,
-        whoami_url="{base}/api/v1/current/Me",
-        base_url="https://start.exactonline.{country}",
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="rotating",
-        min_refresh_interval=570,
-        access_token_lifetime=600,
-        refresh_token_lifetime=30 * _DAY,
-        refresh_token_lifetime_kind="idle",
-        auth_params={"force_login": "1"},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=False,
-        loopback_redirect="not_allowed",
-        daily_token_budget=200,
-        code_lifetime=180,
-        no_refresh_token_hint="Exact Online documents a refresh token in every token response; authorize again, and check that the app's client secret is set",
-        invantive_provider="ExactOnlineAll",
-        invantive_keys={
-            "url": "api-url",
-            "client_id": "api-client-id",
-            "client_secret": "api-client-secret",
-            "redirect_url": "api-redirect-url",
-            "refresh_token": "api-refresh-token",
-        },
-        countries={"nl": "nl", "be": "be", "de": "de", "co.uk": "co.uk", "uk": "co.uk", "com": "com", "us": "com", "fr": "fr", "es": "es"},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("revocation_url", "pkce", "daily_token_budget"),
-        sources=("E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9", "E10", "E17", "I1", "I15", "I17", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS"),
-        notes=(
-            "expires_in arrives as a string; the code contains '!' and is URL-encoded once in the redirect; "
-            "at most 10 errors per API key, user, company, endpoint and hour; the redirect URI must be public HTTPS; "
-            "users revoke an app in the Security center, there is no revocation endpoint; a used refresh token is answered "
-            "HTTP 401 unauthorized_client 'Old refresh token used.' (picqer/exact-php-client issues 300 and 644, Invantive forum)"
-        ),
-        token_errors=(
-            # A spent refresh token: the chain is dead, not the app registration (RFC 6749 would read a client problem).
-            ErrorRule(kind="invalid_grant", status=401, error="unauthorized_client", description=r"Old refresh token used\.?"),
-            # 30 days unused: invalid_request where RFC 6749 says invalid_grant (I15).
-            ErrorRule(kind="expired", status=400, error="invalid_request", description=r"The refresh token expired at .*"),
-            # Within 570 s of the last access token (I17); the Reason header names it even when the description changes.
-            ErrorRule(kind="too_early", status=400, error="access_denied", header=("Reason", r"TooEarlyToRefreshTokens\b.*")),
-            ErrorRule(kind="too_early", status=400, error="access_denied", description=r"Rate limit exceeded: access_token not expired\.?"),
-        ),
-    ),
-    Platform(
-        name="teamleader",
-        title="Teamleader Focus",
-        authorize_url="{base}/oauth2/authorize",
-        token_url="{base}/oauth2/access_token",
-        revocation_url=None,
-        whoami_url=None,
-        base_url="https://focus.teamleader.eu",
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="rotating",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="none",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=False,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=600,
-        no_refresh_token_hint="Teamleader returns a refresh token with every code exchange; authorize again with response_type=code",
-        # Invantive's provider code "Teamleader" is its legacy API-key connector, not Teamleader Focus OAuth; the
-        # Focus code is not found, so the inventory names it (invantive.provider).
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("pkce", "loopback_redirect", "invantive_provider"),
-        sources=("T1", "T2", "T3", "DOC-BUSINESS"),
-        notes=(
-            "scopes are chosen when the integration is registered; refresh tokens are single use with no grace window "
-            "and work until the user revokes them or uninstalls the integration; API host api.focus.teamleader.eu; "
-            "200 requests per sliding minute; Invantive's provider code 'Teamleader' is the legacy API-key connector "
-            "(documentation.invantive.com/2017R2/teamleader-data-model), the Teamleader Focus code is not known"
-        ),
-    ),
-    Platform(
-        name="twinfield",
-        title="Twinfield",
-        authorize_url="{base}/connect/authorize",
-        token_url="{base}/connect/token",
-        revocation_url=None,
-        whoami_url="{base}/connect/userinfo",
-        base_url="https://login.twinfield.com/auth/authentication",
-        client_auth="client_secret_basic",
-        # Off until a source confirms PKCE: Nango, an OAuth client that serves Twinfield, turns it off (TW7).
-        pkce="off",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=25 * 365 * _DAY,
-        refresh_token_lifetime_kind="absolute",
-        auth_params={},
-        nonce=True,
-        default_scopes=("openid", "twf.user", "twf.organisation", "offline_access"),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("pkce", "rotation", "loopback_redirect"),
-        sources=("TW1", "TW2", "TW3", "TW4", "TW5", "TW6", "TW7"),
-        notes=(
-            "a client ID serves either the code flow or the implicit flow; after a token, call "
-            "{base}/connect/accesstokenvalidation to learn the cluster URL for SOAP calls; Nango turns PKCE off for Twinfield"
-        ),
-    ),
-    Platform(
-        name="loket",
-        title="Loket.nl",
-        authorize_url="{base}/authorize",
-        token_url="{base}/token",
-        revocation_url=None,
-        whoami_url=None,
-        base_url="https://{environment_host}",
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=3599,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="check that the Loket.nl application may use the authorization-code grant with refresh tokens",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={"production": "oauth.loket.nl", "acceptance": "oauth.loket-acc.nl"},
-        environment_default="production",
-        unconfirmed=("authorize_url", "client_auth", "pkce", "rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "loopback_redirect"),
-        sources=("L1", "L2", "L3", "L4"),
-        notes="production is only for approved applications; API https://api.loket.nl/v2 (acceptance https://api.loket-acc.nl/v2); scope approval takes long",
-    ),
-    Platform(
-        name="visma_net",
-        title="Visma.net",
-        authorize_url="{base}/connect/authorize",
-        token_url="{base}/connect/token",
-        revocation_url="{base}/connect/revocation",
-        whoami_url="{base}/connect/userinfo",
-        base_url="https://connect.visma.com",
-        client_auth="client_secret_basic",
-        pkce="supported",
-        rotation="configurable",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=("openid", "offline_access"),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
-        invantive_provider="VismaNet",
-        invantive_keys={"client_id": "api-client-id"},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
-        sources=("V1", "V2", "V3", "V4", "V5", "docs.connect.visma.com: Token revocation"),
-        notes=(
-            "per app, refresh tokens are 'one time' (rotating, optional 5-60 s grace) or 're-use' (up to 1 year), with an expiry in days; "
-            "settings apply to tokens issued after re-authorization; the user picks the company at sign-in and needs the 'API User' role "
-            "(else invalid_tenant); discovery at https://connect.visma.com/.well-known/openid-configuration; revocation at "
-            "{base}/connect/revocation with HTTP Basic client authentication (docs.connect.visma.com, 'Token revocation')"
-        ),
-    ),
-    Platform(
-        name="salesforce",
-        title="Salesforce",
-        authorize_url="{base}/services/oauth2/authorize",
-        token_url="{base}/services/oauth2/token",
-        revocation_url="{base}/services/oauth2/revoke",
-        whoami_url="{base}/services/oauth2/userinfo",
-        base_url="https://{environment_host}",
-        client_auth="client_secret_post",
-        pkce="supported",
-        rotation="configurable",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=("api", "refresh_token"),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="ask for the refresh_token (or offline_access) scope and allow it in the app's OAuth policies",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={"production": "login.salesforce.com", "sandbox": "test.salesforce.com"},
-        environment_default="production",
-        unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
-        sources=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"),
-        notes=(
-            "use base_url for a My Domain (https://NAME.my.salesforce.com); the access token lives as long as the app's session timeout; "
-            "refresh-token policy and rotation are per app; a sixth approval per user and app revokes the oldest; "
-            "the token response's instance_url is the API base; new apps are External Client Apps since Spring '26"
-        ),
-    ),
-    Platform(
-        name="microsoft",
-        title="Microsoft Entra ID",
-        authorize_url="{base}/{tenant}/oauth2/v2.0/authorize",
-        token_url="{base}/{tenant}/oauth2/v2.0/token",
-        revocation_url=None,
-        whoami_url="https://graph.microsoft.com/oidc/userinfo",
-        base_url="https://login.microsoftonline.com",
-        client_auth="client_secret_post",
-        pkce="supported",
-        rotation="non_rotating",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=90 * _DAY,
-        refresh_token_lifetime_kind="idle",
-        auth_params={},
-        nonce=False,
-        default_scopes=("openid", "offline_access"),
-        scopes_in_request=True,
-        loopback_redirect="allowed",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default="organizations",
-        environments={},
-        environment_default=None,
-        unconfirmed=("revocation_url", "whoami_url", "client_auth", "refresh_token_lifetime_kind"),
-        sources=("M1", "M2", "M3", "M4", "M5", "M6", "M7"),
-        notes=(
-            "each refresh returns a new refresh token but does not revoke the old one, so parallel refreshes do not break the chain; "
-            "access tokens live a random 60-90 minutes (3600 is the lower bound); refresh tokens of SPA redirect URIs live 24 hours; "
-            "Business Central: scope https://api.businesscentral.dynamics.com/user_impersonation (unconfirmed), "
-            "API https://api.businesscentral.dynamics.com/v2.0/<environment>/api/v2.0"
-        ),
-    ),
-    Platform(
-        name="google",
-        title="Google",
-        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-        token_url="https://oauth2.googleapis.com/token",
-        revocation_url="https://oauth2.googleapis.com/revoke",
-        whoami_url="https://openidconnect.googleapis.com/v1/userinfo",
-        base_url=None,
-        client_auth="client_secret_post",
-        pkce="supported",
-        rotation="non_rotating",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=180 * _DAY,
-        refresh_token_lifetime_kind="idle",
-        auth_params={"access_type": "offline", "prompt": "consent"},
-        nonce=False,
-        default_scopes=("openid",),
-        scopes_in_request=True,
-        loopback_redirect="desktop_only",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="authorize again with access_type=offline and prompt=consent; Google sends a refresh token only when the user consents",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("revocation_url", "whoami_url", "client_auth", "default_scopes"),
-        sources=("G1", "G2", "G3", "G4", "G5", "G6"),
-        notes=(
-            "refresh responses carry no refresh token: keep the stored one; a refresh token dies after 6 months unused, "
-            "after 7 days while the consent screen is in 'Testing', and when a client and user have too many (the oldest goes)"
-        ),
-    ),
-    Platform(
-        name="xero",
-        title="Xero",
-        authorize_url="https://login.xero.com/identity/connect/authorize",
-        token_url="https://identity.xero.com/connect/token",
-        revocation_url="https://identity.xero.com/connect/revocation",
-        whoami_url="https://api.xero.com/connections",
-        base_url=None,
-        client_auth="client_secret_basic",
-        pkce="supported",
-        rotation="rotating",
-        min_refresh_interval=0,
-        access_token_lifetime=1800,
-        refresh_token_lifetime=60 * _DAY,
-        refresh_token_lifetime_kind="idle",
-        auth_params={},
-        nonce=False,
-        default_scopes=("offline_access",),
-        scopes_in_request=True,
-        loopback_redirect="allowed",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("revocation_url", "client_auth"),
-        sources=("X1", "X2", "X3", "X4", "X5", "X6", "X-gist"),
-        notes="the previous refresh token may be retried for 30 minutes after a lost response; every API call needs the xero-tenant-id header",
-    ),
-    Platform(
-        name="quickbooks",
-        title="QuickBooks Online",
-        authorize_url="https://appcenter.intuit.com/connect/oauth2",
-        token_url="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
-        revocation_url="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
-        whoami_url=None,
-        base_url=None,
-        client_auth="client_secret_basic",
-        pkce="unknown",
-        rotation="rotating",
-        min_refresh_interval=0,
-        access_token_lifetime=3600,
-        refresh_token_lifetime=100 * _DAY,
-        refresh_token_lifetime_kind="idle",
-        auth_params={},
-        nonce=False,
-        default_scopes=("com.intuit.quickbooks.accounting",),
-        scopes_in_request=True,
-        loopback_redirect="sandbox_only",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="ask for an API scope such as com.intuit.quickbooks.accounting and authorize again",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("revocation_url", "client_auth", "pkce", "default_scopes"),
-        sources=("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7"),
-        notes=(
-            "the refresh token value changes about every 24-26 hours and the previous one stays valid about 24 hours: always store the latest; "
-            "5-year hard maximum (header x-include-refresh-token-hard-expires-in: true); realmId comes back on the redirect"
-        ),
-    ),
-    Platform(
-        name="hubspot",
-        title="HubSpot",
-        authorize_url="https://app.hubspot.com/oauth/authorize",
-        token_url="https://api.hubapi.com/oauth/v1/token",
-        revocation_url=None,
-        whoami_url=None,
-        base_url=None,
-        client_auth="client_secret_post",
-        pkce="supported",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=1800,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=("oauth",),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="HubSpot returns a refresh token with every code exchange; authorize again",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=("rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "default_scopes", "loopback_redirect"),
-        sources=("H1", "H2", "H3", "H4", "H5", "H6"),
-        notes=(
-            "the v1 OAuth API is deprecated on 2027-02-16 (dated 2026-03 endpoints take every parameter in the body); "
-            "refresh tokens are deleted through HubSpot's own token API, not RFC 7009"
-        ),
-    ),
-    Platform(
-        name="atlassian",
-        title="Atlassian (Jira, Confluence)",
-        authorize_url="https://auth.atlassian.com/authorize",
-        token_url="https://auth.atlassian.com/oauth/token",
-        revocation_url=None,
-        whoami_url="https://api.atlassian.com/me",
-        base_url=None,
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={"audience": "api.atlassian.com", "prompt": "consent"},
-        nonce=False,
-        default_scopes=("offline_access",),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; Invantive lists Atlassian Confluence, Jira and Jira Service Desk",
-    ),
-    Platform(
-        name="github",
-        title="GitHub",
-        authorize_url="https://github.com/login/oauth/authorize",
-        token_url="https://github.com/login/oauth/access_token",
-        revocation_url=None,
-        whoami_url="https://api.github.com/user",
-        base_url=None,
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="GitHub OAuth apps get no refresh token; use a GitHub App with expiring user access tokens",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; the token endpoint answers JSON only to 'Accept: application/json'",
-    ),
-    Platform(
-        name="gitlab",
-        title="GitLab",
-        authorize_url="{base}/oauth/authorize",
-        token_url="{base}/oauth/token",
-        revocation_url="{base}/oauth/revoke",
-        whoami_url="{base}/api/v4/user",
-        base_url="https://gitlab.com",
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="check the application's scopes in GitLab and authorize again",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; use base_url for a self-managed GitLab",
-    ),
-    Platform(
-        name="zoom",
-        title="Zoom",
-        authorize_url="https://zoom.us/oauth/authorize",
-        token_url="https://zoom.us/oauth/token",
-        revocation_url="https://zoom.us/oauth/revoke",
-        whoami_url="https://api.zoom.us/v2/users/me",
-        base_url=None,
-        client_auth="client_secret_basic",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="check that the Zoom app is a user-managed OAuth app and authorize again",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed",
-    ),
-    Platform(
-        name="calendly",
-        title="Calendly",
-        authorize_url="https://auth.calendly.com/oauth/authorize",
-        token_url="https://auth.calendly.com/oauth/token",
-        revocation_url="https://auth.calendly.com/oauth/revoke",
-        whoami_url="https://api.calendly.com/users/me",
-        base_url=None,
-        client_auth="client_secret_post",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="authorize again; check the Calendly app's OAuth settings",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed",
-    ),
-    Platform(
-        name="fortnox",
-        title="Fortnox",
-        authorize_url="https://apps.fortnox.se/oauth-v1/auth",
-        token_url="https://apps.fortnox.se/oauth-v1/token",
-        revocation_url="https://apps.fortnox.se/oauth-v1/revoke",
-        whoami_url=None,
-        base_url=None,
-        client_auth="client_secret_basic",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=(),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="authorize again; check the Fortnox integration's scopes",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed",
-    ),
-    Platform(
-        name="paypal",
-        title="PayPal",
-        authorize_url="https://www.{environment_host}/signin/authorize",
-        token_url="https://api-m.{environment_host}/v1/oauth2/token",
-        revocation_url=None,
-        whoami_url="https://api-m.{environment_host}/v1/identity/openidconnect/userinfo?schema=openid",
-        base_url=None,
-        client_auth="client_secret_basic",
-        pkce="unknown",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={},
-        nonce=False,
-        default_scopes=("openid",),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="authorize again; check the PayPal app's 'Log in with PayPal' settings",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={"production": "paypal.com", "sandbox": "sandbox.paypal.com"},
-        environment_default="production",
-        unconfirmed=_UNSOURCED,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; Invantive's 'PayPal test' is environment sandbox",
-    ),
-    Platform(
-        name="generic",
-        title="Generic OAuth2 server",
-        authorize_url=None,
-        token_url=None,
-        revocation_url=None,
-        whoami_url=None,
-        base_url=None,
-        # RFC 6749 2.3.1: an authorization server MUST support HTTP Basic client authentication.
-        client_auth="client_secret_basic",
-        pkce="supported",
-        rotation="unknown",
-        min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
-        auth_params={"prompt": "consent"},
-        nonce=False,
-        default_scopes=("openid", "offline_access"),
-        scopes_in_request=True,
-        loopback_redirect="unknown",
-        daily_token_budget=None,
-        code_lifetime=None,
-        no_refresh_token_hint="ask for the offline_access scope and prompt=consent, or check the server's refresh-token policy for this client",
-        invantive_provider=None,
-        invantive_keys={},
-        countries={},
-        tenant_default=None,
-        environments={},
-        environment_default=None,
-        unconfirmed=(),
-        sources=("R1", "R3", "R5", "R6"),
-        notes="endpoints come from the endpoints option or the issuer's /.well-known/openid-configuration",
-    ),
-)
-
-PLATFORMS: t.Mapping[str, Platform] = types.MappingProxyType({platform.name: platform for platform in _TABLE})
+PLATFORMS: t.Mapping[str, Platform] = types.MappingProxyType({entry["name"]: _platform(entry) for entry in TABLE})
 PLATFORM_NAMES: tuple[str, ...] = tuple(sorted(PLATFORMS))

@@ -15,7 +15,6 @@ failure before that leaves the stored chain exactly as it was.
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import hmac
 import re
@@ -24,7 +23,7 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section, token_section
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary, token_section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._listener import wait_for_redirect
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
@@ -39,6 +38,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     parse_redirect,
     same_redirect_target,
 )
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
@@ -51,32 +51,6 @@ PENDING_TTL_RANGE = (60, 86400)
 LISTEN_TIMEOUT_RANGE = (1, 3600)
 
 
-@dataclasses.dataclass
-class Step:
-    changed: bool
-    msg: str
-    result: dict[str, t.Any]
-    before: dict[str, t.Any] | None = None
-    after: dict[str, t.Any] | None = None
-    secrets: list[str] = dataclasses.field(default_factory=list)
-
-
-def chain_summary(record: Record) -> dict[str, t.Any]:
-    """Metadata of the stored chain for diffs and results: never a token."""
-    data = record.data
-    tokens = data.get("tokens") or {}
-    pending = data.get("pending") or {}
-    owner = section(data, "owner")
-    return {
-        "generation": data.get("generation", 0),
-        "owner": owner.get("host") or owner.get("kind"),
-        "refresh_fingerprint": tokens.get("refresh_fingerprint"),
-        "refresh_expires_at": iso(tokens.get("refresh_expires_at")),
-        "access_expires_at": iso(tokens.get("access_expires_at")),
-        "pending_authorization_expires_at": iso(pending.get("expires_at")),
-    }
-
-
 # -- step 1 ----------------------------------------------------------------------------------
 
 
@@ -85,12 +59,13 @@ def _check_seconds(connection: str, option: str, value: t.Any, bounds: tuple[int
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise PreauthError(
             "connection %s: %s must be a number of seconds from %d to %d, not %r; give one in that range or leave it out (default %d). "
-            "Nothing was changed." % (connection, option, low, high, value, default)
+            "Nothing was changed." % (connection, option, low, high, value, default),
+            connection,
         )
     return value
 
 
-def start(conn: Connection, store: VaultStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Step:
+def start(conn: Connection, store: VaultStore, check_mode: bool, pending_ttl: int, now: t.Callable[[], float] = time.time) -> Outcome:
     pending_ttl = _check_seconds(conn.name, "pending_ttl", pending_ttl, PENDING_TTL_RANGE, 900)
     if not conn.redirect_uri:
         raise PreauthError("redirect_uri is required: give the redirect URI registered for the app (for Exact Online a public HTTPS address)")
@@ -98,7 +73,7 @@ def start(conn: Connection, store: VaultStore, check_mode: bool, pending_ttl: in
     before = chain_summary(record)
     if check_mode:
         replaced = " (replacing the one that expires at %s)" % before["pending_authorization_expires_at"] if before["pending_authorization_expires_at"] else ""
-        return Step(
+        return Outcome(
             changed=True,
             msg="check mode: would create a new authorization URL and store it as the pending attempt%s; nothing was sent or written" % replaced,
             result={
@@ -147,7 +122,7 @@ def start(conn: Connection, store: VaultStore, check_mode: bool, pending_ttl: in
         record.add_event("authorization_started", created, generation=record.data.get("generation", 0))
         after = chain_summary(record)
     code_life = conn.platform.code_lifetime
-    return Step(
+    return Outcome(
         changed=True,
         msg="open the URL in a browser, sign in and allow access%s; then paste the address the browser lands on"
         % (" within %d minutes (the code expires)" % (code_life // 60) if code_life else ""),
@@ -261,8 +236,8 @@ def complete(
     verify: bool = False,
     now: t.Callable[[], float] = time.time,
     hide: t.Callable[..., None] = lambda *values: None,
-) -> Step:
-    if not conn.client_secret:
+) -> Outcome:
+    if not conn.has_secret:
         raise PreauthError("client_secret is missing; keep the app's client secret in ansible-vault and pass it as client_secret")
     audit = check_contact(contact)
     if listen:
@@ -273,7 +248,7 @@ def complete(
     before = chain_summary(record)
     if check_mode and listen:
         msg = "check mode: would listen on %s for the redirect, then exchange the code; nothing was sent or written" % pending["redirect_uri"]
-        return Step(True, msg, {"connection": conn.name}, before, before)
+        return Outcome(changed=True, msg=msg, result={"connection": conn.name}, before=before, after=before)
     landed = _redirect_from(pending, redirect_url, code, state, listen, listen_timeout, on_listen)
     hide(landed.code)
     if not hmac.compare_digest((landed.state or "").encode(), str(pending["state"]).encode()):
@@ -282,7 +257,7 @@ def complete(
             "paste the URL from the latest sign-in, or start again with a new authorization URL"
         )
     if check_mode:
-        return Step(
+        return Outcome(
             changed=True,
             msg="check mode: the redirect matches the pending authorization; would exchange the code and store generation %d; nothing was sent or written"
             % (before["generation"] + 1),
@@ -334,7 +309,7 @@ def complete(
             raise PreauthError("%s, but verifying it failed: %s" % (msg, exc.msg)) from None
         result["verified"] = True
         msg += "; the API accepted the new access token"
-    return Step(changed=True, msg=msg, result=result, before=before, after=after)
+    return Outcome(changed=True, msg=msg, result=result, before=before, after=after)
 
 
 def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict[str, str], pending: dict[str, t.Any]) -> int:

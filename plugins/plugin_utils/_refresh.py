@@ -4,7 +4,7 @@
 
 """Keep chains alive: decide, refresh, persist - one connection at a time, many in parallel.
 
-This module util is PRIVATE to the collection. It can change at any time without notice.
+This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 For each connection, under its store lock and after re-reading the store:
 
@@ -42,14 +42,14 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned, owner_label, token_section
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_label, token_section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import PROCEED, REFRESH, SKIP, decide
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, VaultStore, definition_fingerprint
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
 
-DAY = 86400
 REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
 # Token requests of one connection in one run, the first included, whatever 429/503 answers say.
 MAX_ATTEMPTS = 4
@@ -216,7 +216,7 @@ class Refresher:
 
     def _unchanged_by_index(self, conn: Connection) -> ChainResult | None:
         """The result "unchanged" from a verified index, or None: then the full path decides."""
-        if self.policy.force or self.policy.return_access_token or not conn.client_secret:
+        if self.policy.force or self.policy.return_access_token or not conn.has_secret:
             return None
         index = self.store.index(conn.name)
         if index is None:
@@ -228,7 +228,7 @@ class Refresher:
                 index["chain"] is not True
                 or index["reauthorization_required"] is not False
                 or index["in_flight"] is not False
-                or owner.get("kind") == "host"
+                or decide({"owner": owner}, REFRESH).verdict != PROCEED
                 or index["definition"] is None
                 or index["definition"] != definition_fingerprint(conn.definition())
                 or self._why(tokens, None, self.now()) is not None
@@ -287,7 +287,7 @@ class Refresher:
             reauth = _mapping(reauth)
             result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), REAUTHORIZE)
             return result
-        if host_owned(data):
+        if decide(data, REFRESH).verdict == SKIP:
             result.status, result.reason = "skipped", "owned_by_host"
             result.msg = "generation %s is owned by host %s since %s; that host's product refreshes it" % (
                 owner.get("generation", data.get("generation")),
@@ -295,7 +295,7 @@ class Refresher:
                 iso(owner.get("since")),
             )
             return result
-        if not conn.client_secret:
+        if not conn.has_secret:
             result.reason = "config"
             result.msg = "client_secret is missing; keep the app's client secret in ansible-vault and pass it in the connection definition"
             return result

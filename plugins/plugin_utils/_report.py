@@ -25,11 +25,9 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned as is_host_owned
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso, seconds
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_hint
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore, check_connection_name, replace_file
-
-DAY = 86400.0
 
 CONTROLLER = "controller"
 
@@ -173,8 +171,9 @@ def collect(store: VaultStore, names: t.Sequence[str] | None, now: float, with_s
         record = store.read(name)
         if not record.exists:
             raise ReportError(
-                "connection %s has no stored chain in %s; create one by preauthenticating it: run "
-                "playbooks/preauthenticate.yml with -e preauth_connection=%s, or check the store options" % (name, store.location, name)
+                "connection %s has no stored chain in %s; create one by preauthenticating it: %s, or check the store options"
+                % (name, store.location, preauthenticate_hint(name)),
+                name,
             )
         summary = summarize(record.data, now)
         if with_secrets:

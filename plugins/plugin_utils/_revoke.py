@@ -19,10 +19,10 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_host, owner_label, section
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary, owner_host, owner_label, section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, retry_after, server_text
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import Step, chain_summary
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore
 
@@ -42,42 +42,6 @@ def manual_revocation(platform_name: str, platform_title: str) -> str:
     return MANUAL_REVOCATION.get(platform_name) or MANUAL_REVOCATION_FALLBACK % platform_title
 
 
-class RevocationClient(OAuthClient):
-    """The OAuth client plus RFC 7009 token revocation, on the same sessions and error classes."""
-
-    def revoke(self, url: str, token: str, hint: str, client_id: str, client_secret: str, client_auth: str) -> None:
-        """POST ``token`` to the revocation endpoint with client authentication as at the token endpoint.
-
-        RFC 7009 answers 200 for any token it accepted the request for, known or not.
-        """
-        form = {"token": token, "token_type_hint": hint}
-        response = self.client_post(url, "revocation endpoint", form, client_id, client_secret, client_auth)
-        status = response.status_code
-        if status == 200:
-            return
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        hidden = [token, client_secret]  # an endpoint may echo what it was sent
-        raw_error = payload.get("error") if isinstance(payload, dict) else None
-        raw_description = payload.get("error_description") if isinstance(payload, dict) else None
-        error = server_text(raw_error, hidden, 80) if isinstance(raw_error, str) else ""
-        description = server_text(raw_description, hidden) if isinstance(raw_description, str) else ""
-        detail = "HTTP %d%s%s" % (status, " " + error if error else "", ": " + description if description else "")
-        if status in (429, 503):
-            wait = retry_after(response.headers, time.time())
-            raise OAuthError(
-                "the revocation endpoint is unavailable (%s)%s" % (detail, "; it asks to retry after %.0f s" % wait if wait is not None else ""),
-                kind="rate_limited",
-                status=status,
-                error=error or None,
-                retry_after=wait,
-            )
-        kind = "invalid_client" if raw_error == "invalid_client" or status == 401 else "server_error" if status >= 500 else "oauth_error"
-        raise OAuthError("the revocation endpoint refused the request (%s)" % detail, kind=kind, status=status, error=error or None)
-
-
 def _failure(exc: OAuthError, name: str, url: str) -> RevokeError:
     kept = "the tokens stay in the store; nothing was changed"
     if exc.kind == "invalid_client":
@@ -86,7 +50,7 @@ def _failure(exc: OAuthError, name: str, url: str) -> RevokeError:
         what = "try again later"
     else:
         what = "check the revocation endpoint and the client authentication (client_auth)"
-    return RevokeError("connection %s: revoking at %s failed: %s; %s, %s" % (name, url, exc.msg, what, kept))
+    return RevokeError("connection %s: revoking at %s failed: %s; %s, %s" % (name, url, exc.msg, what, kept), name)
 
 
 def check_definition(record: Record, conn: Connection) -> None:
@@ -97,7 +61,8 @@ def check_definition(record: Record, conn: Connection) -> None:
             raise RevokeError(
                 "connection %s: the stored chain was obtained with %s %s, but this task gives %s; revoke it with the definition "
                 "it was preauthenticated with (a revocation by another app is ignored by the platform). Nothing was changed."
-                % (record.connection, field, stored.get(field), given)
+                % (record.connection, field, stored.get(field), given),
+                record.connection,
             )
 
 
@@ -146,13 +111,13 @@ def _remove_tokens(record: Record, now: float, url: str | None) -> None:
 def revoke(
     conn: Connection,
     store: VaultStore,
-    client: RevocationClient | None,
+    client: OAuthClient | None,
     check_mode: bool,
     resolve_with_client: t.Callable[[], Connection] | None = None,
     now: t.Callable[[], float] = time.time,
     hide: t.Callable[..., None] = lambda *values: None,
-) -> tuple[Step, list[str]]:
-    """Revoke the connection's chain. Returns the step and the warnings for the user.
+) -> Outcome:
+    """Revoke the connection's chain. The outcome carries the warnings for the user.
 
     ``resolve_with_client`` resolves the connection again with network access, for a generic
     platform whose revocation endpoint comes from discovery.
@@ -162,7 +127,8 @@ def revoke(
     if not record.exists:
         raise RevokeError(
             "connection %s has no stored chain in %s; there is nothing to revoke. Check the connection name and the store options"
-            % (name, store.location)
+            % (name, store.location),
+            name,
         )
     before = chain_summary(record)
     base = {"connection": name, "platform": conn.platform.name, "generation": before["generation"]}
@@ -170,17 +136,18 @@ def revoke(
         revoked = [e for e in record.data.get("history") or [] if e.get("event") == "revoked"]
         when = " (revoked at %s)" % iso(revoked[-1]["at"]) if revoked else ""
         result = dict(base, revoked_at_platform=False, revocation_url=None, manual_revocation=None)
-        return Step(False, "connection %s holds no tokens%s; nothing to revoke" % (name, when), result, before, before), []
+        return Outcome(changed=False, msg="connection %s holds no tokens%s; nothing to revoke" % (name, when), result=result, before=before, after=before)
     check_definition(record, conn)
     url = (record.data.get("definition") or {}).get("revocation_url") or (conn.endpoints.revocation if conn.endpoints else None)
     if url is None and conn.endpoints is None and resolve_with_client is not None and not check_mode:
         found = resolve_with_client()
         url = found.endpoints.revocation if found.endpoints else None
     manual = None if url else manual_revocation(conn.platform.name, conn.platform.title)
-    if url and not conn.client_secret:
+    if url and not conn.has_secret:
         raise RevokeError(
             "connection %s: client_secret is needed to revoke at %s (the platform authenticates the app); keep it in ansible-vault "
-            "and pass it as client_secret. Nothing was changed." % (name, url)
+            "and pass it as client_secret. Nothing was changed." % (name, url),
+            name,
         )
     warnings = _owner_warnings(record)
     after = dict(before, owner="controller", refresh_fingerprint=None, refresh_expires_at=None, access_expires_at=None)
@@ -197,19 +164,20 @@ def revoke(
                 conn.platform.title,
                 manual,
             )
-        return Step(True, msg + "; nothing was sent or written", result, before, after), warnings
+        return Outcome(changed=True, msg=msg + "; nothing was sent or written", result=result, before=before, after=after, warnings=warnings)
     with store.locked(name) as record:
         tokens = record.data.get("tokens") or {}
         if not tokens:
             result.update(revoked_at_platform=False, revocation_url=None, manual_revocation=None)
-            return Step(False, "connection %s holds no tokens; another run removed them meanwhile" % name, result, before, chain_summary(record)), []
+            msg = "connection %s holds no tokens; another run removed them meanwhile" % name
+            return Outcome(changed=False, msg=msg, result=result, before=before, after=chain_summary(record))
         # Re-read under the lock: a preauthentication in between may have stored another app's chain.
         check_definition(record, conn)
         refresh_token = tokens.get("refresh_token")
         hide(refresh_token, tokens.get("access_token"))
         if url and refresh_token:
             if client is None:
-                raise RevokeError("connection %s: no HTTP client to revoke at %s" % (name, url))
+                raise RevokeError("connection %s: no HTTP client to revoke at %s" % (name, url), name)
             try:
                 client.revoke(url, refresh_token, "refresh_token", conn.client_id, conn.secret() or "", conn.client_auth)
             except OAuthError as exc:
@@ -223,4 +191,4 @@ def revoke(
             "removed the tokens of connection %s from the store (the audit record and history stay); %s has no revocation endpoint, so "
             "the app's access stays valid at the platform until you revoke it by hand: %s" % (name, conn.platform.title, manual)
         )
-    return Step(True, msg, result, before, after), warnings
+    return Outcome(changed=True, msg=msg, result=result, before=before, after=after, warnings=warnings)

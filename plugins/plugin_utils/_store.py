@@ -216,7 +216,8 @@ def check_connection_name(name: str) -> str:
     if not isinstance(name, str) or not CONNECTION_NAME.fullmatch(name) or name in (".", ".."):
         raise StoreError(
             "connection name %r is not valid: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' "
-            "(the name is also the store file's name)" % (name,)
+            "(the name is also the store file's name)" % (name,),
+            str(name),
         )
     return name
 
@@ -635,7 +636,8 @@ class TokenStore(VaultStore):
             if time.monotonic() >= deadline:
                 raise StoreError(
                     "connection %s is locked by another run for more than %d s (lock file %s); wait for that run to "
-                    "finish and try again" % (connection, self.lock_timeout, self.lock_path(connection))
+                    "finish and try again" % (connection, self.lock_timeout, self.lock_path(connection)),
+                    connection,
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.25)

@@ -19,6 +19,7 @@ import typing as t
 
 # 9999-12-31T23:59:59Z, the last second a datetime can show. The store holds no time before 1970.
 MAX_TIME = 253402300799.0
+DAY = 86400
 
 
 def seconds(value: t.Any) -> float | None:

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import EXACT, STRICT, TWINFIELD, USER
+from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator.browser import LoginFailed, ScriptedBrowser
 from simulator.flows import REDIRECT, authorize_url, landed, query_of
 from simulator.totp import totp

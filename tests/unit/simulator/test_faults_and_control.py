@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import EXACT, STRICT, USER
+from helpers import EXACT, STRICT, USER
 from simulator import Simulator, fingerprint
 from simulator.control import SimulatorProcess
 from simulator.flows import authorize_url, exchange, landed, query_of, refresh

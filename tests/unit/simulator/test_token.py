@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORMS
-from conftest import EXACT, STRICT, TWINFIELD, USER
+from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator import fingerprint
 from simulator.flows import authorize_url, exchange, landed, pkce_pair, query_of, refresh, token
 

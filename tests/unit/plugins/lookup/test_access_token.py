@@ -22,7 +22,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import ha
 from simulator.timewarp import warp
 from action_runner import pick
 from chains import VAULT, params, preauthenticate, stored
-from conftest import EXACT
+from helpers import EXACT
 
 DAY = 86400
 PASSWORD = b"FAKE-vault-password"  # chains.VAULT's

@@ -16,7 +16,8 @@ from ansible.playbook.task import Task
 from ansible.plugins.loader import connection_loader
 from ansible.template import Templar
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request, template_keeping_vaulted
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, template_keeping_vaulted
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 
@@ -38,6 +39,8 @@ class EchoAction(PreauthAction):
         EchoAction.seen.append(request)
         p = request.params
         if p["mode"] == "fail":
+            # A connection detail for the result (the connection that a message names is positional).
+            # pylint: disable-next=kwarg-superseded-by-positional-arg
             raise PreauthError("connection %s: the store is locked by another run; try again" % p["name"], connection=p["name"])
         if p["mode"] == "boom":
             raise RuntimeError("unexpected trouble near %s" % p["secret"])

@@ -14,8 +14,11 @@ import typing as t
 
 import pytest
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, resolve
+from action_runner import given, run_action
+from ansible_collections.preauth.oauth2.plugins.action.authorization_url import ActionModule as AuthorizationUrl
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from chains import begin, preauthenticate, stored, strict_params
 
 
@@ -127,3 +130,42 @@ def test_a_document_that_names_another_issuer_is_not_used(sim, tmp_path, provide
         "provider's issuer URL, or give endpoints.authorize and endpoints.token explicitly" % (issuer, url_of(collector))
     )
     assert collector.seen == [] and stored(p) == chain
+
+
+def test_the_action_names_the_connection_once_in_a_discovery_failure(sim, tmp_path, provider, collector):
+    issuer = url_of(provider) + "/idp"
+    provider.document = honest(url_of(collector) + "/idp")
+    result = run_action(AuthorizationUrl, given(strict_params(sim, tmp_path, issuer=issuer)))
+    assert result["failed"] is True
+    assert result["msg"].startswith("connection crm: the discovery document of issuer %s names " % issuer)
+
+# -- the HTTP client of a task and the client secret -----------------------------------------------
+
+
+def test_open_client_closes_the_client_at_the_end_of_the_block_also_after_an_error(sim):
+    with open_client({"timeout": 5.0}) as client:
+        assert client is not None and client.timeout == 5.0
+        client._session(sim.base_url)
+        assert client.sessions
+    assert client.sessions == {}
+    with pytest.raises(PreauthError), open_client({}) as failing:
+        assert failing is not None
+        failing._session(sim.base_url)
+        raise PreauthError("stop")
+    assert failing.sessions == {}
+
+
+def test_open_client_gives_no_client_when_not_enabled():
+    with open_client({"timeout": 5.0}, enabled=False) as client:
+        assert client is None
+
+
+def test_a_deferred_secret_counts_as_given_without_being_decrypted(sim, tmp_path):
+    def never() -> str:
+        raise AssertionError("decrypted")
+
+    p = strict_params(sim, tmp_path, endpoints={"authorize": sim.base_url + "/strict/authorize", "token": sim.base_url + "/strict/token"})
+    assert resolve(dict(p, client_secret=DeferredSecret(never)), None).has_secret is True
+    assert resolve(dict(p, client_secret=""), None).has_secret is False
+    assert resolve(dict(p, client_secret=None), None).has_secret is False
+    assert resolve(p, None).has_secret is True

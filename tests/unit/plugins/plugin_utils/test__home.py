@@ -202,12 +202,20 @@ def test_a_linked_or_loose_record_is_not_trusted(tmp_path):
 
 
 def test_a_record_that_cannot_be_written_never_stops_a_store_write(tmp_path, monkeypatch):
+    real_replace = os.replace
+    refused = []
+
     def refuse(src, dst):
+        # Only the home record fails; the store file itself is written the same way and must still be.
+        if os.path.basename(dst) != HOME_FILE:
+            return real_replace(src, dst)
+        refused.append(dst)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "rename", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
     store = new_store(tmp_path)
     assert store.read("acme").data["generation"] == 1
+    assert refused, "the home record was never written, so its failure was not tested"
     assert sorted(n for n in os.listdir(store.store_dir) if "home" in n) == []
 
 

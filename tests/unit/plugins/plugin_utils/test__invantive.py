@@ -21,7 +21,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import S
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import plan as plan_files
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from chains import VAULT, google_params, params, preauthenticate, stored, twinfield_params
-from conftest import EXACT
+from helpers import EXACT
 
 
 def entry(p, **extra):

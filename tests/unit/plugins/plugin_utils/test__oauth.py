@@ -25,7 +25,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     server_text,
 )
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import get_platform
-from conftest import EXACT, STRICT, USER
+from helpers import EXACT, STRICT, USER
 from simulator.flows import authorize_url, exchange, landed, query_of
 
 NOW = 1_800_000_000.0
@@ -230,10 +230,8 @@ def test_a_huge_answer_is_not_read(sim, control, chain, endpoint, chunked):
 
 
 def test_the_revocation_endpoint_has_the_same_limits(sim, control):
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import RevocationClient
-
     control.inject_fault("huge_before", endpoint="revoke", chunked=True, size=8 * MAX_BODY)
-    revoker = RevocationClient(timeout=5.0)
+    revoker = OAuthClient(timeout=5.0)
     with pytest.raises(OAuthError) as caught:
         revoker.revoke(sim.base_url + "/strict/revoke", FAKE_REFRESH, "refresh_token", STRICT["client_id"], STRICT["client_secret"], "client_secret_post")
     assert caught.value.kind == "too_large"

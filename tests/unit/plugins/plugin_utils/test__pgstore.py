@@ -162,7 +162,8 @@ CONTROLLER = textwrap.dedent(
     """
     import json, os, sys
     sys.path.insert(0, sys.argv[1])
-    import conftest  # installs the collection loader
+    import helpers
+    helpers.install_collection_loader()
     from chains import VAULT
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -215,7 +216,8 @@ def test_the_lease_is_released_when_the_controller_process_dies(sim, tmp_path, p
                 """
                 import sys, time
                 sys.path.insert(0, sys.argv[1])
-                import conftest
+                import helpers
+                helpers.install_collection_loader()
                 from chains import VAULT
                 from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
                 with PgTokenStore(sys.argv[2], VAULT).locked("acme-nl"):
@@ -366,7 +368,8 @@ def test_without_psycopg_the_message_says_how_to_install_it(tmp_path):
         import sys
         sys.modules["psycopg"] = None  # the import fails as on a controller without the package
         sys.path.insert(0, sys.argv[1])
-        import conftest
+        import helpers
+        helpers.install_collection_loader()
         from chains import VAULT
         from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
         from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError

@@ -17,7 +17,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
 from chains import file_store_only, CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
-from conftest import EXACT, USER
+from helpers import EXACT, USER
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Pol
 from simulator.flows import refresh as platform_refresh
 from simulator.timewarp import shift_record, warp
 from chains import file_store_only, VAULT, params, preauthenticate, stored, strict_params
-from conftest import EXACT
+from helpers import EXACT
 
 DAY = 86400
 
@@ -561,7 +561,7 @@ def test_an_unexpected_failure_is_that_chains_result_and_the_batch_completes(sim
     ids=["1e20", "abc", "negative"],
 )
 def test_odd_expires_in_is_clamped_with_a_warning_and_every_reader_survives(exact, control, value, expires, warning):
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import chain_summary
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, prometheus_text
 
     later(exact, control, 24 * DAY)

@@ -633,7 +633,7 @@ def test_a_summary_survives_sections_of_the_wrong_type():
 
 def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(sim, tmp_path, control):
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, resolve
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import chain_summary
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
     exact = params(sim, tmp_path)

@@ -18,7 +18,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_revoke import Actio
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._revoke import MANUAL_REVOCATION, manual_revocation
 from chains import file_store_only, VAULT, google_params, params, preauthenticate, stored, strict_params
-from conftest import STRICT
+from helpers import STRICT
 
 
 def revoke(p, check_mode: bool = False, diff: bool = False, **overrides):

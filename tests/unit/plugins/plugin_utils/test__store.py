@@ -162,8 +162,9 @@ def test_temporary_files_hold_only_ciphertext(store, monkeypatch):
 
     monkeypatch.setattr(os, "replace", spy)
     write(store, "acme", tokens={"refresh_token": FAKE_TOKEN})
-    assert [name for name, _content in seen] == ["acme.yml", ".acme.index"]
-    assert seen[0][1].startswith(b"$ANSIBLE_VAULT") and all(FAKE_TOKEN.encode() not in content for _name, content in seen)
+    # The first write also records the store's home (_home.py: plaintext JSON that holds no secret) the same way.
+    assert [name for name, _content in seen] == [".home", "acme.yml", ".acme.index"]
+    assert seen[1][1].startswith(b"$ANSIBLE_VAULT") and all(FAKE_TOKEN.encode() not in content for _name, content in seen)
     assert [n for n in os.listdir(store.store_dir) if n.endswith(".tmp")] == []
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Outcome, PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 
 
