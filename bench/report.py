@@ -27,10 +27,9 @@ def _mb(kb: int | None) -> str:
 
 
 def find(runs: list[dict[str, t.Any]], n: int, variant: str, phase: str) -> dict[str, t.Any] | None:
-    for run in runs:
-        if run["n"] == n and run["variant"] == variant and run["phase"] == phase:
-            return run
-    return None
+    """The run of ``variant``'s ``phase`` at ``n``; of repeated runs (--repeat) the one with the median wall time."""
+    found = sorted((run for run in runs if run["n"] == n and run["variant"] == variant and run["phase"] == phase), key=lambda run: run["wall_s"])
+    return found[(len(found) - 1) // 2] if found else None
 
 
 def _usable(run: dict[str, t.Any] | None) -> bool:
@@ -44,7 +43,7 @@ def rows(runs: list[dict[str, t.Any]]) -> list[list[str]]:
         if check is None:
             verdict = "-"
         else:
-            times = {1: "once", 2: "twice"}.get(check.get("refreshes_expected", 1), "%s times" % check.get("refreshes_expected"))
+            times = {0: "never", 1: "once", 2: "twice"}.get(check.get("refreshes_expected", 1), "%s times" % check.get("refreshes_expected"))
             verdict = "%s (refreshed %s %d/%d, stored=current %d/%d, alive %d/%d)" % (
                 "ok" if check["ok"] else "FAILED",
                 times,
@@ -59,7 +58,7 @@ def rows(runs: list[dict[str, t.Any]]) -> list[list[str]]:
             [
                 str(run["n"]),
                 VARIANT_TITLES[run["variant"]],
-                run["phase"],
+                run["phase"] if run.get("turn", 1) == 1 else "%s, turn %d" % (run["phase"], run["turn"]),
                 "%.2f" % run["wall_s"],
                 str(run["token_calls"]),
                 _mb(run["tree_peak_rss_kb"]),

@@ -74,6 +74,18 @@ def _parse() -> argparse.Namespace:
         default="",
         help="comma-separated N at which (a), (d) and (e) run once more, unmeasured, under py-spy (raw stacks in the results directory)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each no-op and the bare playbook this many times, the variants taking turns; the targets use each one's median (default: 1)",
+    )
+    parser.add_argument(
+        "--noop-only-at",
+        default="",
+        help="comma-separated N at which the chains are not aged and (a) and (d) run only the no-op (their first refresh is not measured): "
+        "at N=10,000 the refresh itself takes about ten minutes per store and no target needs it",
+    )
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy program for --profile-at (default: py-spy on PATH)")
     parser.add_argument(
         "--not-before",
@@ -99,6 +111,10 @@ def _parse() -> argparse.Namespace:
         args.profile_at = {int(x) for x in args.profile_at.split(",") if x.strip()}
     except ValueError:
         parser.error("--profile-at takes numbers such as 1000,10000")
+    try:
+        args.noop_only_at = [int(n) for n in args.noop_only_at.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--noop-only-at takes numbers such as 10000")
     if args.profile_at and not shutil.which(args.py_spy):
         parser.error("--profile-at needs py-spy (%s not found); install it outside the venvs (pip install py-spy) and give --py-spy" % args.py_spy)
     if args.not_before is not None:
@@ -319,6 +335,11 @@ class Bench:
                 self.say("N=%d: created %d chains for (%s) in %.1f s" % (n, n, variant, time.monotonic() - started))
         finally:
             creator.close()
+        if n in self.args.noop_only_at:
+            note = "N=%d: the chains were not aged (--noop-only-at): every access token is fresh, so (a) and (d) run only the no-op" % n
+            self.notes.append(note)
+            self.say(note)
+            return p
         started = time.monotonic()
         p.control.advance_clock(AGE)
         for variant in p.first:
@@ -341,6 +362,16 @@ class Bench:
     def move_a_to_d(self, p: Prepared) -> None:
         """Give (d) the chains (a) just refreshed: into the empty database, aged again, the simulator's clock too."""
         started = time.monotonic()
+        if p.n in self.args.noop_only_at:
+            chains.move_to_store(p.where["a"], p.where["d"], p.names, 0, self.vault, workers=self.args.workers)
+            p.first["d"] = p.first["a"]
+            note = (
+                "N=%d: (d) got (a)'s chains: each record was read from (a)'s file store and written into the empty PostgreSQL database "
+                "through the collection's store API (re-encrypted, with its signed facts) in %.1f s, not measured" % (p.n, time.monotonic() - started)
+            )
+            self.notes.append(note)
+            self.say(note)
+            return
         chains.move_to_store(p.where["a"], p.where["d"], p.names, AGE, self.vault, workers=self.args.workers)
         p.control.advance_clock(AGE)
         p.first["d"] = p.first["a"]
@@ -363,23 +394,31 @@ class Bench:
                     prefix = "PREAUTH_OAUTH2_STORE_URL=%s PGPASSWORD=(generated) " % p.where["d"] if variant == "d" else ""
                     self.commands.append(prefix + shown(cmd, self.work))
                 for phase in PHASES[variant]:
+                    if phase == "refresh" and p.n in self.args.noop_only_at:
+                        continue
                     self.one_run(p, variant, phase, cmd)
                 if p.n in self.args.profile_at and variant in ("a", "d", "e"):
                     self.profile(p, variant, cmd)
+            # The runs with nothing to do again, in turns, so that a busy moment of the machine falls on every variant alike.
+            for turn in range(2, self.args.repeat + 1):
+                for variant in [v for v in ORDER if v in p.variants and v in ("a", "d", "e")]:
+                    cmd = command(variant, p.inventory[variant], self.password_file, self.args.min_ttl)
+                    self.one_run(p, variant, "bare" if variant == "e" else "no-op", cmd, turn)
             self.scan(p)
         finally:
             p.sim.stop()
 
-    def one_run(self, p: Prepared, variant: str, phase: str, cmd: list[str]) -> None:
+    def one_run(self, p: Prepared, variant: str, phase: str, cmd: list[str], turn: int = 1) -> None:
         before = p.control.state()["token_calls_total"]
         load = load_average()
-        out = os.path.join(self.raw, "n%d-%s-%s" % (p.n, variant, phase))
+        out = os.path.join(self.raw, "n%d-%s-%s%s" % (p.n, variant, phase, "" if turn == 1 else "-%d" % turn))
         measured = measure(cmd, out, self.env_for(variant, p), p.base, self.args.run_timeout)
         state = p.control.state()
-        run = dict(measured, n=p.n, variant=variant, phase=phase, token_calls=state["token_calls_total"] - before, load_before=load)
+        run = dict(measured, n=p.n, variant=variant, phase=phase, turn=turn, token_calls=state["token_calls_total"] - before, load_before=load)
         if phase == "no-op":
             stored = chains.stored_fingerprints(variant, p.where[variant], p.names, self.vault)
-            run["check"] = chains.check_chains(state, p.first[variant], stored, refreshes=2 if variant == "d" and p.d_reuses_a else 1)
+            refreshes = 0 if p.n in self.args.noop_only_at else 2 if variant == "d" and p.d_reuses_a else 1
+            run["check"] = chains.check_chains(state, p.first[variant], stored, refreshes=refreshes)
         self.runs.append(run)
         with open(out + ".json", "w", encoding="utf-8") as handle:
             json.dump(run, handle, indent=2)

@@ -277,15 +277,22 @@ def controller_env(env: dict[str, str], name: str, server: PostgresServer) -> di
 
 
 def msg_lines(output: str, task: str) -> list[str]:
-    """The lines of a debug task's msg list in a playbook's output."""
+    """The lines of a task's msg list (debug, or assert's message) in a playbook's output."""
     lines: list[str] = []
-    inside = False
+    inside = listing = False
     for line in output.splitlines():
         if line.startswith("TASK ["):
-            inside = line.startswith("TASK [%s]" % task)
+            inside = line.startswith("TASK [%s" % task)
+            listing = False
+            continue
+        if inside and re.fullmatch(r'\s+"msg": \[\s*', line):
+            listing = True
+            continue
+        if listing and re.fullmatch(r"\s+\],?\s*", line):
+            listing = False
             continue
         found = re.fullmatch(r'\s+"(.*)",?\s*', line)
-        if inside and found:
+        if listing and found:
             lines.append(found.group(1).replace('\\"', '"'))
     return lines
 
@@ -402,7 +409,7 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     say("    $ " + shown(stale))
     calls = control.state()["token_calls_total"]
     code, output = run_quietly(stale, env_a)
-    for line in msg_lines(output, "Report one line per connection"):
+    for line in msg_lines(output, "Report the connections"):
         say("    | " + line)
     sent = control.state()["token_calls_total"] - calls
     say("    exit code %d; token calls: %d" % (code, sent))
@@ -421,12 +428,13 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     before = control.state()
     chains = {c["refresh_fingerprint"]: c["chain_id"] for c in before["chains"] if c["refresh_fingerprint"]}
     chain_of = {name: chains[fingerprint] for name, fingerprint in chain_of.items()}
-    refresh = playbook + [os.path.join(ROOT, "playbooks", "refresh.yml"), "-e", "preauth_access_token_min_ttl=300"] + common
+    refresh = playbook + [os.path.join(ROOT, "playbooks", "refresh.yml"), "-e", "preauth_access_token_min_ttl=300"]
+    refresh += ["-e", "preauth_report_unchanged=true"] + common  # a line for each connection, also where the other controller was first
     say("    controllers a and b start the same command at the same moment (as two cron jobs, or cron and AWX, would):")
     say("    $ " + shown(refresh))
     outputs = run_together({"a": (refresh, env_a), "b": (refresh, env_b)})
     for name, output in outputs.items():
-        for line in msg_lines(output, "Report one line per connection"):
+        for line in msg_lines(output, "Report the connections"):
             say("    controller %s | %s" % (name, line))
     after = control.state()
     counts = {c["chain_id"]: c for c in after["chains"]}

@@ -120,6 +120,15 @@ options:
         is then hidden from output and logs (C(_ansible_no_log)).
     type: bool
     default: false
+  return_unchanged:
+    description:
+      - List the connections that had nothing to do (status V(unchanged)) in RV(connections), RV(summary) and the diff.
+      - With V(false) those list only the connections that were refreshed, skipped or failed; RV(counts) and RV(msg) still
+        count every connection. A scheduled run over thousands of connections then returns, keeps and prints a few lines
+        instead of one per connection. C(playbooks/refresh.yml) asks for this unless C(preauth_report_unchanged=true).
+      - Ignored with O(connection), whose result is always returned.
+    type: bool
+    default: true
   max_wait:
     description:
       - Seconds a connection may wait in total for 429/503 answers before it gives up for this run.
@@ -185,7 +194,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 connections:
-  description: One result per connection, in the order given.
+  description: One result per connection, in the order given (without the unchanged ones when O(return_unchanged=false)).
   returned: always
   type: list
   elements: dict
@@ -241,7 +250,7 @@ counts:
   type: dict
   sample: {"refreshed": 3, "unchanged": 40, "skipped": 1, "failed": 0}
 summary:
-  description: One line per connection, for a report.
+  description: One line per connection, for a report (without the unchanged ones when O(return_unchanged=false)).
   returned: always
   type: list
   elements: str

@@ -324,7 +324,7 @@ class PgTokenStore(VaultStore):
             facts, mac, intact = found
             if not intact or not isinstance(facts, str) or not isinstance(mac, str) or len(facts) > INDEX_MAX_BYTES:
                 return None
-            body = self._verified(connection, json.dumps(dict(json.loads(facts), mac=mac)))
+            body = self._verified_facts(connection, facts, mac)
         except (psycopg.Error, StoreError, ValueError, TypeError, RecursionError):
             return None
         return body

@@ -61,6 +61,9 @@ class DeferredSecret:
         raise TypeError("a deferred secret has no text until reveal() is called")
 
 
+_SCALARS = (bool, str, int, float)
+
+
 def to_plain(value: t.Any, path: str = "value", convert: t.Callable[[t.Any, str], t.Any] | None = None) -> t.Any:
     """Return a copy of ``value`` built only from dict, list, str, int, float, bool and None.
 
@@ -82,10 +85,17 @@ def to_plain(value: t.Any, path: str = "value", convert: t.Callable[[t.Any, str]
         return float.__float__(value)
     if isinstance(value, bytes):
         return value.decode("utf-8")
-    if isinstance(value, t.Mapping):
-        return {to_plain(k, path, convert): to_plain(v, "%s.%s" % (path, k), convert) for k, v in value.items()}
+    if isinstance(value, dict) or isinstance(value, t.Mapping):  # the first test is much the cheaper
+        # Plain scalars are taken as they are and paths are built only on the way down: a long list of
+        # connections has tens of thousands of values.
+        return {
+            (k if type(k) is str else to_plain(k, path, convert)): (  # pylint: disable=unidiomatic-typecheck
+                v if v is None or type(v) in _SCALARS else to_plain(v, "%s.%s" % (path, k), convert)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [to_plain(v, "%s[%d]" % (path, i), convert) for i, v in enumerate(value)]
+        return [v if v is None or type(v) in _SCALARS else to_plain(v, "%s[%d]" % (path, i), convert) for i, v in enumerate(value)]
     if convert is not None:
         return convert(value, path)
     raise NotPlainError("%s has a value of type %s that cannot be stored" % (path, type(value).__name__))

@@ -21,6 +21,7 @@ without an ID). A field whose value no vendor or third-party source confirms is 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 import string
@@ -272,6 +273,12 @@ def check_endpoint_url(url: str, what: str) -> str:
     """
     if not isinstance(url, str) or not url:
         raise PlatformError("the %s is missing or not a URL string" % what)
+    return _checked_url(str.__str__(url), what)
+
+
+# A batch checks the same few endpoint URLs for every connection; a refusal is raised again each time (not cached).
+@functools.lru_cache(maxsize=1024)
+def _checked_url(url: str, what: str) -> str:
     try:
         split = urllib.parse.urlsplit(url)
     except ValueError:

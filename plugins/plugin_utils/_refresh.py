@@ -181,10 +181,19 @@ class Refresher:
         def one(item: Connection | PreauthError, name: str) -> ChainResult:
             if isinstance(item, PreauthError):
                 return ChainResult(name, "failed", "invalid_definition", item.msg)
-            return self.run_one(item)
+            return self.run_one(item, index_checked=True)
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="preauth-refresh") as pool:
-            futures = {pool.submit(one, item, name): name for item, name in zip(connections, names, strict=True)}
+        # What the verified index already shows as having nothing to do is settled here, one after the other: a
+        # thread per check costs more than the check (a no-op over 10,000 connections is mostly these).
+        due: list[tuple[Connection | PreauthError, str]] = []
+        for item, name in zip(connections, names, strict=True):
+            quick = self._quietly_unchanged(item) if isinstance(item, Connection) else None
+            if quick is None:
+                due.append((item, name))
+            else:
+                results[name] = quick
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(due))), thread_name_prefix="preauth-refresh") as pool:
+            futures = {pool.submit(one, item, name): name for item, name in due}
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:
@@ -195,17 +204,27 @@ class Refresher:
 
     # -- one connection --------------------------------------------------------------------
 
-    def run_one(self, conn: Connection) -> ChainResult:
-        """Refresh one connection if it is due. Never raises: every failure is the connection's ``failed`` result."""
+    def run_one(self, conn: Connection, index_checked: bool = False) -> ChainResult:
+        """Refresh one connection if it is due. Never raises: every failure is the connection's ``failed`` result.
+
+        ``index_checked``: the index was asked already and did not settle it.
+        """
         try:
-            return self._run_one(conn)
+            return self._run_one(conn, index_checked)
         except PreauthError as exc:
             return ChainResult(conn.name, "failed", "error", exc.msg, platform=conn.platform.name)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return _unexpected(conn.name, exc, conn.platform.name)
 
-    def _run_one(self, conn: Connection) -> ChainResult:
-        quick = self._unchanged_by_index(conn)
+    def _quietly_unchanged(self, conn: Connection) -> ChainResult | None:
+        """``_unchanged_by_index``, with any failure left to the full path (which reports it as the connection's)."""
+        try:
+            return self._unchanged_by_index(conn)
+        except Exception:  # pylint: disable=broad-exception-caught
+            return None
+
+    def _run_one(self, conn: Connection, index_checked: bool = False) -> ChainResult:
+        quick = None if index_checked else self._unchanged_by_index(conn)
         if quick is not None:
             return quick
         if self.check_mode:

@@ -471,6 +471,25 @@ class VaultStore:
         except (TypeError, ValueError):  # a value JSON cannot hold: no index, the store is decrypted
             return None
 
+    def _verified_facts(self, connection: str, facts: str, mac: str) -> dict[str, t.Any] | None:
+        """``_verified`` for facts kept apart from their mac, as the canonical text that was signed (the PostgreSQL store).
+
+        The mac is checked over that text as it is, without parsing and writing it again; text in another
+        form is checked the long way.
+        """
+        try:
+            body = json.loads(facts)
+            if not isinstance(body, dict) or "mac" in body or not isinstance(body.get("vault_id"), str):
+                return None
+            message = facts.encode("utf-8")
+        except (ValueError, TypeError, RecursionError):
+            return None
+        if body.get("format") == INDEX_FORMAT and body.get("connection") == connection and isinstance(body.get("store"), dict):
+            for key in self._keys_for(body["vault_id"]):
+                if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
+                    return body
+        return self._verified(connection, json.dumps(dict(body, mac=mac)))
+
     def _verified(self, connection: str, raw: bytes | str) -> dict[str, t.Any] | None:
         """The index body in ``raw`` if it is one for this connection under a key of this run's vault secrets, else None."""
         try:

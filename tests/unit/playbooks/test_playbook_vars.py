@@ -30,6 +30,7 @@ VALID: dict[str, t.Any] = {
     "preauth_deploy_hosts": "localhost",
     "preauth_deploy_become": "false",
     "preauth_adopt_store": "false",
+    "preauth_report_unchanged": "true",
     "preauth_prometheus_file": "/tmp/preauth.prom",
     "preauth_status_hosts": "localhost",
     "preauth_status_stale_hours": "26",

@@ -156,6 +156,20 @@ def test_facts_are_believed_only_with_their_mac_and_document(sim, tmp_path, pg_e
     assert store_of(p).index("acme-nl") is None
 
 
+def test_facts_in_another_textual_form_are_checked_the_long_way(sim, tmp_path, pg_env, pg_db):
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    signed = store_of(p).index("acme-nl")
+    # PostgreSQL's own JSON text: other spacing and key order, the same facts. The mac is checked over the
+    # canonical text the store wrote; any other text is put back into that form first.
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_chain SET facts = (facts::jsonb)::text")
+    with psycopg.connect(pg_db, password=pg_env.password, autocommit=True) as conn:
+        assert '"chain": true' in conn.execute("SELECT facts FROM preauth_oauth2_chain").fetchone()[0]
+    assert store_of(p).index("acme-nl") == signed
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_chain SET facts = (facts::jsonb || '{\"in_flight\": true}')::text")
+    assert store_of(p).index("acme-nl") is None
+
+
 # -- single flight across controllers ------------------------------------------------------------
 
 CONTROLLER = textwrap.dedent(

@@ -700,3 +700,59 @@ def test_a_store_that_holds_other_chains_sends_only_the_missing_one_to_be_preaut
     result = run_action(TokenRefresh, given(dict(exact, connection="other-nl")))
     assert result["failed"] is True and "no connection has a chain" not in result["msg"]
     assert "other-nl: no stored chain in" in result["msg"]
+
+
+# -- the action over many connections --------------------------------------------------------
+
+
+def _entries(*ps: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """``connections`` entries, as an inventory lists them, for connection parameters."""
+    keep = ("platform", "country", "base_url", "client_id", "client_secret", "redirect_uri")
+    return [dict({k: p[k] for k in keep if p.get(k) is not None}, name=p["connection"]) for p in ps]
+
+
+def test_connections_alike_but_for_name_and_secret_each_use_their_own(sim, tmp_path, control):
+    from action_runner import pick, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    first, second, third = (params(sim, tmp_path, connection="alike-%d" % i) for i in (1, 2, 3))
+    for p in (first, second, third):
+        preauthenticate(p)
+    warp(24 * DAY, control, open_store(first, VAULT))
+    wrong = dict(second, client_secret="FAKE-wrong-client-secret")
+    broken = [dict(e, platform="no-such-platform") for e in _entries(dict(first, connection="broken-1"), dict(first, connection="broken-2"))]
+    numbered = dict(_entries(first)[0], name=4711)  # not a str: validated on its own, and named as Ansible converts it
+    result = run_action(TokenRefresh, dict(pick(first, "store_dir"), connections=_entries(first, wrong, third) + broken + [numbered], fail_on_error=False))
+    got = [(c["connection"], c["status"], c["reason"]) for c in result["connections"]]
+    assert got == [
+        ("alike-1", "refreshed", "refreshed"),
+        ("alike-2", "failed", "config"),
+        ("alike-3", "refreshed", "refreshed"),
+        ("broken-1", "failed", "invalid_definition"),
+        ("broken-2", "failed", "invalid_definition"),
+        ("4711", "failed", "no_chain"),
+    ]
+    assert "HTTP 401 invalid_client" in result["connections"][1]["msg"]
+    assert result["connections"][3]["msg"] == result["connections"][4]["msg"]
+    assert result["connections"][3]["msg"].startswith("invalid connection definition: value of platform must be one of: ")
+    assert "FAKE-wrong-client-secret" not in json.dumps(result)
+    assert control.state()["chains_revoked"] == 0
+
+
+def test_return_unchanged_false_leaves_out_the_connections_with_nothing_to_do(exact, sim, tmp_path):
+    from action_runner import given, pick, run_action
+    from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+
+    missing = params(sim, tmp_path, connection="missing-nl")
+    args = dict(pick(exact, "store_dir"), connections=_entries(exact, missing), fail_on_error=False)
+    full = run_action(TokenRefresh, args, diff=True)
+    short = run_action(TokenRefresh, dict(args, return_unchanged=False), diff=True)
+    assert [c["connection"] for c in full["connections"]] == ["acme-nl", "missing-nl"]
+    assert [c["connection"] for c in short["connections"]] == ["missing-nl"]
+    assert short["counts"] == full["counts"] == {"refreshed": 0, "unchanged": 1, "skipped": 0, "failed": 1}
+    assert short["msg"] == full["msg"] and short["msg"].startswith("0 refreshed, 1 unchanged, 0 skipped, 1 failed")
+    assert short["summary"] == [line for line in full["summary"] if line.startswith("missing-nl: ")]
+    assert "acme-nl" in full["diff"]["before"] and "acme-nl" not in short["diff"]["before"]
+    # One connection by name always gets its result.
+    single = run_action(TokenRefresh, dict(given(exact), return_unchanged=False))
+    assert (single["status"], [c["connection"] for c in single["connections"]]) == ("unchanged", ["acme-nl"])
