@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
@@ -20,9 +20,7 @@ class ActionModule(PreauthAction):
         "claims": {"type": "dict", "default": {}},
         "redeploy_only": {"type": "bool", "default": False},
         "only": {"type": "list", "elements": "str"},
-        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
-        "store_url": dict(CONNECTION_ARGS["store_url"]),
-        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        **store_args(),
     }
 
     def run_action(self, request: Request) -> Outcome:

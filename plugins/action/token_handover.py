@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
@@ -14,9 +14,7 @@ class ActionModule(PreauthAction):
     # In the oauth2 action group for store_dir and vault_id; connection options set for the group are refused here.
     argument_spec = {
         "connection": dict(CONNECTION_ARGS["connection"]),
-        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
-        "store_url": dict(CONNECTION_ARGS["store_url"]),
-        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        **store_args(),
         "host": {"type": "str"},
         "state": {"type": "str", "default": "host", "choices": list(STATES)},
     }

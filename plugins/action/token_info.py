@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
@@ -18,9 +18,7 @@ class ActionModule(PreauthAction):
         "connection": {"type": "str"},
         "connections": {"type": "list", "elements": "str"},
         "expected": {"type": "list", "elements": "str"},
-        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
-        "store_url": dict(CONNECTION_ARGS["store_url"]),
-        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        **store_args(),
         "return_secrets": {"type": "bool", "default": False},
         "prometheus_file": {"type": "path"},
     }

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import STATUSES, move
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
@@ -15,9 +15,7 @@ class ActionModule(PreauthAction):
     # In the oauth2 action group: store_dir, store_url and vault_id set for the group choose the source store.
     argument_spec = {
         "connections": {"type": "list", "elements": "str"},
-        "store_dir": dict(CONNECTION_ARGS["store_dir"]),
-        "store_url": dict(CONNECTION_ARGS["store_url"]),
-        "vault_id": dict(CONNECTION_ARGS["vault_id"]),
+        **store_args(),
         "to_store_dir": {"type": "path"},
         "to_store_url": {"type": "str"},
     }

@@ -74,20 +74,6 @@ options:
       - How the client authenticates at the token endpoint. Defaults to the platform's.
     type: str
     choices: [client_secret_post, client_secret_basic]
-  validate_certs:
-    description:
-      - Verify the platform's TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - CA bundle to verify TLS certificates with, for example behind a TLS-inspecting proxy.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for an answer from the platform.
-    type: float
-    default: 30
 """
 
     # Name, platform and app of one connection, required where a module acts on exactly one.
@@ -142,8 +128,9 @@ options:
       - A directory, store, lock or index file that another user owns or that group or others can write to is refused, and
         symbolic links in it are not followed.
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens)
-        of the controller user. Put it on storage that is backed up, and set it once for all tasks with
-        C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group.
+        of the controller user. Put it on storage that is backed up, and set it once for all module tasks with
+        C(module_defaults) and the C(group/preauth.oauth2.oauth2) action group (the playbooks' variable C(preauth_store_dir)
+        sets it for them and for the lookup).
     type: path
   store_url:
     description:
@@ -160,9 +147,28 @@ options:
     type: str
   vault_id:
     description:
-      - Vault identity that encrypts a store record this module writes, when the run loads several (C(--vault-id)).
+      - Vault identity that encrypts the store records that are written, when the run loads several (C(--vault-id)).
       - An existing record keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
     type: str
+"""
+
+    # The HTTPS client, for every module and plugin that calls the platform.
+    HTTP = r"""
+options:
+  validate_certs:
+    description:
+      - Verify the platform's TLS certificates.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle to verify TLS certificates with, for example behind a TLS-inspecting proxy.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for an answer from the platform.
+    type: float
+    default: 30
 """
 
     # Where plugins with configuration sources (lookups) also take the store options from; modules say it in the description.

@@ -25,7 +25,9 @@ description:
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
+  - preauth.oauth2.connection.store
   - preauth.oauth2.connection.store_sources
+  - preauth.oauth2.connection.http
 options:
   _terms:
     description:
@@ -39,36 +41,6 @@ options:
       - V(0) accepts any token that has not expired yet.
     type: int
     default: 60
-  store_dir:
-    description:
-      - Directory of the token store.
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_DIR), else C(~/.local/share/preauth.oauth2/tokens) of
-        the controller user.
-    type: path
-  store_url:
-    description:
-      - A PostgreSQL connection URI that selects the PostgreSQL token store instead of O(store_dir); see the modules' O(store_url).
-      - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_URL) when O(store_dir) is not set.
-    type: str
-  vault_id:
-    description:
-      - Vault identity that encrypts the store file when it is rewritten and the run loads several (C(--vault-id)). An existing
-        store file keeps the vault identity it was written with.
-    type: str
-  validate_certs:
-    description:
-      - Verify the platform's TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - CA bundle to verify TLS certificates with, for example behind a TLS-inspecting proxy.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for an answer from the platform.
-    type: float
-    default: 30
   max_wait:
     description:
       - Most seconds to wait in total when the platform answers a refresh with 429 or 503.
@@ -116,7 +88,7 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
 from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ENTRY_KEYS, ENTRY_SPEC
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import ChainResult, Policy, Refresher
@@ -124,7 +96,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Cha
 display = Display()
 
 CONNECTIONS_VAR = "preauth_connections"
-SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
+SHARED = (*STORE_ARGS, *HTTP_ARGS)
 
 
 def _epoch(value: t.Any) -> float | None:

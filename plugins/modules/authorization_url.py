@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.connection
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http
   - preauth.oauth2.connection.identity
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2

@@ -39,6 +39,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.connection
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
@@ -123,7 +124,7 @@ options:
   return_unchanged:
     description:
       - List the connections that had nothing to do (status V(unchanged)) in RV(connections), RV(summary) and the diff.
-      - With V(false) those list only the connections that were refreshed, skipped or failed; RV(counts) and RV(msg) still
+      - With V(false) those list only the connections that were refreshed, skipped or failed; RV(counts) and the message still
         count every connection. A scheduled run over thousands of connections then returns, keeps and prints a few lines
         instead of one per connection. C(playbooks/refresh.yml) asks for this unless C(preauth_report_unchanged=true).
       - Ignored with O(connection), whose result is always returned.

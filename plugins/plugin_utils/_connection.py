@@ -35,14 +35,20 @@ STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
 STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"
 DEFAULT_STORE_DIR = "~/.local/share/preauth.oauth2/tokens"
 
-CONNECTION_ARGS: dict[str, t.Any] = {
+# The options of a connection, in pieces, each documented by the doc fragment of the same name
+# (plugins/doc_fragments/connection.py; tests/unit/test_docs_match_specs.py compares them).
+# IDENTITY: which connection (fragment connection.identity).
+IDENTITY_ARGS: dict[str, t.Any] = {
     "connection": {"type": "str", "required": True},
     "platform": {"type": "str", "required": True, "choices": list(PLATFORM_NAMES)},
+    "client_id": {"type": "str", "required": True},
+}
+# PLATFORM: how to reach the platform and sign in (fragment connection).
+PLATFORM_ARGS: dict[str, t.Any] = {
     "country": {"type": "str"},
     "tenant": {"type": "str"},
     "environment": {"type": "str"},
     "base_url": {"type": "str"},
-    "client_id": {"type": "str", "required": True},
     "client_secret": {"type": "str", "no_log": True},
     "redirect_uri": {"type": "str"},
     "scopes": {"type": "list", "elements": "str"},
@@ -57,13 +63,27 @@ CONNECTION_ARGS: dict[str, t.Any] = {
     },
     "issuer": {"type": "str"},
     "client_auth": {"type": "str", "choices": ["client_secret_post", "client_secret_basic"]},
+}
+# STORE: the token store (fragment connection.store).
+STORE_ARGS: dict[str, t.Any] = {
     "store_dir": {"type": "path"},
     "store_url": {"type": "str"},
     "vault_id": {"type": "str"},
+}
+# HTTP: the HTTPS client (fragment connection.http).
+HTTP_ARGS: dict[str, t.Any] = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "timeout": {"type": "float", "default": 30.0},
 }
+CONNECTION_ARGS: dict[str, t.Any] = {**IDENTITY_ARGS, **PLATFORM_ARGS, **STORE_ARGS, **HTTP_ARGS}
+
+
+def store_args(**extra: t.Any) -> dict[str, t.Any]:
+    """The store options, for actions that use the store without a connection definition."""
+    spec = {k: dict(v) for k, v in STORE_ARGS.items()}
+    spec.update(extra)
+    return spec
 
 
 def connection_args(**extra: t.Any) -> dict[str, t.Any]:

@@ -7,7 +7,7 @@
 This plugin util is PRIVATE to the collection. It can change at any time without notice.
 
 A settings file is ``<settings>`` → ``<group name>`` → ``<connection name>`` → ``<database
-order alias provider connectionString/>`` (``reference/invantive.md`` §1.2). The connection string is
+order alias provider connectionString/>`` (FORUM-1570, DOC-CREDSRV in docs/sources.md). The connection string is
 a ``key=value;key=value`` list; the provider code and the keys come from the platform table,
 and an inventory entry may override them under ``invantive:`` for platforms whose keys are not
 documented. A value that the connection string cannot carry (a ``;``, a quote at the start,

@@ -13,6 +13,7 @@ import os
 import typing as t
 
 import pytest
+import yaml
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
@@ -156,3 +157,19 @@ def test_the_lookup_documents_the_options_it_reads_as_the_modules_take_them():
     docs = normalized_docs({k: v for k, v in options.items() if k in access_token.SHARED})
     assert docs == normalized_spec({k: CONNECTION_ARGS[k] for k in access_token.SHARED})
     assert [e["name"] for e in options["store_dir"]["env"]] == [STORE_DIR_ENV]
+
+
+def test_each_doc_fragment_documents_its_piece_of_the_connection_options():
+    from ansible_collections.preauth.oauth2.plugins.doc_fragments.connection import ModuleDocFragment
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils import _connection
+
+    pieces = {
+        "DOCUMENTATION": _connection.PLATFORM_ARGS,
+        "IDENTITY": _connection.IDENTITY_ARGS,
+        "STORE": _connection.STORE_ARGS,
+        "HTTP": _connection.HTTP_ARGS,
+    }
+    for name, args in pieces.items():
+        options = yaml.safe_load(getattr(ModuleDocFragment, name))["options"]
+        assert normalized_docs(options) == normalized_spec(args), name
+    assert {k for piece in pieces.values() for k in piece} == set(_connection.CONNECTION_ARGS)
