@@ -62,7 +62,7 @@ units_postgresql() {
     PREAUTH_TEST_STORE=postgresql "$venv/bin/python" -m pytest -q -p no:randomly tests/unit/plugins/plugin_utils/test__refresh.py \
         tests/unit/plugins/plugin_utils/test__preauth.py tests/unit/plugins/plugin_utils/test__revoke.py \
         tests/unit/plugins/plugin_utils/test__handover.py tests/unit/plugins/plugin_utils/test__invantive.py \
-        tests/unit/plugins/lookup/test_access_token.py >"$log" 2>&1
+        tests/unit/plugins/plugin_utils/test__report.py tests/unit/plugins/lookup/test_access_token.py >"$log" 2>&1
     local rc=$?
     passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
     failed=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s+=$1} END {print s+0}')

@@ -66,9 +66,11 @@ for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 
     inject "$fault"
     pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/fault.out" 2>&1 || true
     first=$(grep -o "$name: [a-z]* - [^\"]*" "$work/fault.out" | head -1 | cut -c1-110)
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/after-fault.out" 2>&1 || true
+    # preauth_report_unchanged: a line for the connection also when the second run has nothing to do.
+    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 -e preauth_report_unchanged=true >"$work/after-fault.out" 2>&1 || true
     second=$(grep -o "$name: [a-z]* - [^\"]*" "$work/after-fault.out" | head -1 | cut -c1-110)
     printf 'fault %s\n    run 1: %s\n    run 2: %s\n' "$fault" "$first" "$second"
+    [ -n "$first" ] && [ -n "$second" ]
 done
 "$py" tool.py check "$SIM_URL" "$work" any
 

@@ -6,7 +6,7 @@
 #  3. two controllers (own working directory, HOME, ansible.cfg and ANSIBLE_LOCAL_TEMP each), one
 #     database, at once: nothing refreshed twice, nothing lost;
 #  4. injected faults (500 after commit, timeout after commit, 429) and SIGKILL of the playbook at
-#     random points in 15 runs: every row decrypts, every chain works or says why it needs a new
+#     random points in 30 runs: every row decrypts, every chain works or says why it needs a new
 #     preauthentication;
 #  5. the database session terminated between the platform's answer and the write: the write is
 #     retried on a new session, the chain is refreshed and alive;
@@ -119,15 +119,17 @@ for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 
     inject "$fault"
     pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/fault.out" 2>&1 || true
     first=$(grep -o "$name: [a-z]* - [^\"]*" "$work/fault.out" | head -1 | cut -c1-110)
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/after-fault.out" 2>&1 || true
+    # preauth_report_unchanged: a line for the connection also when the second run has nothing to do.
+    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 -e preauth_report_unchanged=true >"$work/after-fault.out" 2>&1 || true
     second=$(grep -o "$name: [a-z]* - [^\"]*" "$work/after-fault.out" | head -1 | cut -c1-110)
     printf 'fault %s\n    run 1: %s\n    run 2: %s\n' "$fault" "$first" "$second"
+    [ -n "$first" ] && [ -n "$second" ]
 done
 lap "4a. faults"
 
-# 4b. SIGKILL at random points in 15 runs (a run reaches its token call after about 2 s).
+# 4b. SIGKILL at random points in 30 runs (a run reaches its token call after about 2 s).
 before=$(calls)
-for run in $(seq 1 15); do
+for run in $(seq 1 30); do
     setsid ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh" \
         -e preauth_force=true -e preauth_only="strict-0$((run % 7 + 3))" >"$work/killed.out" 2>&1 &
     victim=$!
@@ -142,7 +144,7 @@ echo "killed runs: $(($(calls) - before)) token call(s) before the kills"
 pb "$refresh" -e preauth_access_token_min_ttl=60 >"$work/after-kill.out" 2>&1 || true
 grep -o '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work/after-kill.out"
 "$py" tool.py check "$SIM_URL" "$work" any
-lap "4b. 15 killed runs"
+lap "4b. 30 killed runs"
 
 # 5 and 6: the database goes away while the platform's answer (already committed there) trickles in.
 interrupted() {

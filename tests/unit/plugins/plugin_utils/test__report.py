@@ -3,7 +3,6 @@ token_info action over real vault-encrypted stores made through the simulator.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,7 +15,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultSecret
 from ansible.template import Templar, trust_as_template
 
-from action_runner import run_action
+from action_runner import pick, run_action
 from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -265,40 +264,45 @@ def three(sim, tmp_path):
     return exact, aged, strict
 
 
-def store_bytes(store_dir: str) -> dict[str, str]:
-    return {n: hashlib.sha256(open(os.path.join(store_dir, n), "rb").read()).hexdigest() for n in sorted(os.listdir(store_dir)) if n.endswith(".yml")}
+def store_bytes(p: dict) -> dict[str, str]:
+    """The SHA-256 of each record as stored (a file, or a row's document)."""
+    store = open_store(p, VAULT)
+    try:
+        return {name: store.read(name).source[2] for name in store.connections()}
+    finally:
+        store.close()
 
 
 def test_every_connection_sorted_by_days_left_and_nothing_secret(three):
     exact, aged, strict = three
-    before = store_bytes(exact["store_dir"])
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"]})
+    before = store_bytes(exact)
+    result = run_action(TokenInfo, {**pick(exact, "store_dir")})
     assert result["changed"] is False and result["count"] == 3
     assert [c["connection"] for c in result["connections"]] == ["aged-nl", "acme-nl", "crm"]
     days = [c["days_left"] for c in result["connections"]]
     assert days[0] == 2.5 and days[1] == 30.0 and days[2] is None
     assert result["connections"][1]["preauthenticated_by"]["name"] == "Ada Jansen"
-    assert result["msg"] == "3 connection(s) in %s" % exact["store_dir"]
+    assert result["msg"] == "3 connection(s) in %s" % open_store(exact, VAULT).location
     assert "_ansible_no_log" not in result
     text = json.dumps(result)
     for p in three:
         tokens = stored(p)["tokens"]
         assert tokens["refresh_token"] not in text and tokens["access_token"] not in text
         assert p["client_secret"] not in text
-    assert store_bytes(exact["store_dir"]) == before  # read-only
+    assert len(before) == 3 and store_bytes(exact) == before  # read-only
 
 
 def test_named_connections_in_check_mode(three):
     exact, _aged, strict = three
-    one = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "crm"}, check_mode=True)
+    one = run_action(TokenInfo, {**pick(exact, "store_dir"), "connection": "crm"}, check_mode=True)
     assert one["count"] == 1 and one["connections"][0]["platform"] == "generic" and one["connections"][0]["days_left"] is None
-    two = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connections": ["crm", "acme-nl", "crm"]})
+    two = run_action(TokenInfo, {**pick(exact, "store_dir"), "connections": ["crm", "acme-nl", "crm"]})
     assert [c["connection"] for c in two["connections"]] == ["acme-nl", "crm"]
 
 
 def test_return_secrets_marks_the_result_no_log(three):
     exact, _aged, _strict = three
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl", "return_secrets": True})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "connection": "acme-nl", "return_secrets": True})
     assert result["_ansible_no_log"] is True
     entry = result["connections"][0]
     tokens = stored(exact)["tokens"]
@@ -313,7 +317,7 @@ def test_prometheus_file_is_written_once_and_rewritten_only_on_change(three, tmp
     exact, aged, strict = three
     prom = tmp_path / "textfile" / "preauth.prom"
     prom.parent.mkdir()
-    args = {"store_dir": exact["store_dir"], "prometheus_file": str(prom)}
+    args = {**pick(exact, "store_dir"), "prometheus_file": str(prom)}
     predicted = run_action(TokenInfo, args, check_mode=True, diff=True)
     assert predicted["changed"] is True and not prom.exists()
     assert predicted["msg"] == "3 connection(s); would write the Prometheus file %s" % prom
@@ -345,7 +349,7 @@ def test_prometheus_file_is_written_once_and_rewritten_only_on_change(three, tmp
 def test_prometheus_file_with_return_secrets_holds_no_secret(three, tmp_path):
     exact, _aged, _strict = three
     prom = tmp_path / "preauth.prom"
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(prom), "return_secrets": True})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "prometheus_file": str(prom), "return_secrets": True})
     assert result["changed"] is True and result["_ansible_no_log"] is True
     assert stored(exact)["tokens"]["refresh_token"] not in prom.read_text()
     assert "access_token" not in prom.read_text()
@@ -355,14 +359,14 @@ def test_the_prometheus_text_is_returned_with_or_without_a_file_and_equals_the_f
     # A job in an execution environment loses its files: the result carries the same bytes, to ship anywhere.
     exact, _aged, _strict = three
     prom = tmp_path / "preauth.prom"
-    with_file = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(prom), "expected": ["acme-nl", "aged-nl", "crm", "gone"]})
+    with_file = run_action(TokenInfo, {**pick(exact, "store_dir"), "prometheus_file": str(prom), "expected": ["acme-nl", "aged-nl", "crm", "gone"]})
     assert with_file["prometheus_text"].encode("utf-8") == prom.read_bytes()
     assert 'preauth_chain_present{connection="gone",platform="",owner=""} 0\n' in with_file["prometheus_text"]
-    without = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["acme-nl", "aged-nl", "crm", "gone"]}, check_mode=True)
+    without = run_action(TokenInfo, {**pick(exact, "store_dir"), "expected": ["acme-nl", "aged-nl", "crm", "gone"]}, check_mode=True)
     assert without["changed"] is False and "prometheus_file" not in without
     assert without["prometheus_text"] == with_file["prometheus_text"]
-    assert sorted(os.listdir(tmp_path)) == sorted(["preauth.prom", "tokens"])
-    secrets = run_action(TokenInfo, {"store_dir": exact["store_dir"], "return_secrets": True})
+    assert sorted(os.listdir(tmp_path)) == sorted(["preauth.prom", "tokens"] if exact.get("store_dir") else ["preauth.prom"])
+    secrets = run_action(TokenInfo, {**pick(exact, "store_dir"), "return_secrets": True})
     assert secrets["_ansible_no_log"] is True
     for p in three:
         tokens = stored(p)["tokens"]
@@ -405,7 +409,7 @@ def test_status_against_a_store_with_a_missing_chain_and_a_host_owned_chain(sim,
 
     exact = params(sim, tmp_path)
     preauthenticate(exact)
-    assert run_action(TokenHandover, {"store_dir": exact["store_dir"], "connection": "acme-nl", "host": "dwh01"})["changed"] is True
+    assert run_action(TokenHandover, {**pick(exact, "store_dir"), "connection": "acme-nl", "host": "dwh01"})["changed"] is True
     strict = strict_params(sim, tmp_path)
     preauthenticate(strict)
     store = open_store(exact, VAULT)
@@ -418,7 +422,7 @@ def test_status_against_a_store_with_a_missing_chain_and_a_host_owned_chain(sim,
             record.data["preauthenticated_by"]["at"] -= 35 * DAY
     handed_over_at = stored(exact)["owner"]["since"]
     prom = tmp_path / "preauth.prom"
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": [c["name"] for c in INVENTORY], "prometheus_file": str(prom)})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "expected": [c["name"] for c in INVENTORY], "prometheus_file": str(prom)})
     assert "failed" not in result and result["changed"] is True
     assert (result["missing"], result["unexpected"], result["store_exists"], result["count"]) == (["hr-nl"], [], True, 2)
     assert result["msg"] == "2 connection(s); wrote the Prometheus file %s; no chain stored for 1 connection(s) of the inventory: hr-nl" % prom
@@ -454,11 +458,11 @@ def test_status_against_a_store_with_a_missing_chain_and_a_host_owned_chain(sim,
 def test_status_of_a_store_the_inventory_does_not_know_and_of_all_present(sim, tmp_path):
     exact = params(sim, tmp_path)
     preauthenticate(exact)
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["crm", "crm"]})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "expected": ["crm", "crm"]})
     assert (result["missing"], result["unexpected"]) == (["crm"], ["acme-nl"])
     assert status_lines(result, preauth_connections=INVENTORY)[1].endswith("  ok; not in preauth_connections")
-    present = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["acme-nl"]})
-    assert (present["missing"], present["unexpected"], present["msg"]) == ([], [], "1 connection(s) in %s" % exact["store_dir"])
+    present = run_action(TokenInfo, {**pick(exact, "store_dir"), "expected": ["acme-nl"]})
+    assert (present["missing"], present["unexpected"], present["msg"]) == ([], [], "1 connection(s) in %s" % open_store(exact, VAULT).location)
     assert len(status_lines(present, preauth_connections=INVENTORY[:1])) == 2 and status_failure(present) is None
 
 
@@ -520,7 +524,7 @@ def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim
     assert refresher.run_one(resolve(p, http_client(p))).reason == "lost_response"
     warp(600, control, store)
     assert refresher.run_one(resolve(p, http_client(p))).reason == "reauthorization_required"
-    result = run_action(TokenInfo, {"store_dir": p["store_dir"], "prometheus_file": str(tmp_path / "p.prom")})
+    result = run_action(TokenInfo, {**pick(p, "store_dir"), "prometheus_file": str(tmp_path / "p.prom")})
     (info,) = result["connections"]
     since = stored(p)["reauthorization_required"]["since"]
     assert info["reauthorization_required"] is True and info["in_flight"] is False
@@ -545,21 +549,22 @@ def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim
 def test_a_named_connection_without_a_store_says_how_to_create_one(three):
     exact, _aged, _strict = three
     for args in ({"connection": "nope"}, {"connections": ["acme-nl", "nope"]}):
-        result = run_action(TokenInfo, dict(args, store_dir=exact["store_dir"]))
+        result = run_action(TokenInfo, dict(args, **pick(exact, "store_dir")))
         assert result["failed"] is True
         assert result["msg"] == (
             "connection nope has no stored chain in %s; create one by preauthenticating it: run "
-            "playbooks/preauthenticate.yml with -e preauth_connection=nope, or check the store options" % exact["store_dir"]
+            "playbooks/preauthenticate.yml with -e preauth_connection=nope, or check the store options" % open_store(exact, VAULT).location
         )
 
 
 def test_a_store_that_cannot_be_decrypted_fails_with_the_store_message(three):
     exact, _aged, _strict = three
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"]}, secrets=[("default", VaultSecret(b"FAKE-wrong-password"))])
+    result = run_action(TokenInfo, {**pick(exact, "store_dir")}, secrets=[("default", VaultSecret(b"FAKE-wrong-password"))])
     assert result["failed"] is True
-    assert result["msg"].startswith("cannot decrypt the token store %s/" % exact["store_dir"])
+    store = open_store(exact, VAULT)
+    assert any(result["msg"].startswith("cannot decrypt the token store %s " % store.where(name)) for name in ("acme-nl", "aged-nl", "crm"))
     assert "with the vault secrets of this run" in result["msg"]
-    no_secret = run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl"}, secrets=[])
+    no_secret = run_action(TokenInfo, {**pick(exact, "store_dir"), "connection": "acme-nl"}, secrets=[])
     assert "is vault-encrypted and this run has no vault secret; run ansible-playbook with --ask-vault-pass" in no_secret["msg"]
 
 
@@ -587,7 +592,7 @@ def test_shared_connection_options_are_refused(tmp_path):
 
 def test_a_prometheus_file_in_a_missing_directory(three, tmp_path):
     exact, _aged, _strict = three
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(tmp_path / "no" / "p.prom")})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "prometheus_file": str(tmp_path / "no" / "p.prom")})
     assert result["failed"] is True
     assert result["msg"] == "cannot write %s: the directory %s does not exist; create it or choose another path" % (tmp_path / "no" / "p.prom", tmp_path / "no")
 
@@ -596,7 +601,7 @@ def test_a_prometheus_file_that_is_a_directory(three, tmp_path):
     exact, _aged, _strict = three
     target = tmp_path / "preauth.prom"
     target.mkdir()
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(target)})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "prometheus_file": str(target)})
     assert result["failed"] is True
     assert result["msg"] == "cannot write %s: Is a directory; the previous file is unchanged" % target
     assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []
@@ -646,7 +651,7 @@ def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(si
         record.data["preauthenticated_by"]["at"] = 10**30
     assert chain_summary(store.read("acme-nl"))["access_expires_at"] == "invalid time (1e+20)"
     prom = tmp_path / "preauth.prom"
-    info = run_action(TokenInfo, {"store_dir": exact["store_dir"], "prometheus_file": str(prom)})
+    info = run_action(TokenInfo, {**pick(exact, "store_dir"), "prometheus_file": str(prom)})
     assert "failed" not in info and info["count"] == 2
     odd = next(c for c in info["connections"] if c["connection"] == "acme-nl")
     assert (odd["access_expires_at"], odd["refresh_expires_at"], odd["last_refresh_at"]) == (
@@ -663,7 +668,7 @@ def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(si
     refresher = Refresher(store, http_client(exact), Policy())
     result = refresher.run_one(resolve(exact, None))
     assert result.status == "refreshed" and "the stored refresh token expiry is unreadable (invalid time (a value of type str))" in result.msg
-    assert run_action(TokenInfo, {"store_dir": exact["store_dir"], "connection": "acme-nl"})["connections"][0]["days_left"] == 30.0
+    assert run_action(TokenInfo, {**pick(exact, "store_dir"), "connection": "acme-nl"})["connections"][0]["days_left"] == 30.0
 
 
 # -- the alert rules of docs/monitoring.md ----------------------------------------------------
@@ -687,11 +692,11 @@ def test_the_documented_alert_rules_use_metrics_and_labels_the_file_has(sim, tmp
     # A file with every kind of series: a chain the controller keeps alive, one a host keeps alive, one never preauthenticated.
     exact = params(sim, tmp_path)
     preauthenticate(exact)
-    assert run_action(TokenHandover, {"store_dir": exact["store_dir"], "connection": "acme-nl", "host": "dwh01"})["changed"] is True
+    assert run_action(TokenHandover, {**pick(exact, "store_dir"), "connection": "acme-nl", "host": "dwh01"})["changed"] is True
     aged = params(sim, tmp_path, connection="aged-nl")
     preauthenticate(aged)
     prom = tmp_path / "preauth.prom"
-    result = run_action(TokenInfo, {"store_dir": exact["store_dir"], "expected": ["acme-nl", "aged-nl", "hr-nl"], "prometheus_file": str(prom)})
+    result = run_action(TokenInfo, {**pick(exact, "store_dir"), "expected": ["acme-nl", "aged-nl", "hr-nl"], "prometheus_file": str(prom)})
     assert result["changed"] is True and result["missing"] == ["hr-nl"]
     families = {family.name: family for family in text_string_to_metric_families(prom.read_text())}
     assert all(family.type == "gauge" and family.documentation for family in families.values())
