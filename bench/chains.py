@@ -106,10 +106,10 @@ class Creator:
         self.stores_lock = threading.Lock()
 
     def _client(self, params: dict[str, t.Any]) -> t.Any:
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client
 
         if getattr(self.local, "client", None) is None:
-            self.local.client = http_client(params)
+            self.local.client = new_client(params)
         return self.local.client
 
     def _store(self, where: str) -> t.Any:

@@ -11,7 +11,7 @@ import typing as t
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
 from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator.browser import ScriptedBrowser
@@ -104,12 +104,12 @@ def twinfield_params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
 
 
 def begin(p: dict[str, t.Any], check_mode: bool = False):
-    client = http_client(p)
+    client = new_client(p)
     return start(resolve(p, client), open_store(p, VAULT), check_mode, 900)
 
 
 def finish(p: dict[str, t.Any], check_mode: bool = False, **kwargs: t.Any):
-    client = None if check_mode else http_client(p)
+    client = None if check_mode else new_client(p)
     hidden: list[str] = []
     step = complete(
         resolve(p, client), open_store(p, VAULT), client, check_mode, kwargs.pop("contact", CONTACT), hide=lambda *v: hidden.extend(x for x in v if x), **kwargs

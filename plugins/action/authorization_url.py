@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, open_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
 
@@ -15,6 +15,6 @@ class ActionModule(PreauthAction):
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params
-        with open_client(params, enabled=not request.check_mode) as client:
+        with http_client(params, enabled=not request.check_mode) as client:
             conn = resolve(params, client)
             return start(conn, self.open_store(params), request.check_mode, params["pending_ttl"])

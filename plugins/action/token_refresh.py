@@ -10,7 +10,7 @@ import typing as t
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, template_keeping_vaulted
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, open_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
@@ -151,7 +151,7 @@ class ActionModule(PreauthAction):
         if params["connection"]:
             self.hide(params["client_secret"])
         entries = self._entries(params)
-        with open_client(params, enabled=not request.check_mode) as client:
+        with http_client(params, enabled=not request.check_mode) as client:
             items, names = self._connections(entries, params, client)
             policy = Policy(
                 access_token_min_ttl=params["access_token_min_ttl"],

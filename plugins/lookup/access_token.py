@@ -88,7 +88,7 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
 from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ENTRY_KEYS, ENTRY_SPEC
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import ChainResult, Policy, Refresher
@@ -149,7 +149,7 @@ class LookupModule(LookupBase):
         # 0 asks for a token that is valid now: the refresher's 0 means "never refresh for the access token".
         policy = Policy(access_token_min_ttl=max(1, options["min_ttl"]), return_access_token=True, max_wait=options["max_wait"])
         try:
-            client = http_client(params)
+            client = new_client(params)
         except PreauthError as exc:
             raise AnsibleError("connection %s: %s" % (name, exc.msg)) from None
         try:

@@ -171,15 +171,15 @@ def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> VaultStore:
     return TokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))
 
 
-def http_client(params: t.Mapping[str, t.Any]) -> OAuthClient:
-    """A client with the options' timeout and certificate checks; its caller closes it (``open_client`` does)."""
+def new_client(params: t.Mapping[str, t.Any]) -> OAuthClient:
+    """A client with the options' timeout and certificate checks; its caller closes it (``http_client`` does)."""
     return OAuthClient(timeout=float(params.get("timeout") or 30.0), validate_certs=bool(params.get("validate_certs", True)), ca_path=params.get("ca_path"))
 
 
 @contextlib.contextmanager
-def open_client(params: t.Mapping[str, t.Any], enabled: bool = True) -> t.Iterator[OAuthClient | None]:
-    """``http_client`` for the length of a ``with`` block, closed at its end; None when not enabled (check mode sends nothing)."""
-    client = http_client(params) if enabled else None
+def http_client(params: t.Mapping[str, t.Any], enabled: bool = True) -> t.Iterator[OAuthClient | None]:
+    """``new_client`` for the length of a ``with`` block, closed at its end; None when not enabled (check mode sends nothing)."""
+    client = new_client(params) if enabled else None
     try:
         yield client
     finally:

@@ -16,7 +16,7 @@ import pytest
 
 from action_runner import given, run_action
 from ansible_collections.preauth.oauth2.plugins.action.authorization_url import ActionModule as AuthorizationUrl
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from chains import begin, preauthenticate, stored, strict_params
@@ -89,7 +89,7 @@ def honest(issuer: str) -> dict[str, t.Any]:
 def test_a_document_on_the_issuers_origin_is_used(sim, tmp_path, provider):
     issuer = url_of(provider) + "/idp"
     provider.document = honest(issuer)
-    conn = resolve(strict_params(sim, tmp_path, issuer=issuer), http_client({"timeout": 5.0}))
+    conn = resolve(strict_params(sim, tmp_path, issuer=issuer), new_client({"timeout": 5.0}))
     assert (conn.endpoints.authorize, conn.endpoints.token, conn.endpoints.whoami) == (issuer + "/authorize", issuer + "/token", issuer + "/me")
 
 
@@ -112,7 +112,7 @@ def test_a_token_endpoint_on_another_origin_never_gets_the_code_or_the_secret(si
     assert collector.seen == [] and provider.seen == [("GET", "/idp/.well-known/openid-configuration")]
     assert stored(p) == chain  # the chain stored earlier is untouched, no pending attempt was made
     # Named explicitly, the other origin is the user's choice.
-    chosen = resolve(dict(hostile, endpoints={"token": url_of(collector) + "/token"}), http_client({"timeout": 5.0}))
+    chosen = resolve(dict(hostile, endpoints={"token": url_of(collector) + "/token"}), new_client({"timeout": 5.0}))
     assert chosen.endpoints.token == url_of(collector) + "/token" and chosen.endpoints.authorize == issuer + "/authorize"
 
 
@@ -143,12 +143,12 @@ def test_the_action_names_the_connection_once_in_a_discovery_failure(sim, tmp_pa
 
 
 def test_open_client_closes_the_client_at_the_end_of_the_block_also_after_an_error(sim):
-    with open_client({"timeout": 5.0}) as client:
+    with http_client({"timeout": 5.0}) as client:
         assert client is not None and client.timeout == 5.0
         client._session(sim.base_url)
         assert client.sessions
     assert client.sessions == {}
-    with pytest.raises(PreauthError), open_client({}) as failing:
+    with pytest.raises(PreauthError), http_client({}) as failing:
         assert failing is not None
         failing._session(sim.base_url)
         raise PreauthError("stop")
@@ -156,7 +156,7 @@ def test_open_client_closes_the_client_at_the_end_of_the_block_also_after_an_err
 
 
 def test_open_client_gives_no_client_when_not_enabled():
-    with open_client({"timeout": 5.0}, enabled=False) as client:
+    with http_client({"timeout": 5.0}, enabled=False) as client:
         assert client is None
 
 

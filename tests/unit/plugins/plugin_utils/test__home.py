@@ -17,7 +17,7 @@ from action_runner import PASSWORD, given, pick, run_action
 from ansible_collections.preauth.oauth2.plugins.action.token_handover import ActionModule as TokenHandover
 from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
 from ansible_collections.preauth.oauth2.plugins.plugin_utils import _home
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import HOME_FILE, HISTORY_LIMIT, StoreCopyError, home_problem, machine
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
@@ -229,7 +229,7 @@ def test_the_machine_id_itself_never_reaches_the_record(tmp_path):
 
 
 def refresh(p: dict[str, t.Any], **policy: t.Any):
-    client = http_client(p)
+    client = new_client(p)
     return Refresher(open_store(p, VAULT), client, Policy(**policy)).run_one(resolve(p, client))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from action_runner import run_action
 from ansible_collections.preauth.oauth2.plugins.action.token_move import ActionModule as TokenMove
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import move
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import redact_url
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -49,7 +49,7 @@ def moving(src, dst, check_mode=False, diff=False, **args):
 def refresh(p, control=None, **policy):
     if control is not None:  # an hour later: past the platform's minimum interval between refreshes
         warp(3601, control, open_store(p, VAULT))
-    return Refresher(open_store(p, VAULT), http_client(p), Policy(**policy)).run_one(resolve(p, http_client(p)))
+    return Refresher(open_store(p, VAULT), new_client(p), Policy(**policy)).run_one(resolve(p, new_client(p)))
 
 
 def file_bytes(p):

@@ -18,7 +18,7 @@ import typing as t
 import psycopg
 import pytest
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import SCHEMA_VERSION, PgTokenStore, redact_url
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -51,11 +51,11 @@ def store_of(p: dict[str, t.Any], rescue_dir: str | None = None) -> PgTokenStore
 
 
 def refresher(p: dict[str, t.Any], store: PgTokenStore | None = None, **policy: t.Any) -> Refresher:
-    return Refresher(store or store_of(p), http_client(p), Policy(**policy))
+    return Refresher(store or store_of(p), new_client(p), Policy(**policy))
 
 
 def refresh(p: dict[str, t.Any], store: PgTokenStore | None = None, **policy: t.Any):
-    return refresher(p, store, **policy).run_one(resolve(p, http_client(p)))
+    return refresher(p, store, **policy).run_one(resolve(p, new_client(p)))
 
 
 def row(pg, url: str, connection: str) -> dict[str, t.Any] | None:
@@ -179,10 +179,10 @@ CONTROLLER = textwrap.dedent(
     import helpers
     helpers.install_collection_loader()
     from chains import VAULT
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
     all_params = json.loads(sys.argv[2])
-    client = http_client(all_params[0])
+    client = new_client(all_params[0])
     store = open_store(all_params[0], VAULT)
     results = Refresher(store, client, Policy(access_token_min_ttl=60)).run_many(
         [resolve(p, client) for p in all_params], [p["connection"] for p in all_params], 4)
@@ -316,7 +316,7 @@ def test_a_server_stopped_after_the_token_answer_leaves_a_rescue_that_the_next_r
 
         own.start_again()
         again = store_of(p, rescue_dir=rescue_dir)
-        batch = Refresher(again, http_client(p), Policy()).run_many([resolve(p, http_client(p))], ["crm"], 1)
+        batch = Refresher(again, new_client(p), Policy()).run_many([resolve(p, new_client(p))], ["crm"], 1)
         assert [(r.status, r.reason) for r in batch] == [("unchanged", "not_needed")], [r.msg for r in batch] + again.warnings
         assert any("was written to the database now" in w for w in again.warnings)
         assert os.listdir(rescue_dir) == []

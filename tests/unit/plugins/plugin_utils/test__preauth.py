@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 import requests
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import start
 from chains import file_store_only, CONTACT, VAULT, begin, finish, params, preauthenticate, sign_in, stored, strict_params, twinfield_params
@@ -177,7 +177,7 @@ def test_a_pending_ttl_out_of_range_is_refused(chained, ttl, check_mode):
     pending = begin(p).result
     before = stored(p)["pending"]
     with pytest.raises(PreauthError) as info:
-        start(resolve(p, http_client(p)), open_store(p, VAULT), check_mode, ttl)
+        start(resolve(p, new_client(p)), open_store(p, VAULT), check_mode, ttl)
     assert str(info.value) == (
         "connection acme-nl: pending_ttl must be a number of seconds from 60 to 86400, not %d; give one in that range or leave it out "
         "(default 900). Nothing was changed." % ttl
@@ -233,7 +233,7 @@ def test_code_already_used(chained):
     landed = sign_in(first.result["url"])
     code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landed).query))["code"]
     # Someone else redeems the code first.
-    used = http_client(p).exchange_code(
+    used = new_client(p).exchange_code(
         p["base_url"] + "/api/oauth2/token",
         code,
         p["redirect_uri"],

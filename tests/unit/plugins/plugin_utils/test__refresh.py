@@ -12,7 +12,7 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
@@ -25,13 +25,13 @@ DAY = 86400
 
 
 def refresher(p: dict[str, t.Any], check_mode: bool = False, sleeps: list[float] | None = None, **policy: t.Any) -> Refresher:
-    client = None if check_mode else http_client(p)
+    client = None if check_mode else new_client(p)
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
     return Refresher(open_store(p, VAULT), client, Policy(**policy), check_mode=check_mode, sleep=sleep)
 
 
 def refresh(p: dict[str, t.Any], check_mode: bool = False, **policy: t.Any):
-    return refresher(p, check_mode, **policy).run_one(resolve(p, None if check_mode else http_client(p)))
+    return refresher(p, check_mode, **policy).run_one(resolve(p, None if check_mode else new_client(p)))
 
 
 @pytest.fixture

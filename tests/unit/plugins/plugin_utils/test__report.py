@@ -17,7 +17,7 @@ from ansible.template import Templar, trust_as_template
 
 from action_runner import pick, run_action
 from ansible_collections.preauth.oauth2.plugins.action.token_info import ActionModule as TokenInfo
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import (
     ReportError,
@@ -519,11 +519,11 @@ def test_a_chain_exact_calls_old_is_shown_as_needing_a_new_preauthentication(sim
     preauthenticate(p)
     store = open_store(p, VAULT)
     warp(24 * DAY, control, store)
-    refresher = Refresher(store, http_client(p), Policy(), sleep=lambda s: None)
+    refresher = Refresher(store, new_client(p), Policy(), sleep=lambda s: None)
     control.inject_fault("http_500_after")
-    assert refresher.run_one(resolve(p, http_client(p))).reason == "lost_response"
+    assert refresher.run_one(resolve(p, new_client(p))).reason == "lost_response"
     warp(600, control, store)
-    assert refresher.run_one(resolve(p, http_client(p))).reason == "reauthorization_required"
+    assert refresher.run_one(resolve(p, new_client(p))).reason == "reauthorization_required"
     result = run_action(TokenInfo, {**pick(p, "store_dir"), "prometheus_file": str(tmp_path / "p.prom")})
     (info,) = result["connections"]
     since = stored(p)["reauthorization_required"]["since"]
@@ -637,7 +637,7 @@ def test_a_summary_survives_sections_of_the_wrong_type():
 
 
 def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(sim, tmp_path, control):
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import http_client, resolve
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, resolve
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary
     from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
@@ -665,7 +665,7 @@ def test_token_info_and_token_refresh_survive_a_store_written_with_odd_values(si
     control.advance_clock(600)
     with store.locked("acme-nl") as record:
         record.data["tokens"]["obtained_at"] -= 600
-    refresher = Refresher(store, http_client(exact), Policy())
+    refresher = Refresher(store, new_client(exact), Policy())
     result = refresher.run_one(resolve(exact, None))
     assert result.status == "refreshed" and "the stored refresh token expiry is unreadable (invalid time (a value of type str))" in result.msg
     assert run_action(TokenInfo, {**pick(exact, "store_dir"), "connection": "acme-nl"})["connections"][0]["days_left"] == 30.0
