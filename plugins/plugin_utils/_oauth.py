@@ -462,16 +462,25 @@ class OAuthClient:
             self.discovered[discovery_url] = document
         return document
 
-    def _fetch_discovery(self, discovery_url: str) -> dict[str, t.Any]:
-        response = self._request("GET", discovery_url, "discovery document", headers={"Accept": "application/json"})
+    def _get_json(self, url: str, what: str, headers: dict[str, str], refused: t.Callable[[int], str], refused_kind: str, not_json: str) -> t.Any:
+        """GET ``url`` and its JSON body; ``refused(status)`` and ``not_json`` are the messages when it is not that."""
+        response = self._request("GET", url, what, headers=dict(headers, Accept="application/json"))
         if response.status_code != 200:
-            raise OAuthError(
-                "the discovery document %s answered HTTP %d" % (discovery_url, response.status_code), kind="config", status=response.status_code
-            )
+            raise OAuthError(refused(response.status_code), kind=refused_kind, status=response.status_code)
         try:
-            document = response.json()
+            return response.json()
         except ValueError:
-            raise OAuthError("the discovery document %s is not JSON" % discovery_url, kind="not_json", status=200) from None
+            raise OAuthError(not_json, kind="not_json", status=200) from None
+
+    def _fetch_discovery(self, discovery_url: str) -> dict[str, t.Any]:
+        document = self._get_json(
+            discovery_url,
+            "discovery document",
+            {},
+            lambda status: "the discovery document %s answered HTTP %d" % (discovery_url, status),
+            "config",
+            "the discovery document %s is not JSON" % discovery_url,
+        )
         if not isinstance(document, dict):
             raise OAuthError("the discovery document %s is not a JSON object" % discovery_url, kind="not_json", status=200)
         return document
@@ -642,15 +651,14 @@ class OAuthClient:
 
     def whoami(self, url: str, access_token: str) -> dict[str, t.Any]:
         """Call the platform's "who am I" endpoint; return a short, secret-free summary."""
-        response = self._request("GET", url, "API", headers={"Authorization": "Bearer " + access_token, "Accept": "application/json"})
-        if response.status_code != 200:
-            raise OAuthError(
-                "the API at %s refused the new access token (HTTP %d)" % (url, response.status_code), kind="oauth_error", status=response.status_code
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            raise OAuthError("the API at %s did not answer with JSON" % url, kind="not_json", status=200) from None
+        body = self._get_json(
+            url,
+            "API",
+            {"Authorization": "Bearer " + access_token},
+            lambda status: "the API at %s refused the new access token (HTTP %d)" % (url, status),
+            "oauth_error",
+            "the API at %s did not answer with JSON" % url,
+        )
         # Shown in results: short plain values only, and never the token that was just sent.
         found = summarize_identity(body).items()
         return {k: server_text(v, [access_token], 200) if isinstance(v, str) else v for k, v in found if isinstance(v, (str, int, float))}

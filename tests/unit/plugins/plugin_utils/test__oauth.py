@@ -303,3 +303,15 @@ def test_the_generic_reading_is_rfc_6749():
     # Exact's wording of an expiry or of the 570 s rule means nothing on another platform.
     assert classify(400, "invalid_request", "The refresh token expired at 1/1/2026 1:00:00 AM and it is now 2/1/2026 1:00:00 AM.", {}) == "oauth_error"
     assert classify(400, "access_denied", "Rate limit exceeded: access_token not expired", {"Reason": "TooEarlyToRefreshTokens: x"}) == "oauth_error"
+
+
+def test_a_refused_discovery_or_api_call_names_the_url_and_status_whatever_the_url_holds(sim):
+    odd = sim.base_url + "/no-such%20place%d/.well-known/openid-configuration"  # a '%' in the URL is text, not a format
+    with pytest.raises(OAuthError) as caught:
+        client().discover(odd)
+    assert (caught.value.kind, caught.value.msg) == ("config", "the discovery document %s answered HTTP 404" % odd)
+    me = sim.base_url + "/nl/api/v1/current/Me"
+    with pytest.raises(OAuthError) as caught:
+        client().whoami(me, "FAKE-access-token-5b1c")
+    assert (caught.value.kind, caught.value.msg) == ("oauth_error", "the API at %s refused the new access token (HTTP 401)" % me)
+    assert "FAKE-access-token-5b1c" not in caught.value.msg
