@@ -84,10 +84,11 @@ def template_keeping_vaulted(value: t.Any, templar: t.Any, key: str) -> t.Any:
                 continue
             kept = entry.get(key)
             vaulted = type(kept) is EncryptedString  # pylint: disable=unidiomatic-typecheck
+            given = {k: v for k, v in entry.items() if k != key} if vaulted else entry
             try:
-                rest = _static_copy({k: v for k, v in entry.items() if k != key} if vaulted else entry)
+                rest = _static_copy(given)
             except _NotStatic:
-                rest = templar.template({k: v for k, v in entry.items() if k != key} if vaulted else entry)
+                rest = templar.template(given)
                 if not isinstance(rest, dict):
                     return templar.template(value)
             if vaulted:

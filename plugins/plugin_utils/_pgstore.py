@@ -45,7 +45,6 @@ import uuid
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import (
     CONNECTION_NAME,
-    INDEX_MAX_BYTES,
     Record,
     StoreError,
     VaultLike,
@@ -322,7 +321,7 @@ class PgTokenStore(VaultStore):
                     return None
                 found = (row[0], row[1], bool(row[2]))
             facts, mac, intact = found
-            if not intact or not isinstance(facts, str) or not isinstance(mac, str) or len(facts) > INDEX_MAX_BYTES:
+            if not intact or not isinstance(facts, str) or not isinstance(mac, str):
                 return None
             body = self._verified_facts(connection, facts, mac)
         except (psycopg.Error, StoreError, ValueError, TypeError, RecursionError):

@@ -474,21 +474,22 @@ class VaultStore:
     def _verified_facts(self, connection: str, facts: str, mac: str) -> dict[str, t.Any] | None:
         """``_verified`` for facts kept apart from their mac, as the canonical text that was signed (the PostgreSQL store).
 
-        The mac is checked over that text as it is, without parsing and writing it again; text in another
-        form is checked the long way.
+        The mac is checked over that text as it is, without writing it again; text in another form is put into
+        the canonical form first.
         """
         try:
+            if len(facts) > INDEX_MAX_BYTES:
+                return None
             body = json.loads(facts)
-            if not isinstance(body, dict) or "mac" in body or not isinstance(body.get("vault_id"), str):
+            if not self._index_shaped(body, connection) or "mac" in body:
                 return None
             message = facts.encode("utf-8")
+            if self._mac_matches(body, message, mac):
+                return body
+            canonical = _canonical(body)
         except (ValueError, TypeError, RecursionError):
             return None
-        if body.get("format") == INDEX_FORMAT and body.get("connection") == connection and isinstance(body.get("store"), dict):
-            for key in self._keys_for(body["vault_id"]):
-                if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
-                    return body
-        return self._verified(connection, json.dumps(dict(body, mac=mac)))
+        return body if canonical != message and self._mac_matches(body, canonical, mac) else None
 
     def _verified(self, connection: str, raw: bytes | str) -> dict[str, t.Any] | None:
         """The index body in ``raw`` if it is one for this connection under a key of this run's vault secrets, else None."""
@@ -496,18 +497,32 @@ class VaultStore:
             if len(raw) > INDEX_MAX_BYTES:
                 return None
             body = json.loads(raw)
-            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT or body.get("connection") != connection:
+            if not isinstance(body, dict):
                 return None
             mac = body.pop("mac", None)
-            if not isinstance(mac, str) or not isinstance(body.get("store"), dict) or not isinstance(body.get("vault_id"), str):
+            if not self._index_shaped(body, connection):
                 return None
             message = _canonical(body)
         except (ValueError, TypeError, RecursionError):
             return None
-        for key in self._keys_for(body["vault_id"]):
-            if hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac):
-                return body
-        return None
+        return body if self._mac_matches(body, message, mac) else None
+
+    @staticmethod
+    def _index_shaped(body: t.Any, connection: str) -> bool:
+        """An index body (without its mac) of this format, for this connection."""
+        return (
+            isinstance(body, dict)
+            and body.get("format") == INDEX_FORMAT
+            and body.get("connection") == connection
+            and isinstance(body.get("store"), dict)
+            and isinstance(body.get("vault_id"), str)
+        )
+
+    def _mac_matches(self, body: dict[str, t.Any], message: bytes, mac: t.Any) -> bool:
+        """Whether ``mac`` is the HMAC of ``message`` under a key of this run's secrets for the body's vault id."""
+        if not isinstance(mac, str):
+            return False
+        return any(hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac) for key in self._keys_for(body["vault_id"]))
 
 
 class TokenStore(VaultStore):
