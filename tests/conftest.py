@@ -20,6 +20,14 @@ from simulator import Simulator  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def rescue_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test's own rescue directory (the PostgreSQL store's), never the default one in the real HOME."""
+    path = str(tmp_path_factory.mktemp("rescue") / "rescue")
+    monkeypatch.setenv("PREAUTH_OAUTH2_RESCUE_DIR", path)
+    return path
+
+
 @pytest.fixture
 def sim() -> t.Iterator[Simulator]:
     with Simulator(control=True) as running:

@@ -10,6 +10,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import Prea
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
 
 
 class ActionModule(PreauthAction):
@@ -29,8 +30,14 @@ class ActionModule(PreauthAction):
         store = self.open_store(params)
         names = [params["connection"]] if params["connection"] else params["connections"]
         now = time.time()
-        found = collect(store, names, now, with_secrets=params["return_secrets"])
-        result = {"connections": found, "count": len(found), "store_dir": store.location}
+        # A report goes on past a record it cannot read and names it; a result with secrets is used to deploy, and one
+        # that silently lacked a connection would deploy less than asked, so there such a record fails the task.
+        unreadable: list[dict[str, str]] | None = None if params["return_secrets"] else []
+        found = collect(store, names, now, with_secrets=params["return_secrets"], unreadable=unreadable)
+        unreadable = unreadable or []
+        result = {"connections": found, "count": len(found), "unreadable": unreadable, "store": store.location}
+        if isinstance(store, TokenStore):
+            result["store_dir"] = store.location  # the older name of "store", kept for file stores only
         missing: list[str] = []
         if params["expected"] is not None:
             comparison = compare(store, params["expected"])
@@ -39,9 +46,10 @@ class ActionModule(PreauthAction):
         else:
             result["store_exists"] = store.exists()
         outcome = Outcome(result=result, carries_secrets=params["return_secrets"])
+        outcome.warnings.extend("connection %s cannot be read, so it is reported as unreadable: %s" % (u["connection"], u["reason"]) for u in unreadable)
         # prometheus_text reads metadata fields only: secrets never reach the file or the result. It is returned
         # whether or not a file is written, because a file written inside an execution environment vanishes with it.
-        text = prometheus_text(found, missing)
+        text = prometheus_text(found, missing, [u["connection"] for u in unreadable])
         outcome.result["prometheus_text"] = text
         path = params["prometheus_file"]
         if path:
@@ -59,4 +67,6 @@ class ActionModule(PreauthAction):
             outcome.msg += "; the token store %s does not exist (nothing was preauthenticated with this store_dir)" % store.location
         if missing:
             outcome.msg += "; no chain stored for %d connection(s) of the inventory: %s" % (len(missing), ", ".join(missing))
+        if unreadable:
+            outcome.msg += "; %d record(s) cannot be read (see unreadable): %s" % (len(unreadable), ", ".join(u["connection"] for u in unreadable))
         return outcome

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import STATUSES, move
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import KEEP_CHOICES, STATUSES, move
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
@@ -18,6 +18,7 @@ class ActionModule(PreauthAction):
         **store_args(),
         "to_store_dir": {"type": "path"},
         "to_store_url": {"type": "str"},
+        "keep": {"type": "str", "choices": list(KEEP_CHOICES)},
     }
     mutually_exclusive = [("to_store_dir", "to_store_url")]
     required_one_of = [("to_store_dir", "to_store_url")]
@@ -27,7 +28,7 @@ class ActionModule(PreauthAction):
         source = self.open_store(params)
         # The same vault secrets; vault_id chooses the identity of records new to the destination.
         destination = self.open_store({"store_dir": params["to_store_dir"], "store_url": params["to_store_url"], "vault_id": params["vault_id"]})
-        results = move(source, destination, params["connections"], request.check_mode)
+        results = move(source, destination, params["connections"], request.check_mode, keep=params["keep"])
         counts = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
         msg = "%(moved)d moved, %(unchanged)d unchanged, %(skipped)d skipped, %(failed)d failed" % counts
         if request.check_mode:
@@ -43,7 +44,7 @@ class ActionModule(PreauthAction):
             failed = "; ".join("%s: %s" % (r.connection, r.msg) for r in results if r.status == "failed")
             raise PreauthError("%s. %s" % (msg, failed), **body)
         return Outcome(
-            changed=counts["moved"] > 0,
+            changed=any(r.changed for r in results),
             result=body,
             msg=msg,
             before={r.connection: r.before for r in results},

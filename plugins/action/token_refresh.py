@@ -47,6 +47,7 @@ def _spec() -> dict[str, t.Any]:
         return_unchanged={"type": "bool", "default": True},
         max_wait={"type": "int", "default": 60},
         adopt_store={"type": "bool", "default": False},
+        release_in_flight={"type": "list", "elements": "str", "default": []},
     )
     for name in ("connection", "platform", "client_id"):
         spec[name] = dict(spec[name], required=False)
@@ -159,6 +160,7 @@ class ActionModule(PreauthAction):
                 force=params["force"],
                 max_wait=params["max_wait"],
                 return_access_token=params["return_access_token"],
+                release_in_flight=frozenset(params["release_in_flight"]),
             )
             store = self.open_store(params)
             existed = store.exists()  # before a lock file or a schema is made

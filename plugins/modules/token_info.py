@@ -21,9 +21,13 @@ description:
     V(null), and RV(connections[].owner) and RV(connections[].owner_since) say which host keeps it alive since when.
   - With O(expected) (the names of the inventory's connections) it also compares the store with the inventory - see
     RV(missing) and RV(unexpected). RV(store_exists) tells whether the store directory exists at all.
+  - A record that this run cannot read (written with another vault password, damaged ciphertext, not a store of that
+    connection) does not fail the report - it is returned in RV(unreadable) with the store's reason (which never holds a
+    secret), said in a warning, and written to O(prometheus_file) as C(preauth_record_unreadable) V(1); every other
+    connection is reported as usual. With O(return_secrets=true) such a record fails the task instead.
   - With O(prometheus_file) it writes the metrics C(preauth_refresh_token_expiry_timestamp_seconds),
     C(preauth_reauthorization_required), C(preauth_last_refresh_timestamp_seconds), C(preauth_chain_present) and
-    C(preauth_handed_over_timestamp_seconds), each with the labels C(connection), C(platform) and C(owner) (V(controller)
+    C(preauth_handed_over_timestamp_seconds) and C(preauth_record_unreadable), each with the labels C(connection), C(platform) and C(owner) (V(controller)
     or the host's name), for node_exporter's textfile collector, so an alert fires before a chain dies. The expiry and the
     last refresh are written only for chains the controller keeps alive, the hand-over time only for chains a host keeps
     alive. A connection of O(expected) without a chain is written as C(preauth_chain_present) V(0) with empty
@@ -65,6 +69,8 @@ options:
       - Add C(access_token), C(refresh_token), C(client_id), C(token_url), C(base_url) and C(redirect_uri) to every entry of
         RV(connections), and hide the whole result from output and logs.
       - The client secret is never in the store, so it is never returned.
+      - A record that cannot be read then fails the task (the result would lack a connection that was asked for), rather
+        than being returned in RV(unreadable).
     type: bool
     default: false
   prometheus_file:
@@ -251,13 +257,28 @@ connections:
       returned: when O(return_secrets=true)
       type: str
 count:
-  description: Number of connections reported.
+  description: Number of connections reported in RV(connections) (records in RV(unreadable) not counted).
   returned: success
   type: int
   sample: 3
-store_dir:
+unreadable:
+  description:
+    - The records of the store that this run cannot read, sorted by name, each with C(connection) and C(reason) (the store's
+      message, for example that the record is encrypted with another vault password; never a secret). They are not in
+      RV(connections). C(playbooks/status.yml) shows them as C(UNREADABLE) and fails after its tables.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"connection": "hr-nl", "reason": "cannot decrypt the token store ... with the vault secrets of this run; ..."}]
+store:
   description: The token store that was read, its directory, or for the PostgreSQL store (O(store_url)) its URI without the password.
   returned: success
+  type: str
+store_dir:
+  description:
+    - Deprecated, use RV(store) - the same value, returned only for a file store (O(store_dir)); a PostgreSQL store's URI is
+      not a directory, so it is not returned for one. Will be removed in a later major release.
+  returned: when the store is a file store
   type: str
 store_exists:
   description:

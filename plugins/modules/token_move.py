@@ -11,13 +11,20 @@ version_added: 0.1.0
 description:
   - Moves each connection's chain from the source token store (O(store_dir) or O(store_url)) to the destination
     (O(to_store_dir) or O(to_store_url)), for example from a file store to the PostgreSQL store and back, without a new login.
-  - Per connection, under the source's lock and then the destination's, the record is written to the destination as it is
-    (encrypted again there), read back and compared (refresh token fingerprint and generation); only then the source record
-    becomes a tombstone that holds no tokens and names the destination. A refresh against the old store (a forgotten cron job)
-    then makes no token call and fails with a message that says where the chain went.
-  - Two live copies of a rotating chain kill it at the second refresh, so a connection with a live chain in both stores is
-    refused, with which one looks newer; nothing is changed then. A connection already moved to the destination is left
-    unchanged. A move that stopped after the destination was written and before the source became a tombstone is finished.
+  - Per connection, under the source's lock and then the destination's, at no instant can two copies refresh the chain. First
+    the source record is marked as moving (naming both stores and the time) and saved, so that it refuses to refresh, to be handed
+    over and to be deployed; then the record is written to the destination with the same mark, so the new copy refuses too, and is
+    read back and compared (refresh token fingerprint and generation); then the source becomes a tombstone that holds no tokens and
+    names the destination; last the destination's mark is removed, and only then can the chain refresh there. A refresh against
+    the old store (a forgotten cron job) makes no token call and fails with a message that says where the chain went.
+  - A move that stopped on the way (killed, a lost database) leaves a mark that every flow refuses with a message that names both
+    stores and says to run the move again. Running it again with the same stores settles it without a person - it is finished,
+    or, if the reverse move is run, rolled back where the source still holds the chain - and never leaves two copies that can
+    refresh. A copy in the destination that never became live is removed.
+  - Two live copies of a rotating chain kill it at the second refresh, so a connection with a live chain in both stores that no
+    stopped move explains is refused, with which one looks newer, and nothing is changed until O(keep) says which store's chain
+    stays. A connection already moved to the destination is left unchanged. The same chain on both sides without a mark (a move
+    of an older version of the collection that stopped before the tombstone) is finished.
   - A chain handed over to a host moves with its owner record. A connection whose last refresh has an unknown outcome is
     refused until a refresh against the source settles it; one without tokens (revoked) is skipped.
   - The results carry metadata only. The task fails when a connection failed; the others are moved all the same.
@@ -33,8 +40,17 @@ options:
   connections:
     description:
       - Names of the connections to move. Default is every connection of the source store.
+      - An empty list, or an empty name, is refused rather than read as every connection.
     type: list
     elements: str
+  keep:
+    description:
+      - For a connection with a live chain in both stores that no stopped move explains (a copy, a new preauthentication in
+        the destination), which store's chain stays; the other store's becomes a tombstone, without a token call. Only a person
+        can know which one the platform still accepts; the refusal says which looks newer.
+      - Without it such a connection is refused and nothing is changed.
+    type: str
+    choices: [source, destination]
   to_store_dir:
     description:
       - Directory of the destination file store; created (mode 0700) when missing.

@@ -137,14 +137,29 @@ options:
     default: 60
   adopt_store:
     description:
-      - Make the place where the file store O(store_dir) is now its home before refreshing, for a store that was moved
-        here on purpose (another machine, another path, a directory restored from a backup). Reported in RV(adopted) and
-        as a warning; in check mode it says that it would adopt and changes nothing.
-      - A file store records where it lives (machine, path, directory) in C(<store_dir>/.home). Found anywhere else, it
+      - Make the place where the store is now its home before refreshing, for a store that was moved here on purpose (a file
+        store O(store_dir) on another machine, at another path or restored from a backup; a PostgreSQL store O(store_url) in another
+        database or cluster, a database copied, restored or upgraded). Reported in RV(adopted) and as a warning; in check mode
+        it says that it would adopt and changes nothing.
+      - A file store records where it lives (machine, path, directory) in C(<store_dir>/.home); a PostgreSQL store records its
+        database (name, OID and the cluster's system identifier) in C(preauth_oauth2_meta). Found anywhere else, a store
         refuses to refresh rotating chains (reason V(store_copy)), because when a copy and its original both refresh a chain, the
         platform revokes it. Adopt only the one copy that stays in use. See C(docs/store.md).
     type: bool
     default: false
+  release_in_flight:
+    description:
+      - Names of connections whose in-flight marker of another controller you release, for a PostgreSQL store O(store_url).
+      - A refresh whose answer was lost leaves an in-flight marker that names the controller that sent it (its rescue
+        directory). Only that controller can see whether it kept the rotated refresh token in a rescue file, so after the
+        marker's time other controllers refuse to refresh the chain (reason V(in_flight_elsewhere)) instead of presenting a
+        token that may be spent. Run the refresh on that controller; name a connection here only when that controller and its
+        rescue directory are gone for good (an AWX node that never comes back). The stored refresh token is then presented once
+        more; if the lost controller had kept a rotated one, the platform refuses it or revokes the chain. A marker that has not
+        reached its time is never released. See C(docs/store.md).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -211,7 +226,8 @@ connections:
         Why, as a word - V(refreshed), V(not_needed), V(too_early), V(owned_by_host), V(reauthorization_required),
         V(lost_response), V(rate_limited), V(budget), V(config), V(definition_changed), V(no_chain),
         V(incomplete_answer) (the new refresh token was stored, the rest of the answer was refused), V(store_copy) (the
-        file store is not where it was set up; see O(adopt_store)), V(unexpected), ...
+        store is not where it was set up; see O(adopt_store)), V(in_flight) (another run may still wait for its answer),
+        V(in_flight_elsewhere) (another controller lost an answer and may keep it; see O(release_in_flight)), V(unexpected), ...
       type: str
     msg:
       description: What happened and, for failures, what to do next.

@@ -13,14 +13,22 @@ when the controller refreshes it (``REFRESH``), when a host takes it (``HAND_OVE
 when it is returned (``RETURN``, ``state=controller``) and when the settings role plans a file for a host (``DEPLOY``).
 It only reads the record; the flows make the change and word the message. Whether the chain itself is usable
 (``_chain.unusable``) and the task's arguments are checked by the flows before they ask.
+
+One owner is no one: ``{"kind": "moving", ...}`` while ``preauth.oauth2.token_move`` holds the chain between two stores
+(``_move``). Both copies carry it until the move is finished or rolled back, so that no copy can refresh, go to a host or
+come back from one meanwhile: REFRESH answers REFUSE (``MOVING``), the other questions raise ``MovingError``, whose
+message (``moving_refusal``) is the same from every flow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_owned, owner_host, section
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 # What is asked.
 REFRESH = "refresh"
@@ -41,6 +49,48 @@ OWNED_BY_ANOTHER_HOST = "owned_by_another_host"  # HAND_OVER, DEPLOY: a rotating
 NOT_THE_OWNER = "not_the_owner"  # RETURN: the host named is not the one that owns it
 FIRST_DEPLOYMENT = "first_deployment"  # DEPLOY with redeploy_only: only a first deployment hands a rotating chain over
 SEVERAL_HOSTS = "several_hosts"  # DEPLOY: the inventory gives a rotating chain to more than one host
+MOVING = "moving"  # every question: a move between token stores holds the chain (also the owner kind it writes)
+
+
+class MovingError(PreauthError):
+    """A move between token stores holds the chain; the message names both stores and the move to run again."""
+
+
+def moving_mark(data: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    """The owner section of a record that a move between stores holds, or None."""
+    owner = section(data, "owner")
+    return owner if owner.get("kind") == MOVING else None
+
+
+def _store_option(side: t.Any, prefix: str) -> str:
+    side = side if isinstance(side, dict) else {}
+    option = "store_url" if side.get("kind") == "postgresql" else "store_dir"
+    return "-e %s" % shlex.quote("%s%s=%s" % (prefix, option, side.get("location") or "?"))
+
+
+def moving_refusal(data: t.Mapping[str, t.Any], connection: str) -> str | None:
+    """Why nothing may happen to a chain that a move holds, and the one safe next step; None when no move holds it."""
+    mark = moving_mark(data)
+    if mark is None:
+        return None
+    origin, target = section(mark, "from"), section(mark, "to")
+    return (
+        "connection %s is held by a move between token stores that did not finish: from %s to %s, started at %s (this is the %s's "
+        "copy). Until the move is finished or rolled back neither store refreshes, hands over or deploys the chain, so that only one "
+        "copy can ever refresh it. Run the move again with the same stores, which settles it without a new login: ansible-playbook "
+        "preauth.oauth2.store_migrate %s %s -e preauth_only=%s (with your inventory and vault options). Do not refresh, revoke or "
+        "copy either store's record meanwhile"
+        % (
+            connection,
+            origin.get("location") or "?",
+            target.get("location") or "?",
+            iso(mark.get("since")) or "an unknown time",
+            "source store" if mark.get("side") == "source" else "destination store",
+            _store_option(origin, "preauth_"),
+            _store_option(target, "preauth_to_"),
+            connection,
+        )
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +122,10 @@ def decide(
     owner = section(data, "owner")
     owned_by = owner_host(data)
     since = owner.get("since")
+    if owner.get("kind") == MOVING:
+        if asked == REFRESH:
+            return Decision(REFUSE, MOVING, since=since)
+        raise MovingError(moving_refusal(data, str(data.get("connection") or "?")) or "", str(data.get("connection") or "?"))
     if asked == REFRESH:
         # An owner that says "host" without naming one was still handed over by someone: the controller keeps out.
         if host_owned(data):

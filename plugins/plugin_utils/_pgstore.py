@@ -11,9 +11,9 @@ document as a file store's ``<connection>.yml``: a database administrator, a rep
 ciphertext only. Beside it, the non-secret index (expiry times, owner, flags, generation, the
 definition's fingerprint) as canonical JSON with its HMAC (keyed from the vault secret, salted with
 the store's random id), and copies of its fields in plain columns for people who query the table.
-Only ``facts`` with a valid ``mac`` and a document whose SHA-256 still matches is believed, exactly
-as a file store's index; a run with nothing to do reads every wanted row's facts in one query and
-decrypts nothing.
+Only ``facts`` with a valid ``mac`` whose signed body names the SHA-256 of the row's document as
+it is now is believed, exactly as a file store's index; a run with nothing to do reads every
+wanted row's facts in one query and decrypts nothing.
 
 Single flight across controllers: ``locked`` takes a session-level advisory lock for the
 connection, held from the read through every write of the decide -> mark in-flight -> POST ->
@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -43,16 +44,15 @@ import typing as t
 import urllib.parse
 import uuid
 
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import ADOPT_HOW, StoreCopyError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._rescue import RescueDir
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import (
     CONNECTION_NAME,
     Record,
     StoreError,
     VaultLike,
     VaultStore,
-    _open_private,
-    _read_all,
     check_connection_name,
-    replace_file,
 )
 
 try:
@@ -97,6 +97,26 @@ _SCHEMA_V1 = (
 )
 # Any fixed 64-bit number names the schema lock; the per-connection leases hash their names.
 _SCHEMA_LOCK = 0x7072656175746832
+# store_id names rescue files and salts the facts' key: anything but a UUID is a changed table, not ours.
+_STORE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HOME_FORMAT = 1
+HOME_MAX_BYTES = 65536
+HOME_HISTORY = 10
+RESCUE_MAX_BYTES = 4 * 1024 * 1024
+# Query parameters whose values are shown in messages; any other value (password, options, ...) is hidden.
+_SHOWN_PARAMETERS = frozenset(
+    ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout", "target_session_attrs", "application_name", "gssencmode",
+     "channel_binding", "host", "hostaddr", "port", "dbname", "user", "load_balance_hosts", "sslnegotiation")
+)
+# A libpq URI as the store shows it: scheme, optional user (and password), hosts, database, parameters.
+_URI = re.compile(
+    r"(?P<scheme>postgres(?:ql)?)://(?:(?P<user>[A-Za-z0-9._~%!$&'()*+;=-]*)(?::[^@/?#]*)?@)?(?P<hosts>[A-Za-z0-9.%:\[\],_-]*)"
+    r"(?P<path>/[^?#]*)?(?:\?(?P<query>[^#]*))?"
+)
+# libpq quotes what it cannot parse, the whole URI included; such a quote is never shown.
+_QUOTED = re.compile(r'"[^"]*"')
+_URI_LIKE = re.compile(r"://|@|password", re.IGNORECASE)
+_PASSWORD_SETTING = re.compile(r"(?i)\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s#]*)")
 
 
 def _lease_key(connection: str) -> int:
@@ -109,19 +129,48 @@ def _sha256(data: bytes) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The store URL without a password (libpq URIs may carry one in the userinfo or as a parameter)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, hostport = netloc.rsplit("@", 1)
-            netloc = userinfo.split(":", 1)[0] + "@" + hostport
-        query = urllib.parse.urlencode(
-            [(k, "********" if k.lower() == "password" else v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
-        )
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    except ValueError:
-        return "postgresql://(a store URL that cannot be parsed)"
+    """The store URL as messages show it: no password, and no parameter value that is not known to be harmless.
+
+    Built from the parts of a URI of the expected shape only; anything else is not shown at all,
+    because a password can hide in text that libpq reads in other ways than a URI parser.
+    """
+    found = _URI.fullmatch(url) if isinstance(url, str) else None
+    if found is None:
+        return "postgresql://(a store URL that cannot be parsed; not shown)"
+    shown = "%s://%s%s%s" % (found["scheme"], found["user"] + "@" if found["user"] else "", found["hosts"], found["path"] or "")
+    if found["query"]:
+        pairs = []
+        for pair in found["query"].split("&"):
+            key, _sep, value = pair.partition("=")
+            key = urllib.parse.unquote(key)
+            pairs.append("%s=%s" % (urllib.parse.quote(key, safe=""), value if key.lower() in _SHOWN_PARAMETERS else "********"))
+        shown += "?" + "&".join(pairs)
+    return shown
+
+
+def _secrets_of(url: str) -> list[str]:
+    """Every text in the URL that libpq could take for a password, as written and decoded, longest first."""
+    found: set[str] = set()
+    head = url.split("://", 1)[1] if "://" in url else url
+    userinfo = head.split("/", 1)[0].split("?", 1)[0]
+    if "@" in userinfo:
+        user = userinfo.rsplit("@", 1)[0]
+        if ":" in user:
+            found.add(user.split(":", 1)[1])
+    for match in _PASSWORD_SETTING.finditer(url):
+        found.add(match.group(2))
+    found |= {urllib.parse.unquote(value) for value in found} | {value.strip("'") for value in found}
+    return sorted((value for value in found if value), key=len, reverse=True)
+
+
+def redact_text(text: str, url: str) -> str:
+    """``text`` (a driver's or server's message) without the store URL, its passwords, or libpq's quote of the URI."""
+    if url:
+        text = text.replace(url, redact_url(url))
+    for value in _secrets_of(url or ""):
+        text = text.replace(value, "********")
+    text = _QUOTED.sub(lambda m: '"(the store URL, not shown)"' if _URI_LIKE.search(m.group(0)) else m.group(0), text)
+    return _PASSWORD_SETTING.sub(lambda m: m.group(1) + "********", text)
 
 
 def check_store_url(url: str) -> str:
@@ -166,8 +215,20 @@ class PgTokenStore(VaultStore):
         self._local = threading.local()
         self._all: list[t.Any] = []
         self._all_lock = threading.Lock()
-        self._facts: dict[str, tuple[str | None, str | None, bool]] = {}
+        self._facts: dict[str, tuple[str | None, str | None, str]] = {}
         self._rescued = False
+        self._home: dict[str, t.Any] | None = None
+        self._here: dict[str, t.Any] | None = None
+        self._home_problem: str | None = None
+        self._home_unrecorded = False
+
+    @property
+    def rescue_dir(self) -> str:
+        return self.rescue.path
+
+    @rescue_dir.setter
+    def rescue_dir(self, path: str) -> None:
+        self.rescue = RescueDir(path)
 
     # -- where -----------------------------------------------------------------------------
 
@@ -191,10 +252,7 @@ class PgTokenStore(VaultStore):
     def _reason(self, exc: BaseException) -> str:
         """The server's or driver's reason, first line only, without the password or URL parameters."""
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        secret = urllib.parse.urlsplit(self.url).password
-        if secret:
-            text = text.replace(secret, "********")
-        return text[:300]
+        return redact_text(text, self.url)[:300]
 
     def _session(self, write: bool = True) -> t.Any:
         """This thread's session, schema checked; None when ``write`` is false and the schema does not exist yet."""
@@ -205,6 +263,8 @@ class PgTokenStore(VaultStore):
             self.store_id = self._schema(conn, create=write)
             if self.store_id is None:
                 return None
+        elif write and self._home_unrecorded:
+            self._record_home(conn, self._here or self._place(conn))
         return conn
 
     def _schema(self, conn: t.Any, create: bool) -> str | None:
@@ -225,20 +285,114 @@ class PgTokenStore(VaultStore):
                         conn.execute(statement)
                     store_id = str(uuid.uuid4())
                     conn.execute(
-                        "INSERT INTO preauth_oauth2_meta (name, value) VALUES ('schema_version', %s), ('store_id', %s)", (str(SCHEMA_VERSION), store_id)
+                        "INSERT INTO preauth_oauth2_meta (name, value) VALUES ('schema_version', %s), ('store_id', %s), ('home', %s)",
+                        (str(SCHEMA_VERSION), store_id, _home_text(self._place(conn), time.time())),
                     )
                     return store_id
                 if not version.isdigit() or int(version) > SCHEMA_VERSION:
                     raise StoreError(
                         "the PostgreSQL token store %s has schema version %s, newer than this collection knows (%d); nothing was changed. "
-                        "Upgrade preauth.oauth2 on this controller." % (self.location, version, SCHEMA_VERSION)
+                        "Upgrade preauth.oauth2 on this controller." % (self.location, version[:20], SCHEMA_VERSION)
                     )
-                return rows["store_id"]
+                found = rows.get("store_id")
+                if not isinstance(found, str) or not _STORE_ID.fullmatch(found):
+                    raise StoreError(
+                        "the PostgreSQL token store %s has %s in preauth_oauth2_meta, where the random id made with the store belongs "
+                        "(a UUID); it names the rescue files and keys the signed facts, so the store is not used and nothing was changed. "
+                        "Put back the id from a backup of the database, or ask its administrator who changed preauth_oauth2_meta"
+                        % (self.location, "no store_id" if found is None else "a store_id that is not a UUID")
+                    )
+                self._home_problem = self._check_place(conn, rows.get("home"), create)
+                return found
         except psycopg.Error as exc:
             raise StoreError(
                 "cannot use the PostgreSQL token store %s: %s. The role needs to own the database or have CREATE on its schema the first "
                 "time, then SELECT, INSERT, UPDATE, DELETE on preauth_oauth2_chain and preauth_oauth2_meta" % (self.location, self._reason(exc))
             ) from None
+
+    # -- where the database lives (its home) -------------------------------------------------
+
+    @staticmethod
+    def _place(conn: t.Any) -> dict[str, t.Any]:
+        """This database: its name and OID, and the cluster's system identifier where the role may read it."""
+        name, oid = conn.execute("SELECT current_database(), oid::bigint FROM pg_database WHERE datname = current_database()").fetchone()
+        cluster = None
+        if conn.execute("SELECT has_function_privilege('pg_control_system()', 'EXECUTE')").fetchone()[0]:
+            cluster = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+        return {"cluster": cluster, "database": name, "database_oid": int(oid)}
+
+    def _check_place(self, conn: t.Any, recorded: str | None, create: bool) -> str | None:
+        """Why this database is not the store's home (a copy), or None. A store older than the record is at home here."""
+        place = self._place(conn)
+        self._here = place
+        if recorded is None:
+            self._home_unrecorded = True
+            if create:
+                self._record_home(conn, place)
+            return None
+        home = _parse_home(recorded)
+        self._home = home
+        if home is None:
+            return (
+                "the home record of the PostgreSQL token store %s (preauth_oauth2_meta, name 'home') is damaged, so this store cannot tell "
+                "whether it is the original or a copy; rotating chains are not refreshed or handed over from it, and nothing was sent or "
+                "changed. If this database is the only one in use, adopt it: %s" % (self.location, ADOPT_HOW)
+            )
+        known = [key for key in ("cluster", "database_oid", "database") if home.get(key) is not None and place.get(key) is not None]
+        differs = [key for key in known if home[key] != place[key]]
+        if not differs:
+            return None
+        return (
+            "the PostgreSQL token store %s is a copy: it was set up as %s, and this is %s (%s differ). A copy (CREATE DATABASE ... TEMPLATE, a "
+            "dump restored into another database or server, a replica promoted beside its primary) holds the same rotating refresh tokens as "
+            "its original, and when both refresh, the platform revokes the chains. Rotating chains are not refreshed or handed over from here, "
+            "and nothing was sent or changed. If this database is now the only one in use (the original is gone or no longer used by any "
+            "controller), adopt it here once: %s. Otherwise point store_url back at the original and remove this copy"
+            % (self.location, _describe_place(home), _describe_place(place), ", ".join(differs).replace("database_oid", "database OID"), ADOPT_HOW)
+        )
+
+    def _record_home(self, conn: t.Any, place: dict[str, t.Any]) -> None:
+        """Write the home record of a store older than it: it is at home where it is first written."""
+        try:
+            conn.execute("INSERT INTO preauth_oauth2_meta (name, value) VALUES ('home', %s) ON CONFLICT (name) DO NOTHING", (_home_text(place, time.time()),))
+        except psycopg.Error as exc:
+            raise StoreError("cannot write the home record of the PostgreSQL token store %s: %s" % (self.location, self._reason(exc))) from None
+        self._home_unrecorded = False
+
+    def check_home(self) -> None:
+        """StoreCopyError when this database is a copy of the store found away from its home (see ``_check_place``)."""
+        if self._session(write=False) is not None and self._home_problem:
+            raise StoreCopyError(self._home_problem)
+
+    def adopt(self, check_mode: bool = False) -> dict[str, t.Any]:
+        """Make this database the store's home; ``changed``, ``from`` and ``to`` (``host``: the cluster, ``path``: the database)."""
+        conn = self._session(write=not check_mode)
+        if conn is None:
+            return {"changed": False, "from": None, "to": None}
+        place = self._here or self._place(conn)
+        if not self._home_problem:
+            return {"changed": False, "from": None, "to": _adopt_view(place)}
+        home = self._home
+        result = {"changed": True, "from": _adopt_view(home) if home is not None else None, "to": _adopt_view(place)}
+        if check_mode:
+            return result
+        now = time.time()
+        body = json.loads(_home_text(place, now))
+        earlier = [entry for entry in (home or {}).get("adopted_from") or [] if isinstance(entry, dict)]
+        left = {k: (home or {}).get(k) for k in ("cluster", "database", "database_oid", "created_at")} if home is not None else {"damaged": True}
+        body["adopted_from"] = (earlier + [dict(left, left_at=round(now, 3))])[-HOME_HISTORY:]
+        body["adopted_at"] = round(now, 3)
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(
+                    "INSERT INTO preauth_oauth2_meta (name, value) VALUES ('home', %s) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                    (json.dumps(body, sort_keys=True),),
+                )
+        except psycopg.Error as exc:
+            raise StoreError("cannot write the home record of the PostgreSQL token store %s: %s" % (self.location, self._reason(exc))) from None
+        self._home, self._home_problem = body, None
+        return result
 
     def _drop_session(self) -> None:
         conn, self._local.conn = getattr(self._local, "conn", None), None
@@ -299,12 +453,12 @@ class PgTokenStore(VaultStore):
         wanted = [n for n in names if isinstance(n, str) and CONNECTION_NAME.fullmatch(n)]
         try:
             rows = conn.execute(
-                "SELECT connection, facts, mac, sha256(document) = decode(document_sha256, 'hex') FROM preauth_oauth2_chain WHERE connection = ANY(%s)",
+                "SELECT connection, facts, mac, encode(sha256(document), 'hex') FROM preauth_oauth2_chain WHERE connection = ANY(%s)",
                 (wanted,),
             ).fetchall()
         except psycopg.Error:
             return  # no facts: every connection reads its row
-        self._facts.update({name: (facts, mac, bool(intact)) for name, facts, mac, intact in rows})
+        self._facts.update({name: (facts, mac, digest) for name, facts, mac, digest in rows})
 
     def index(self, connection: str) -> dict[str, t.Any] | None:
         """The verified facts of the connection's row (see the module's docstring), else None."""
@@ -315,16 +469,19 @@ class PgTokenStore(VaultStore):
                 if conn is None:
                     return None
                 row = conn.execute(
-                    "SELECT facts, mac, sha256(document) = decode(document_sha256, 'hex') FROM preauth_oauth2_chain WHERE connection = %s", (connection,)
+                    "SELECT facts, mac, encode(sha256(document), 'hex') FROM preauth_oauth2_chain WHERE connection = %s", (connection,)
                 ).fetchone()
                 if row is None:
                     return None
-                found = (row[0], row[1], bool(row[2]))
-            facts, mac, intact = found
-            if not intact or not isinstance(facts, str) or not isinstance(mac, str):
+                found = (row[0], row[1], row[2])
+            facts, mac, digest = found
+            if not isinstance(facts, str) or not isinstance(mac, str) or not isinstance(digest, str):
                 return None
             body = self._verified_facts(connection, facts, mac)
-        except (psycopg.Error, StoreError, ValueError, TypeError, RecursionError):
+            # Signed facts name the document they describe: facts put back beside a newer document (or an older one) are not believed.
+            if body is None or not hmac.compare_digest(str(body["store"].get("sha256")), digest):
+                return None
+        except (psycopg.Error, StoreError, ValueError, TypeError, RecursionError, AttributeError):
             return None
         return body
 
@@ -402,6 +559,7 @@ class PgTokenStore(VaultStore):
             problem = "another run changed it since this run read it (its lease was lost with its database session)"
             break
         rescue = self._rescue(record, b_ciphertext, base)
+        record.original = copy.deepcopy(data)  # kept in the rescue file: the end of the lease must not write (or rescue) it again
         raise StoreError(
             "could not write %s: %s. The new content (vault-encrypted) is kept in the rescue file %s; the next run against this store writes it "
             "to the database before anything else, or says why it cannot. Do not delete that file: it may hold the only copy of a rotated "
@@ -463,8 +621,13 @@ class PgTokenStore(VaultStore):
 
     # -- the rescue file -------------------------------------------------------------------
 
+    def _rescue_name(self, connection: str) -> str:
+        if self.store_id is None or not _STORE_ID.fullmatch(self.store_id):  # pragma: no cover - _schema refuses any other id
+            raise StoreError("the PostgreSQL token store %s has no valid store_id, so %s has no rescue file name" % (self.location, connection))
+        return "%s.%s.json" % (self.store_id, check_connection_name(connection))
+
     def _rescue_path(self, connection: str) -> str:
-        return os.path.join(self.rescue_dir, "%s.%s.json" % (self.store_id or "unknown", connection))
+        return os.path.join(self.rescue_dir, self._rescue_name(connection))
 
     def _rescue(self, record: Record, b_ciphertext: bytes, base: str | None) -> str:
         """Keep the ciphertext that could not be committed; the path. Raises StoreError when even that fails."""
@@ -483,8 +646,12 @@ class PgTokenStore(VaultStore):
             sort_keys=True,
         ).encode("utf-8")
         try:
-            os.makedirs(self.rescue_dir, mode=0o700, exist_ok=True)
-            replace_file(path, content, tmp=path + "~tmp")
+            self.rescue.write(self._rescue_name(record.connection), content)
+        except StoreError as exc:
+            raise StoreError(
+                "could not write %s and could not keep it in the rescue file %s either: %s; the platform may already have rotated the "
+                "refresh token, so check the connection with playbooks/status.yml" % (self.where(record.connection), path, exc.msg)
+            ) from None
         except OSError as exc:
             raise StoreError(
                 "could not write %s and could not keep it in the rescue file %s either (%s); the platform may already have rotated the refresh "
@@ -492,11 +659,25 @@ class PgTokenStore(VaultStore):
             ) from None
         return path
 
+    # -- who may hold the answer of an in-flight refresh ------------------------------------
+
+    def in_flight_holder(self) -> dict[str, t.Any] | None:
+        """This controller as an in-flight marker names it: the rescue directory's id (made now if needed), host, user, path."""
+        return self.rescue.controller(create=True)
+
+    def holds(self, marker: t.Mapping[str, t.Any]) -> bool:
+        """Whether a rescue of the marker's request could only be here: it names this controller's rescue directory."""
+        holder = marker.get("holder")
+        if not isinstance(holder, dict) or not isinstance(holder.get("id"), str):
+            return False  # an older marker, or one edited: its holder is unknown
+        mine = self.rescue.controller(create=False)
+        return mine is not None and hmac.compare_digest(mine["id"], holder["id"])
+
     def rescues(self) -> list[str]:
         """Connections of this store that have a rescue file waiting."""
         prefix = "%s." % self.store_id
         try:
-            names = os.listdir(self.rescue_dir)
+            names = self.rescue.names()
         except OSError:
             return []
         found = []
@@ -516,7 +697,11 @@ class PgTokenStore(VaultStore):
             return
         self._rescued = True
         self._session()  # the store's id names its rescue files
-        for connection in self.rescues():
+        try:
+            waiting = self.rescues()
+        except StoreError:
+            return  # an untrusted rescue directory: every connection's lease refuses it with the message
+        for connection in waiting:
             # One that cannot be written back is said here and refused again when its connection is used.
             try:
                 with self._lease(connection) as conn:
@@ -528,15 +713,11 @@ class PgTokenStore(VaultStore):
         """Under the lease: write the connection's rescue file onto the row it was derived from, then remove it."""
         path = self._rescue_path(connection)
         try:
-            fd = _open_private(path, os.O_RDONLY, "rescue file")
-        except FileNotFoundError:
-            return
+            raw = self.rescue.read(self._rescue_name(connection), RESCUE_MAX_BYTES)
         except OSError as exc:
             raise StoreError("cannot read the rescue file %s of %s: %s" % (path, self.where(connection), exc.strerror)) from None
-        try:
-            raw = _read_all(fd, 4 * 1024 * 1024)
-        finally:
-            os.close(fd)
+        if raw is None:
+            return
         try:
             rescue = json.loads(raw)
             b_document = rescue["document"].encode("ascii")
@@ -576,8 +757,12 @@ class PgTokenStore(VaultStore):
                 % (self.where(connection), path, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rescue.get("saved_at") or 0))),
                 connection,
             )
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        try:
+            self.rescue.remove(self._rescue_name(connection))
+        except OSError as exc:
+            raise StoreError(
+                "%s: the rescue file %s %s, but it cannot be removed (%s); remove it by hand" % (self.where(connection), path, outcome, exc.strerror)
+            ) from None
         self.warnings.append(
             "%s: the chain kept in the rescue file %s when the database could not be written %s; the rescue file is removed"
             % (self.where(connection), path, outcome)
@@ -603,3 +788,39 @@ class PgTokenStore(VaultStore):
 
 def _number(value: t.Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e300 else None
+
+
+def _home_text(place: t.Mapping[str, t.Any], now: float) -> str:
+    return json.dumps(dict(place, format=HOME_FORMAT, created_at=round(now, 3)), sort_keys=True)
+
+
+def _parse_home(text: t.Any) -> dict[str, t.Any] | None:
+    """The home record, or None when it is not one (edited, truncated, of another format)."""
+    try:
+        body = json.loads(text) if isinstance(text, str) and len(text) <= HOME_MAX_BYTES else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or body.get("format") != HOME_FORMAT:
+        return None
+    cluster, name, oid = body.get("cluster"), body.get("database"), body.get("database_oid")
+    if not (cluster is None or isinstance(cluster, str)) or not isinstance(name, str) or isinstance(oid, bool) or not isinstance(oid, int):
+        return None
+    return body
+
+
+def _describe_place(place: t.Mapping[str, t.Any]) -> str:
+    cluster = place.get("cluster")
+    return "database %s (OID %s) of %s" % (
+        json.dumps(str(place.get("database"))[:64]),
+        place.get("database_oid"),
+        "the PostgreSQL cluster with system identifier %s" % str(cluster)[:32] if cluster else "a cluster whose system identifier this role may not read",
+    )
+
+
+def _adopt_view(place: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A home as the adopt result shows it, in the file store's terms: ``host`` and ``path``."""
+    cluster = place.get("cluster")
+    return {
+        "host": "PostgreSQL cluster %s" % str(cluster)[:32] if cluster else "a PostgreSQL cluster",
+        "path": "database %s (OID %s)" % (str(place.get("database"))[:64], place.get("database_oid")),
+    }

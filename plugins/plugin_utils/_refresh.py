@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import time
 import typing as t
 
@@ -46,7 +47,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import PROCEED, REFRESH, SKIP, decide
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import MOVING, PROCEED, REFRESH, SKIP, decide, moving_refusal
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, VaultStore, definition_fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
 
@@ -67,6 +68,8 @@ class Policy:
     max_wait: float = 60.0
     return_access_token: bool = False
     max_attempts: int = MAX_ATTEMPTS
+    # Connections whose in-flight marker of another controller a person released (release_in_flight).
+    release_in_flight: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass
@@ -174,9 +177,13 @@ class Refresher:
     def run_many(self, connections: t.Sequence[Connection | PreauthError], names: t.Sequence[str], parallel: int) -> list[ChainResult]:
         """Refresh every connection; one failure never stops the others. Order follows ``names``."""
         results: dict[str, ChainResult] = {}
-        if not self.check_mode:
-            self.store.replay_rescues()
-        self.store.prefetch(names)
+        try:
+            if not self.check_mode:
+                self.store.replay_rescues()
+            self.store.prefetch(names)
+        except PreauthError as exc:
+            # A store that cannot be used at all (a changed store_id, a damaged schema) fails every connection with its reason.
+            return [ChainResult(name, "failed", "error", exc.msg) for name in names]
 
         def one(item: Connection | PreauthError, name: str) -> ChainResult:
             if isinstance(item, PreauthError):
@@ -230,8 +237,16 @@ class Refresher:
         if self.check_mode:
             record = self.store.read(conn.name)
             return self._decide_and_act(conn, record)
-        with self.store.locked(conn.name) as record:
-            return self._decide_and_act(conn, record)
+        result = None
+        try:
+            with self.store.locked(conn.name) as record:
+                result = self._decide_and_act(conn, record)
+        except PreauthError as exc:
+            if result is None:
+                raise
+            # The write at the end of the lease failed: the result keeps what happened before it (its token calls among them).
+            result.status, result.reason, result.msg = "failed", "error", exc.msg
+        return result
 
     def _unchanged_by_index(self, conn: Connection) -> ChainResult | None:
         """The result "unchanged" from a verified index, or None: then the full path decides."""
@@ -275,6 +290,11 @@ class Refresher:
                 moved.get("store"),
                 iso(moved.get("at")),
             )
+            return result
+        held = moving_refusal(data, conn.name)
+        if held is not None:
+            # A move between stores stopped before it finished: both stores may hold this chain, and neither may refresh it.
+            result.reason, result.msg = MOVING, held
             return result
         if not record.exists or not tokens or not tokens.get("refresh_token"):
             result.reason = "no_chain"
@@ -321,17 +341,28 @@ class Refresher:
 
         now = self.now()
         in_flight = data.get("in_flight")
-        until = seconds(_mapping(in_flight).get("until")) if in_flight and self.store.lease_can_be_lost else None
+        marker = _mapping(in_flight)
+        until = seconds(marker.get("until")) if in_flight and self.store.lease_can_be_lost else None
         if until is not None and now < until:
             # A shared store's lease ends with its database session, not with the run that held it: that run may
             # still be waiting for the answer. Presenting the same token now could make the platform void the chain.
             result.status, result.reason = "skipped", "in_flight"
             result.msg = "a refresh started at %s by another run may still be waiting for its answer; it is left to finish until %s" % (
-                iso(_mapping(in_flight).get("started_at")),
+                iso(marker.get("started_at")),
                 iso(until),
             )
             return self._with_access(result, tokens)
-        why = self._why(tokens, _mapping(in_flight) if in_flight else None, now)
+        if in_flight and conn.rotating and self.store.lease_can_be_lost and not self.store.holds(marker):
+            # Past its time the marker means "the answer was lost" only where a rescue of that answer would be seen: the
+            # controller it names may keep the rotated token in its own rescue file, and the spent token must not be presented.
+            if conn.name not in self.policy.release_in_flight:
+                return self._held_elsewhere(conn, result, marker)
+            record.add_event("in_flight_released", now, generation=data.get("generation"), holder=_holder_label(marker))
+            result.warnings.append(
+                "connection %s: the in-flight marker of %s was released (release_in_flight); the stored refresh token is presented once "
+                "more, and if that controller kept the rotated one, the platform refuses this or revokes the chain" % (conn.name, _holder_label(marker))
+            )
+        why = self._why(tokens, marker if in_flight else None, now)
         if why is None:
             result.status, result.reason = "unchanged", "not_needed"
             result.msg = _nothing_to_do(tokens)
@@ -361,6 +392,24 @@ class Refresher:
             result.after = dict(result.before, refresh_fingerprint="(new)" if conn.rotating else result.before["refresh_fingerprint"])
             return result
         return self._refresh(conn, record, result, why)
+
+    def _held_elsewhere(self, conn: Connection, result: ChainResult, marker: t.Mapping[str, t.Any]) -> ChainResult:
+        holder = _mapping(marker.get("holder"))
+        result.reason = "in_flight_elsewhere"
+        result.msg = (
+            "the refresh started at %s by %s lost its answer there, and only that controller can tell whether it kept the rotated refresh "
+            "token in its rescue directory; presenting the stored token again from here could make the platform revoke the chain, so "
+            "nothing was sent. Run ansible-playbook preauth.oauth2.refresh on that controller%s: it writes its rescue file back, or finds "
+            "none and settles the chain. If that controller and its rescue directory are gone for good, release the marker from here: "
+            "ansible-playbook preauth.oauth2.refresh -e preauth_release_in_flight=%s (release_in_flight on preauth.oauth2.token_refresh)"
+            % (
+                iso(marker.get("started_at")),
+                _holder_label(marker),
+                " with PREAUTH_OAUTH2_RESCUE_DIR=%s" % str(holder.get("rescue_dir"))[:300] if isinstance(holder.get("rescue_dir"), str) else "",
+                conn.name,
+            )
+        )
+        return result
 
     def _why(self, tokens: dict[str, t.Any], in_flight: dict[str, t.Any] | None, now: float) -> str | None:
         if in_flight is not None:
@@ -432,6 +481,8 @@ class Refresher:
             except StoreCopyError as exc:
                 result.reason, result.msg = "store_copy", exc.msg
                 return result
+        # Who may hold the answer if this run cannot commit it; before the marker, so that no request leaves without a place for it.
+        holder = self.store.in_flight_holder() if conn.rotating else None
         waited = 0.0
         while True:
             now = self.now()
@@ -442,6 +493,8 @@ class Refresher:
             # "until": when the request and the writes after it have certainly ended, whatever happened to this run.
             until = now + (self.client.timeout if isinstance(self.client.timeout, (int, float)) else 30.0) + IN_FLIGHT_MARGIN
             data["in_flight"] = {"fingerprint": fingerprint(presented), "started_at": round(now, 3), "until": round(until, 3)}
+            if holder is not None:
+                data["in_flight"]["holder"] = holder
             self._count_call(record)
             self.store.save(record)  # the marker is on disk before the request leaves
             result.token_calls += 1
@@ -452,9 +505,9 @@ class Refresher:
                 break
             except OAuthError as exc:
                 if exc.rotation is not None:
-                    return self._keep_rotation(conn, record, result, exc)
+                    return self._judged(result, functools.partial(self._keep_rotation, conn, record, result, exc))
                 if exc.kind != "rate_limited":
-                    return self._failed(record, result, exc, previous_flight)
+                    return self._judged(result, functools.partial(self._failed, record, result, exc, previous_flight))
                 data["in_flight"] = None  # answered: nothing was rotated
                 wait = exc.retry_after if exc.retry_after is not None else 60 - (self.now() % 60)
                 wait = max(MIN_WAIT, wait)
@@ -466,8 +519,17 @@ class Refresher:
                     self.sleep(wait)
                     waited += wait
                     continue
-                return self._failed(record, result, exc, previous_flight, stop)
-        return self._persist(conn, record, result, fresh, why)
+                return self._judged(result, functools.partial(self._failed, record, result, exc, previous_flight, stop))
+        return self._judged(result, functools.partial(self._persist, conn, record, result, fresh, why))
+
+    @staticmethod
+    def _judged(result: ChainResult, step: t.Callable[[], ChainResult]) -> ChainResult:
+        """``step`` after a token call; a store that cannot keep its outcome fails this result, which keeps its count of token calls."""
+        try:
+            return step()
+        except PreauthError as exc:
+            result.status, result.reason, result.msg = "failed", "error", exc.msg
+            return result
 
     def _warn(self, conn: Connection, result: ChainResult, warnings: t.Iterable[str]) -> None:
         result.warnings.extend("connection %s: the token endpoint's answer: %s" % (conn.name, w) for w in warnings)
@@ -599,6 +661,14 @@ class Refresher:
             "the next run tries that token once more and reports whether the chain survived" % exc.msg
         )
         return result
+
+
+def _holder_label(marker: t.Mapping[str, t.Any]) -> str:
+    """The controller an in-flight marker names, for people (no secret in it: host, user, rescue directory)."""
+    holder = _mapping(marker.get("holder"))
+    if not isinstance(holder.get("id"), str):
+        return "a controller this marker does not name (an older collection, or an edited record)"
+    return "the controller %s@%s (rescue directory %s)" % (str(holder.get("user"))[:64], str(holder.get("host"))[:64], str(holder.get("rescue_dir"))[:300])
 
 
 def _unexpected(name: str, exc: Exception, platform: str | None = None) -> ChainResult:

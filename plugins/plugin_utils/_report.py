@@ -27,7 +27,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_hint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore, check_connection_name, replace_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, VaultStore, check_connection_name, replace_file
 
 CONTROLLER = "controller"
 
@@ -55,13 +55,19 @@ _METRICS: tuple[tuple[str, str, t.Callable[[dict[str, t.Any]], float | None]], .
         "preauth_chain_present",
         "1 when the store holds tokens for the connection, 0 after they were revoked or when the inventory defines a connection "
         "that was never preauthenticated.",
-        lambda s: 1.0 if s["has_tokens"] else 0.0,
+        lambda s: None if s["has_tokens"] is None else 1.0 if s["has_tokens"] else 0.0,
     ),
     (
         "preauth_handed_over_timestamp_seconds",
         "When the chain was handed over to the host in the owner label, which keeps it alive since (Unix time); "
         "absent for chains the controller keeps alive.",
         lambda s: s["timestamps"]["owner_since"] if s["owner"] not in (CONTROLLER, None) else None,
+    ),
+    (
+        "preauth_record_unreadable",
+        "1 when the store holds a record of the connection that this run cannot read (another vault password, damaged data); "
+        "then its other series are absent and platform and owner are empty. 0 for every record that was read.",
+        lambda s: None if s.get("unreadable") is None else 1.0 if s["unreadable"] else 0.0,
     ),
 )
 
@@ -125,6 +131,7 @@ def summarize(data: t.Mapping[str, t.Any], now: float) -> dict[str, t.Any]:
         "reauthorization_reason": reauth.get("reason") if reauth is not None else None,
         "reauthorization_since": iso(reauth.get("since")) if reauth is not None else None,
         "in_flight": bool(data.get("in_flight")),
+        "unreadable": False,
         "moved_to": _text(section(data, "moved_to").get("store")),
         "timestamps": {
             "access_expires_at": access_expires,
@@ -159,16 +166,27 @@ def by_days_left(summaries: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.An
     return sorted(summaries, key=lambda s: (s["days_left"] is None, s["days_left"] or 0.0, s["connection"] or ""))
 
 
-def collect(store: VaultStore, names: t.Sequence[str] | None, now: float, with_secrets: bool = False) -> list[dict[str, t.Any]]:
-    """Summaries of the named connections, or of every store file in the store directory.
+def collect(
+    store: VaultStore, names: t.Sequence[str] | None, now: float, with_secrets: bool = False, unreadable: list[dict[str, t.Any]] | None = None
+) -> list[dict[str, t.Any]]:
+    """Summaries of the named connections, or of every record in the store.
 
-    A named connection without a store file, or a store that cannot be decrypted, is an error:
-    a report that silently leaves a connection out would hide the one that needs attention.
+    A named connection without a record is an error: a report that silently leaves a connection
+    out would hide the one that needs attention. A record that cannot be read (another vault
+    password, damaged data) is an error too, unless ``unreadable`` is given: then it is appended
+    there as ``{"connection", "reason"}`` (the store's message, which never holds a secret) and the
+    other records are reported as usual, so one bad record does not blind the report to the rest.
     """
     wanted = [check_connection_name(n) for n in names] if names is not None else store.connections()
     found = []
     for name in dict.fromkeys(wanted):
-        record = store.read(name)
+        try:
+            record = store.read(name)
+        except StoreError as exc:
+            if unreadable is None:
+                raise
+            unreadable.append({"connection": name, "reason": exc.msg})
+            continue
         if not record.exists:
             raise ReportError(
                 "connection %s has no stored chain in %s; create one by preauthenticating it: %s, or check the store options"
@@ -209,27 +227,31 @@ def _sample(value: float) -> str:
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _absent(name: str) -> dict[str, t.Any]:
-    """What the metrics need of a connection the inventory defines and the store lacks: no chain, nothing else known."""
+def _absent(name: str, unreadable: bool = False) -> dict[str, t.Any]:
+    """What the metrics need of a connection the inventory defines and the store lacks (no chain, no record), or of a
+    record that cannot be read (nothing known but that)."""
     return {
         "connection": name,
         "platform": None,
         "owner": None,
-        "has_tokens": False,
+        "has_tokens": None if unreadable else False,
         "reauthorization_required": None,
+        "unreadable": True if unreadable else None,
         "timestamps": {"refresh_expires_at": None, "last_refresh_at": None, "preauthenticated_at": None, "owner_since": None},
     }
 
 
-def prometheus_text(summaries: t.Iterable[dict[str, t.Any]], missing: t.Iterable[str] = ()) -> str:
+def prometheus_text(summaries: t.Iterable[dict[str, t.Any]], missing: t.Iterable[str] = (), unreadable: t.Iterable[str] = ()) -> str:
     """The metrics of these chains in the text exposition format, for node_exporter's textfile collector.
 
     ``missing`` names connections the inventory defines that have no chain: they appear as
     ``preauth_chain_present 0`` with empty platform and owner labels, so the alert for a chain that
-    needs a person catches them too. Series are ordered by connection name so equal input gives
-    byte-identical output.
+    needs a person catches them too. ``unreadable`` names records the run cannot read: they appear
+    only as ``preauth_record_unreadable 1`` (what they hold is not known). Series are ordered by
+    connection name so equal input gives byte-identical output.
     """
-    ordered = sorted([*summaries, *(_absent(name) for name in missing)], key=lambda s: s["connection"] or "")
+    entries = [*summaries, *(_absent(name) for name in missing), *(_absent(name, unreadable=True) for name in unreadable)]
+    ordered = sorted(entries, key=lambda s: s["connection"] or "")
     lines = []
     for metric, help_text, pick in _METRICS:
         lines.append("# HELP %s %s" % (metric, help_text))

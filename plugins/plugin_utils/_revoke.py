@@ -23,6 +23,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import moving_refusal
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Record, VaultStore
 
@@ -54,7 +55,11 @@ def _failure(exc: OAuthError, name: str, url: str) -> RevokeError:
 
 
 def check_definition(record: Record, conn: Connection) -> None:
-    """The options must name the app that obtained the chain, or the platform would revoke nothing."""
+    """The options must name the app that obtained the chain, or the platform would revoke nothing; a move must not hold it."""
+    held = moving_refusal(record.data, record.connection)
+    if held is not None:
+        # Revoking one side of a move that stopped half-way would leave the other side's copy to be taken for the chain.
+        raise RevokeError(held + ". Nothing was changed.", record.connection)
     stored = record.data.get("definition") or {}
     for field, given in (("platform", conn.platform.name), ("client_id", conn.client_id)):
         if stored.get(field) != given:

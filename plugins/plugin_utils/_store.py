@@ -99,9 +99,10 @@ def _untrusted(info: os.stat_result, what: str, path: str, fix_mode: str) -> str
     """Why a file or directory of the store must not be used (another owner, writable by others), or None."""
     me = os.geteuid()
     if info.st_uid != me:
+        # Never advise chown: taking over another user's file would trust whatever that user put in it.
         return (
-            "the %s %s is owned by %s, not by %s who runs this, so it is not used; nothing was changed. If it is yours, "
-            "chown it (chown %s %s); otherwise choose a store_dir of your own" % (what, path, _user(info.st_uid), _user(me), _login(me), path)
+            "the %s %s is owned by %s, not by %s who runs this, so it is not used; nothing was changed. Use a directory of your "
+            "own instead, and copy into it only what you have checked" % (what, path, _user(info.st_uid), _user(me))
         )
     if stat.S_IMODE(info.st_mode) & 0o022:
         return (
@@ -310,6 +311,14 @@ class VaultStore:
 
     def replay_rescues(self) -> None:
         """Write back what an earlier run could not commit, where the backend keeps such rescues."""
+
+    def in_flight_holder(self) -> dict[str, t.Any] | None:
+        """Who an in-flight marker written now names as the one that may hold its answer (None: one machine's lock says it)."""
+        return None
+
+    def holds(self, marker: t.Mapping[str, t.Any]) -> bool:
+        """Whether an expired in-flight marker's answer, if any was kept, could only be with this run (always, for one machine)."""
+        return True
 
     def check_home(self) -> None:
         """StoreError when this store must not refresh rotating chains from here (a copy)."""

@@ -6,6 +6,7 @@ inventory with no connections, so nothing reaches a store, a platform or a host.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import typing as t
@@ -30,6 +31,7 @@ VALID: dict[str, t.Any] = {
     "preauth_deploy_hosts": "localhost",
     "preauth_deploy_become": "false",
     "preauth_adopt_store": "false",
+    "preauth_release_in_flight": "acme-nl",
     "preauth_report_unchanged": "true",
     "preauth_prometheus_file": "/tmp/preauth.prom",
     "preauth_status_hosts": "localhost",
@@ -43,6 +45,7 @@ VALID: dict[str, t.Any] = {
     "preauth_store_url": "postgresql://preauth@db.example.test/preauth",
     "preauth_to_store_dir": "/tmp/preauth-tokens-new",
     "preauth_to_store_url": "postgresql://preauth@db2.example.test/preauth",
+    "preauth_keep": "destination",
     "preauth_vault_id": "prod",
     "preauth_connections": [],
     "preauth_settings_user": "invantive",
@@ -144,3 +147,49 @@ def documented_tags(name: str) -> set[str]:
     found = re.search(r"^# Tags: (.*?)(?:, e\.g\.|\.$)", header, re.M | re.S)
     assert found is not None, "the header of %s.yml documents no tags" % name
     return set(re.findall(r"(\w+) \(", found.group(1)))
+
+
+@pytest.mark.parametrize("name", ["refresh", "store_migrate"])
+@pytest.mark.parametrize("value", ["", ",", " ", " , ,"])
+def test_a_selection_that_names_no_connection_is_refused_by_every_playbook(ansible_playbook: t.Callable[..., t.Any], name: str, value: str) -> None:
+    result = only_checks(ansible_playbook, name, {"preauth_only": value})
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert (
+        "preauth_only=%s names no connection: give a comma-separated list of connection names (preauth_only=acme-nl,crm), or leave "
+        "preauth_only out for every connection." % json.dumps(value)
+    ) in " ".join(result.stdout.split()), result.stdout[-2000:]
+
+
+def test_a_selection_with_blank_names_among_real_ones_passes(ansible_playbook: t.Callable[..., t.Any]) -> None:
+    result = only_checks(ansible_playbook, "store_migrate", {"preauth_only": "acme-nl, ,crm,"})
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("skipping", [("--skip-tags", "always"), ("--start-at-task", "Move the chains")])
+def test_what_the_checks_cannot_skip_the_module_refuses(ansible_playbook: t.Callable[..., t.Any], tmp_path: t.Any, skipping: tuple[str, str]) -> None:
+    """--skip-tags always and --start-at-task skip check_vars.yml; the module still refuses a blank selection and moves nothing."""
+    source, destination = tmp_path / "tokens", tmp_path / "tokens-new"
+    extra = {"preauth_store_dir": str(source), "preauth_to_store_dir": str(destination), "preauth_only": " , "}
+    result = ansible_playbook("store_migrate", *skipping, extra=extra)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "TASK [Check the types and choices of the variables]" not in result.stdout  # the checks were skipped indeed
+    assert "connections names no connection (' ', ' '): give the names of the connections to move" in result.stdout, result.stdout[-3000:]
+    assert not destination.exists() or not os.listdir(destination)
+    # An unknown preauth_keep is refused by the module's argument spec in the same way.
+    result = ansible_playbook("store_migrate", *skipping, extra=dict(extra, preauth_only="acme-nl", preauth_keep="both"))
+    assert result.returncode != 0 and "value of keep must be one of: source, destination, got: both" in result.stdout, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("value", ["", " , "])
+@pytest.mark.parametrize("skipping", [("--skip-tags", "always"), ("--start-at-task", "Refresh the chains that need it")])
+def test_a_blank_selection_refreshes_nothing_even_when_the_checks_are_skipped(
+    ansible_playbook: t.Callable[..., t.Any], tmp_path: t.Any, skipping: tuple[str, str], value: str
+) -> None:
+    """refresh.yml selects by a defined preauth_only, so a blank one selects no connection instead of every one."""
+    connections = [{"name": "acme-nl", "platform": "exact_online", "country": "nl", "client_id": "FAKE-client-id", "client_secret": "FAKE-secret"}]
+    extra = {"preauth_store_dir": str(tmp_path / "tokens"), "preauth_only": value}
+    result = ansible_playbook("refresh", *skipping, extra=extra, inventory={"vars": {"preauth_connections": connections}})
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "TASK [Check the types and choices of the variables]" not in result.stdout
+    assert "No connection to refresh: preauth_connections of the inventory is empty, or preauth_only=%s matches none of them." % value in result.stdout
+    assert "acme-nl" not in result.stdout and not (tmp_path / "tokens").exists()

@@ -1,11 +1,14 @@
 """playbooks/store_migrate.yml through real ansible-playbook runs: a file store moved to a real PostgreSQL store, check mode
-first, then the move, then a second run that changes nothing, and a refusal that fails the play after the table."""
+first, then the move, then a second run that changes nothing, a refusal that fails the play after the table, and a run
+SIGKILLed after it wrote the destination (the test-only pause seam), settled by the next run."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import typing as t
 
 import psycopg
@@ -53,10 +56,13 @@ def migrate(tmp_path, pg) -> t.Callable[..., subprocess.CompletedProcess]:
     env.update(pg.env, ANSIBLE_COLLECTIONS_PATH=str(base), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        command = [playbook, "-i", str(inventory), "--vault-password-file", str(secret), "preauth.oauth2.store_migrate", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL)
+    def command(*args: str) -> list[str]:
+        return [playbook, "-i", str(inventory), "--vault-password-file", str(secret), "preauth.oauth2.store_migrate", *args]
 
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command(*args), env=env, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL)
+
+    run.command, run.env = command, env  # type: ignore[attr-defined]
     return run
 
 
@@ -117,3 +123,36 @@ def test_store_migrate_needs_exactly_one_destination(migrate, tmp_path):
     result = migrate("-e", "preauth_store_dir=" + str(tmp_path / "tokens"))
     assert result.returncode != 0
     assert "Set exactly one of preauth_to_store_url (a PostgreSQL URI) and preauth_to_store_dir (a directory)" in result.stdout
+
+
+def test_store_migrate_killed_after_writing_the_destination_is_finished_by_the_next_run(sim, tmp_path, pg_env, pg_db, migrate):
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import PAUSE_ENV
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import moving_mark
+
+    in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
+    in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)
+    pg_env.use()
+    preauthenticate(in_file)
+    refresh_token = stored(in_file)["tokens"]["refresh_token"]
+    where = ["-e", "preauth_store_dir=" + in_file["store_dir"], "-e", "preauth_to_store_url=" + pg_db]
+    flag = tmp_path / "paused"
+    env = dict(migrate.env, **{PAUSE_ENV: "written:%s" % flag})  # type: ignore[attr-defined]
+    proc = subprocess.Popen(migrate.command(*where), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 120
+    while not flag.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:] if proc.poll() is not None else "no pause"
+        time.sleep(0.1)
+    # The worker that paused (ansible-playbook's workers are not in its process group), then the playbook.
+    os.kill(int(flag.read_text()), signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    # Both stores hold the chain, and both refuse it until the move is run again.
+    assert moving_mark(stored(in_file))["side"] == "source" and moving_mark(stored(in_pg))["side"] == "destination"
+    again = migrate(*where)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert (
+        "acme-nl                  moved         1  moved to %s (finished the move from %s to %s that stopped at " % (pg_db, in_file["store_dir"], pg_db)
+        in again.stdout
+    ), again.stdout[-3000:]
+    assert refresh_token not in again.stdout + again.stderr
+    assert stored(in_file)["tokens"] is None and stored(in_pg)["tokens"]["refresh_token"] == refresh_token and moving_mark(stored(in_pg)) is None

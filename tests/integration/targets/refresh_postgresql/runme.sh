@@ -13,7 +13,9 @@
 #  6. the server restarted at that moment: committed after the restart, or kept in a rescue file that
 #     the next run writes back (a warning says so); and the server down until the run gives up: always
 #     the rescue file, written back by the next run; either way the chain is alive;
-#  7. no secret (nor the database password) in any output, log, rescue file or database row.
+#  7. no secret (nor the database password) in any output, log, rescue file or database row;
+#  8-10 (chain_safety.sh): a database crash mid-refresh with two controllers, a copy of the database, and
+#     rescue directories that others can change.
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
@@ -173,7 +175,7 @@ interrupted() {
 interrupted strict-10 terminate
 grep -q "strict-10: refreshed - " "$work/terminate.out"
 grep -q "trying again on a new database session" "$work/terminate.out"
-[ -z "$(ls -A "$work/rescue" 2>/dev/null)" ] || { echo "a terminated session left a rescue file" >&2; exit 1; }
+! compgen -G "$work/rescue/*.json" >/dev/null || { echo "a terminated session left a rescue file" >&2; exit 1; }
 "$py" tool.py live "$SIM_URL" "$work" strict-10
 pb "$refresh" -e preauth_only=strict-10 -e preauth_force=true >"$work/terminate-after.out" 2>&1
 grep -q "strict-10: refreshed - " "$work/terminate-after.out"
@@ -216,6 +218,14 @@ alive strict-12
 "$py" tool.py check "$SIM_URL" "$work" any
 lap "6. server restarted / down after the token answer"
 
+# 8-10: a database crash with two controllers, a copy of the database, rescue directories others can change.
+# shellcheck source=chain_safety.sh
+source chain_safety.sh
+
+# A move between stores SIGKILLed at each of its steps (issue 18, item 4).
+# shellcheck source=move_kill.sh
+source move_kill.sh
+
 # 7. Everything ran at -vvvv with log files; the database rows and the server's log are scanned too.
 "$py" tool.py dump "$work" "$work/db-rows.txt"
 cp "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["log"])' "$pgdir/server.json")" "$work/pg-server.log"
@@ -226,4 +236,4 @@ if grep -rlF -- "$PGPASSWORD" "$work"; then
 fi
 echo "database password: in no output, log or file"
 lap "7. secret scan"
-echo "refresh_postgresql: concurrency, no-op, two controllers, faults, kills, a terminated session and a restarted server behave; nothing leaked"
+echo "refresh_postgresql: concurrency, no-op, two controllers, faults, kills, a terminated session, a restarted and a crashed server, a database copy and hostile rescue directories behave; nothing leaked"

@@ -5,6 +5,7 @@ Nothing here prints a secret."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -94,21 +95,65 @@ def inventory(sim: str, work: str, strict: str, exact: str) -> None:
         yaml.safe_dump(doc, handle, sort_keys=False)
 
 
-def later(sim: str, work: str, seconds: str) -> None:
+def _shift(data: dict, delta: float) -> None:
+    shift_record(data, delta)
+    flight = data.get("in_flight")
+    if isinstance(flight, dict) and isinstance(flight.get("until"), (int, float)):
+        flight["until"] = round(flight["until"] - delta, 3)
+
+
+def later(sim: str, work: str, seconds: str, *rescue_dirs: str) -> None:
     """The simulator's clock and every row's times move forward, in-flight deadlines included (a row's
-    "until" says how long another run leaves a lost answer alone; time passing must pass it too)."""
+    "until" says how long another run leaves a lost answer alone; time passing must pass it too).
+
+    Rescue files in ``rescue_dirs`` (other controllers' directories) age with the rows they were derived
+    from: each is shifted the same way and re-encrypted onto the shifted row, as if time had passed for both.
+    """
     delta = float(seconds)
     ControlClient(sim).advance_clock(delta)
     tokens = store(work)
     try:
         for connection in tokens.connections():
             with tokens.locked(connection) as record:
-                shift_record(record.data, delta)
-                flight = record.data.get("in_flight")
-                if isinstance(flight, dict) and isinstance(flight.get("until"), (int, float)):
-                    flight["until"] = round(flight["until"] - delta, 3)
+                _shift(record.data, delta)
+                before = record.source[2] if record.source else None
+            after = tokens.read(connection).source
+            for directory in rescue_dirs:
+                _age_rescue(tokens, directory, connection, before, after[2] if after else None, delta)
     finally:
         tokens.close()
+
+
+def _age_rescue(tokens: PgTokenStore, directory: str, connection: str, before: str | None, after: str | None, delta: float) -> None:
+    path = os.path.join(directory, "%s.%s.json" % (tokens.store_id, connection))
+    if not os.path.exists(path) or before == after:
+        return
+    with open(path, encoding="utf-8") as handle:
+        rescue = json.load(handle)
+    if rescue["base_sha256"] != before:
+        return
+    record = tokens._record(connection, rescue["document"].encode("ascii"))  # pylint: disable=protected-access
+    record.original = None
+    _shift(record.data, delta)
+    _data, b_document = tokens._ciphertext(record)  # pylint: disable=protected-access
+    rescue.update(base_sha256=after, document=b_document.decode("ascii"), document_sha256=hashlib.sha256(b_document).hexdigest())
+    with open(path + ".aged", "w", encoding="utf-8") as handle:
+        json.dump(rescue, handle, sort_keys=True)
+    os.chmod(path + ".aged", 0o600)
+    os.replace(path + ".aged", path)
+
+
+def copy_db(pgdir: str, name: str) -> None:
+    """CREATE DATABASE <name> TEMPLATE preauth, as a database administrator would make a copy; prints its URL."""
+    from pgserver import PostgresServer
+    from psycopg import sql
+
+    with open(os.path.join(pgdir, "server.json"), encoding="utf-8") as handle:
+        pg = PostgresServer.from_state(json.load(handle))
+    pg.terminate_backends()
+    with pg.admin_connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE preauth OWNER preauth").format(sql.Identifier(name)))
+    print(pg.url_for(name))
 
 
 def state(sim: str) -> dict:
@@ -223,11 +268,11 @@ def server(pgdir: str, action: str) -> None:
 
     with open(os.path.join(pgdir, "server.json"), encoding="utf-8") as handle:
         pg = PostgresServer.from_state(json.load(handle))
-    if action == "down":
-        pg.stop("fast")
+    if action in ("down", "crash"):
+        pg.stop("fast" if action == "down" else "immediate")  # immediate: as a crash, no shutdown checkpoint
     else:
         pg.start_again()
-    print("pgserver: %s" % ("stopped" if action == "down" else "started again"))
+    print("pgserver: %s" % ("started again" if action == "up" else "stopped (%s)" % action))
 
 
 def rescue_is_ciphertext(path: str) -> None:
@@ -236,6 +281,34 @@ def rescue_is_ciphertext(path: str) -> None:
     if not rescue["document"].startswith("$ANSIBLE_VAULT;1.1;AES256"):
         raise SystemExit("the rescue file %s holds something other than vault ciphertext" % path)
     print("the rescue file holds vault ciphertext only")
+
+
+# -- item 18.4: a move between stores killed at each step (move_kill.sh) -------------------------------------------------
+
+
+def _side_state(record) -> str:
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import moving_mark
+
+    if not record.exists:
+        return "-"
+    if not (record.data.get("tokens") or {}).get("refresh_token"):
+        return "tombstone" if record.data.get("moved_to") else "empty"
+    return "marked" if moving_mark(record.data) else "live"
+
+
+def move_sides(work: str, name: str, store_dir: str, expected: str) -> None:
+    """The connection's state in the PostgreSQL store and in the file store ``store_dir``, as PG:FILE (live, marked,
+    tombstone, empty or -), must be ``expected``; never more than one side live."""
+    tokens = store(work)
+    try:
+        pg_side = _side_state(tokens.read(name))
+    finally:
+        tokens.close()
+    file_side = _side_state(open_store({"store_dir": store_dir}, vault(work)).read(name))
+    found = "%s:%s" % (pg_side, file_side)
+    if found.count("live") > 1 or found != expected:
+        raise SystemExit("%s: the stores hold %s (PostgreSQL:file), not %s" % (name, found, expected))
+    print("%s: %s (PostgreSQL:file)" % (name, found))
 
 
 if __name__ == "__main__":

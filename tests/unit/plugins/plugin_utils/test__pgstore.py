@@ -58,6 +58,21 @@ def refresh(p: dict[str, t.Any], store: PgTokenStore | None = None, **policy: t.
     return refresher(p, store, **policy).run_one(resolve(p, new_client(p)))
 
 
+def rescue_files(directory: t.Any) -> list[str]:
+    """The rescue files in a rescue directory (beside them, ``.controller`` names the controller)."""
+    return sorted(n for n in os.listdir(directory) if n.endswith(".json")) if os.path.isdir(directory) else []
+
+
+def rescued_generation(store: PgTokenStore, generation: int) -> tuple[t.Any, bytes, str]:
+    """What a rescue of crm would hold if a write of ``generation`` had failed: the record, its ciphertext, the row it came from."""
+    with store.locked("crm") as record:
+        record.data["generation"] = generation
+        _data, ciphertext = store._ciphertext(record)  # pylint: disable=protected-access
+        base = record.source[2]
+        record.data["generation"] = 1
+    return record, ciphertext, base
+
+
 def row(pg, url: str, connection: str) -> dict[str, t.Any] | None:
     with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
         cur = conn.execute("SELECT * FROM preauth_oauth2_chain WHERE connection = %s", (connection,))
@@ -287,7 +302,7 @@ def test_a_session_killed_after_the_token_answer_keeps_the_chain(sim, tmp_path, 
     result = _refresh_while(p, store, control, lambda: pg_env.terminate_backends("preauth.oauth2"))
     assert (result.status, result.reason) == ("refreshed", "refreshed"), result.msg
     assert any("trying again on a new database session" in w for w in store.warnings)
-    assert not os.path.exists(tmp_path / "rescue")
+    assert rescue_files(tmp_path / "rescue") == []
     stored = store_of(p).read("crm").data
     assert stored["in_flight"] is None
     assert stored["tokens"]["refresh_fingerprint"] == control.state()["chains"][0]["refresh_fingerprint"]
@@ -304,7 +319,7 @@ def test_a_server_stopped_after_the_token_answer_leaves_a_rescue_that_the_next_r
         result = _refresh_while(p, store, control, lambda: own.stop("immediate"))
         assert result.status == "failed"
         assert "is kept in the rescue file %s/" % rescue_dir in result.msg and "Do not delete that file" in result.msg
-        files = os.listdir(rescue_dir)
+        files = rescue_files(rescue_dir)
         assert len(files) == 1 and files[0].endswith(".crm.json")
         path = os.path.join(rescue_dir, files[0])
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(rescue_dir).st_mode) == 0o700
@@ -319,7 +334,7 @@ def test_a_server_stopped_after_the_token_answer_leaves_a_rescue_that_the_next_r
         batch = Refresher(again, new_client(p), Policy()).run_many([resolve(p, new_client(p))], ["crm"], 1)
         assert [(r.status, r.reason) for r in batch] == [("unchanged", "not_needed")], [r.msg for r in batch] + again.warnings
         assert any("was written to the database now" in w for w in again.warnings)
-        assert os.listdir(rescue_dir) == []
+        assert rescue_files(rescue_dir) == []
         assert store_of(p).read("crm").data["tokens"]["refresh_fingerprint"] == live
         assert refresh(p, force=True).status == "refreshed"  # the rotated token was kept: the chain lives
         store.close()
@@ -331,11 +346,7 @@ def test_a_rescue_older_than_the_database_is_dropped_and_a_conflicting_one_is_ke
     preauthenticate(p)
     rescue_dir = str(tmp_path / "rescue")
     store = store_of(p, rescue_dir=rescue_dir)
-    with store.locked("crm") as record:
-        record.data["generation"] = 7
-        _data, ciphertext = store._ciphertext(record)  # pylint: disable=protected-access
-        base = record.source[2]
-        record.data["generation"] = 1
+    record, ciphertext, base = rescued_generation(store, 7)
     # The database moved on with a refresh of its own: the rescue holds a token the database already replaced.
     assert refresh(p, force=True).status == "refreshed"
     path = store._rescue(record, ciphertext, base)  # pylint: disable=protected-access
@@ -365,7 +376,12 @@ def test_an_in_flight_marker_of_a_live_run_is_left_to_finish(sim, tmp_path, pg_e
     preauthenticate(p)
     now = time.time()
     with store_of(p).locked("crm") as record:
-        record.data["in_flight"] = {"fingerprint": record.data["tokens"]["refresh_fingerprint"], "started_at": now, "until": now + 95}
+        record.data["in_flight"] = {
+            "fingerprint": record.data["tokens"]["refresh_fingerprint"],
+            "started_at": now,
+            "until": now + 95,
+            "holder": store_of(p).in_flight_holder(),  # this controller's: past its time, it settles the chain itself
+        }
     calls = control.state()["token_calls_total"]
     result = refresh(p)
     assert (result.status, result.reason) == ("skipped", "in_flight") and "may still be waiting for its answer" in result.msg
@@ -399,3 +415,245 @@ def test_without_psycopg_the_message_says_how_to_install_it(tmp_path):
     assert lines[0] == "TokenStore"
     assert lines[1].startswith("store_url selects the PostgreSQL token store, which needs the Python package psycopg (version 3)")
     assert "python3 -m pip install 'psycopg[binary]>=3.1'" in lines[1]
+
+
+# -- issue 18: what the store promises must hold across controllers, copies and hostile inputs ----
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "postgresql://preauth@[::1]x/preauth?password={pw}",  # libpq quotes the whole URI it cannot parse
+        "postgresql://preauth:{pw}@[::1]x/preauth",
+        "postgresql://preauth@127.0.0.1:1/preauth?password={pw}&bogus=1",
+        "postgresql://preauth@127.0.0.1:1/preauth?password={pw}&port=abc",
+        "postgresql://preauth@127.0.0.1:1/preauth?options=-c%20password%3D{pw}",
+        "postgresql://preauth@127.0.0.1:1/preauth?password=%27{pw}%27&sslmode=bogus",
+    ],
+)
+def test_no_form_of_a_password_in_a_store_url_is_ever_shown(sim, tmp_path, shape):
+    url = shape.format(pw=FAKE_DB_PASSWORD)
+    store = PgTokenStore(url, VAULT, connect_timeout=1)
+    with pytest.raises(StoreError) as caught:
+        store.connections()
+    for text in (caught.value.msg, store.location, redact_url(url)):
+        assert FAKE_DB_PASSWORD not in text and FAKE_DB_PASSWORD.replace("-", "%2D") not in text
+        assert '"postgresql://' not in text  # libpq's quote of the URI is never echoed
+    assert caught.value.msg.startswith("cannot connect to the PostgreSQL token store postgresql://")
+
+
+def test_facts_signed_for_an_older_document_do_not_hide_a_dead_chain(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    healthy = row(pg_env, pg_db, "crm")
+    assert store_of(p).index("crm") is not None  # the facts of the current document are believed
+    with store_of(p).locked("crm") as record:
+        record.data["reauthorization_required"] = {"since": time.time(), "reason": "the platform refused the refresh token"}
+    # A database administrator puts back the older, validly signed facts beside the current document.
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_chain SET facts = %s, mac = %s WHERE connection = 'crm'", healthy["facts"], healthy["mac"])
+    assert store_of(p).index("crm") is None
+    result = refresh(p)
+    assert (result.status, result.reason) == ("failed", "reauthorization_required"), result.msg
+    # The same for an in-flight marker: old facts never answer "nothing to do" for it.
+    p2 = pg_params(sim, tmp_path, pg_db, strict_params, connection="crm-2")
+    preauthenticate(p2)
+    healthy = row(pg_env, pg_db, "crm-2")
+    now = time.time()
+    with store_of(p2).locked("crm-2") as record:
+        record.data["in_flight"] = {"fingerprint": "0" * 12, "started_at": now, "until": now + 95, "holder": store_of(p2).in_flight_holder()}
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_chain SET facts = %s, mac = %s WHERE connection = 'crm-2'", healthy["facts"], healthy["mac"])
+    assert (refresh(p2).status, refresh(p2).reason) == ("skipped", "in_flight")
+
+
+@pytest.mark.parametrize("store_id", ["../../../../tmp/preauth-test-pwn/x", None, "not-a-uuid"])
+def test_a_store_id_that_is_no_uuid_is_a_store_error_for_each_connection(sim, tmp_path, pg_env, pg_db, control, store_id):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    if store_id is None:
+        sql(pg_env, pg_db, "DELETE FROM preauth_oauth2_meta WHERE name = 'store_id'")
+    else:
+        sql(pg_env, pg_db, "UPDATE preauth_oauth2_meta SET value = %s WHERE name = 'store_id'", store_id)
+    rescue_dir = str(tmp_path / "rescue")
+    calls = control.state()["token_calls_total"]
+    store = store_of(p, rescue_dir=rescue_dir)
+    batch = Refresher(store, new_client(p), Policy(force=True)).run_many([resolve(p, new_client(p))], ["crm"], 1)
+    assert [(r.connection, r.status) for r in batch] == [("crm", "failed")]
+    expected = "no store_id" if store_id is None else "a store_id that is not a UUID"
+    assert "has %s in preauth_oauth2_meta" % expected in batch[0].msg and "Put back the id from a backup" in batch[0].msg
+    assert control.state()["token_calls_total"] == calls
+    assert not os.path.exists("/tmp/preauth-test-pwn") and rescue_files(rescue_dir) == []
+
+
+def _copy_database(pg, source_url: str, name: str) -> str:
+    from psycopg import sql as pgsql
+
+    with pg.admin_connect() as conn:
+        conn.execute(
+            pgsql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER preauth").format(pgsql.Identifier(name), pgsql.Identifier(source_url.rsplit("/", 1)[1]))
+        )
+    return pg.url_for(name)
+
+
+def test_a_copy_of_the_database_refuses_rotating_refreshes_and_handovers_until_adopted(sim, tmp_path, pg_env, pg_db, control):
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
+
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    copy_url = _copy_database(pg_env, pg_db, pg_db.rsplit("/", 1)[1] + "_copy")
+    try:
+        c = pg_params(sim, tmp_path, copy_url, strict_params)
+        calls = control.state()["token_calls_total"]
+        result = refresh(c, force=True)
+        assert (result.status, result.reason) == ("failed", "store_copy"), result.msg
+        assert "is a copy: it was set up as database" in result.msg and "database OID" in result.msg
+        assert "ansible-playbook preauth.oauth2.refresh -e preauth_adopt_store=true" in result.msg
+        with pytest.raises(PreauthError, match="is a copy"):
+            handover(store_of(c), "crm", "host", "dwh01", False)
+        assert control.state()["token_calls_total"] == calls and control.state()["chains_revoked"] == 0
+        assert store_of(c).read("crm").data["owner"]["kind"] == "controller"
+        # Reports still work on a copy, and the original is at home.
+        assert store_of(c).read("crm").exists
+        assert refresh(p, force=True).status == "refreshed"
+
+        # The original is retired: the copy is adopted, once, and refreshes from now on.
+        check = store_of(c).adopt(check_mode=True)
+        assert check["changed"] is True and check["from"]["path"].startswith("database ") and "_copy" in check["to"]["path"]
+        assert refresh(c, force=True).reason == "store_copy"  # check mode changed nothing
+        assert store_of(c).adopt()["changed"] is True
+        assert store_of(c).adopt()["changed"] is False
+        home = json.loads(dict(psycopg.connect(copy_url, password=pg_env.password).execute("SELECT name, value FROM preauth_oauth2_meta").fetchall())["home"])
+        assert len(home["adopted_from"]) == 1 and home["database"].endswith("_copy")
+        # (The copy holds the chain as it was before the original's refresh: the platform refuses that token.)
+        assert refresh(c, force=True).reason == "reauthorization_required"
+    finally:
+        pg_env.drop_database(copy_url.rsplit("/", 1)[1])
+
+
+def test_a_damaged_home_record_is_refused_like_a_copy(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    sql(pg_env, pg_db, "UPDATE preauth_oauth2_meta SET value = '{\"format\": 1, \"database\": 5}' WHERE name = 'home'")
+    result = refresh(p, force=True)
+    assert (result.status, result.reason) == ("failed", "store_copy") and "home record" in result.msg and "is damaged" in result.msg
+    assert store_of(p).adopt()["changed"] is True
+    assert refresh(p, force=True).status == "refreshed"
+
+
+def test_a_store_older_than_the_home_record_is_at_home_where_it_is_first_written(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    sql(pg_env, pg_db, "DELETE FROM preauth_oauth2_meta WHERE name = 'home'")
+    assert refresh(p, force=True).status == "refreshed"
+    with psycopg.connect(pg_db, password=pg_env.password) as conn:
+        home = json.loads(conn.execute("SELECT value FROM preauth_oauth2_meta WHERE name = 'home'").fetchone()[0])
+    assert home["database"] == pg_db.rsplit("/", 1)[1] and isinstance(home["database_oid"], int) and home["cluster"].isdigit()
+
+
+NOBODY = None
+try:
+    import pwd
+
+    NOBODY = pwd.getpwnam("nobody")
+except KeyError:  # pragma: no cover - every Debian machine has nobody
+    pass
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or NOBODY is None, reason="needs root and the user nobody to make a directory another user owns")
+
+
+@pytest.mark.parametrize("hostile", ["mode-0777", "another-owner", "a-link"])
+def test_a_rescue_directory_that_others_can_change_is_refused_before_any_token_call(sim, tmp_path, pg_env, pg_db, control, hostile):
+    if hostile == "another-owner" and (os.geteuid() != 0 or NOBODY is None):
+        pytest.skip("needs root to make a directory another user owns (CI runs as root)")
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    rescue_dir = tmp_path / "rescue"
+    if hostile == "a-link":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        rescue_dir.symlink_to(tmp_path / "elsewhere")
+    else:
+        rescue_dir.mkdir()
+        os.chmod(rescue_dir, 0o777)
+        if hostile == "another-owner":
+            os.chmod(rescue_dir, 0o700)
+            os.chown(rescue_dir, NOBODY.pw_uid, NOBODY.pw_gid)
+    calls = control.state()["token_calls_total"]
+    result = refresh(p, store_of(p, rescue_dir=str(rescue_dir)), force=True)
+    assert result.status == "failed", result.msg
+    assert {"mode-0777": "group or others can write to the rescue directory", "another-owner": "is owned by nobody", "a-link": "is a symbolic link"}[
+        hostile
+    ] in result.msg
+    assert "no refresh that rotates a chain of the PostgreSQL store runs until its rescue directory can be trusted" in result.msg
+    assert "chown" not in result.msg
+    assert control.state()["token_calls_total"] == calls and result.token_calls == 0
+    assert store_of(p).read("crm").data["in_flight"] is None  # no marker for a request that was never sent
+
+
+def test_a_rescue_file_with_a_second_name_is_not_written_back(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    rescue_dir = str(tmp_path / "rescue")
+    store = store_of(p, rescue_dir=rescue_dir)
+    record, ciphertext, base = rescued_generation(store, 9)
+    path = store._rescue(record, ciphertext, base)  # pylint: disable=protected-access
+    os.link(path, str(tmp_path / "second-name.json"))
+    with pytest.raises(PreauthError, match="has 2 names"):
+        with store_of(p, rescue_dir=rescue_dir).locked("crm"):
+            pass
+    assert os.path.exists(path) and store_of(p).read("crm").data["generation"] == 1
+
+
+def test_a_crash_of_the_database_mid_refresh_leaves_the_chain_to_the_controller_that_holds_the_answer(sim, tmp_path, control):
+    """Controller A keeps the rotated chain in its own rescue file; controller B (its own rescue directory) must not present the
+    spent token when the marker has expired, and can release it only by an explicit step."""
+    with PostgresServer().start() as own:
+        os.environ.update(own.env)
+        p = pg_params(sim, tmp_path, own.url, strict_params, timeout=30.0)
+        preauthenticate(p)
+        rescue_a, rescue_b = str(tmp_path / "a-rescue"), str(tmp_path / "b-rescue")
+        a = store_of(p, rescue_dir=rescue_a)
+        result = _refresh_while(p, a, control, lambda: own.stop("immediate"))
+        assert result.status == "failed" and "is kept in the rescue file %s/" % rescue_a in result.msg
+        assert result.token_calls == 1  # the rescue path counts the call it made
+        live = control.state()["chains"][0]["refresh_fingerprint"]
+        own.start_again()
+        a.close()
+
+        # B, on a clock two and a half minutes later: the marker is past its time, but A may hold the answer.
+        calls = control.state()["token_calls_total"]
+        b = store_of(p, rescue_dir=rescue_b)
+        later = Refresher(b, new_client(p), Policy(force=True), now=lambda: time.time() + 150)
+        batch = later.run_many([resolve(p, new_client(p))], ["crm"], 1)
+        assert [(r.status, r.reason) for r in batch] == [("failed", "in_flight_elsewhere")], [r.msg for r in batch]
+        assert "rescue directory %s" % rescue_a in batch[0].msg and "-e preauth_release_in_flight=crm" in batch[0].msg
+        assert "PREAUTH_OAUTH2_RESCUE_DIR=%s" % rescue_a in batch[0].msg
+        assert control.state()["token_calls_total"] == calls and control.state()["chains_revoked"] == 0
+        b.close()
+
+        # A runs again: it writes its rescue back, and the chain lives on from either controller.
+        again = store_of(p, rescue_dir=rescue_a)
+        batch = Refresher(again, new_client(p), Policy()).run_many([resolve(p, new_client(p))], ["crm"], 1)
+        assert any("was written to the database now" in w for w in again.warnings), again.warnings
+        assert store_of(p).read("crm").data["tokens"]["refresh_fingerprint"] == live
+        assert refresh(p, store_of(p, rescue_dir=rescue_b), force=True).status == "refreshed"
+        assert control.state()["chains_revoked"] == 0
+        again.close()
+
+
+def test_a_person_releases_the_marker_of_a_controller_that_never_comes_back(sim, tmp_path, pg_env, pg_db, control):
+    p = pg_params(sim, tmp_path, pg_db, strict_params)
+    preauthenticate(p)
+    gone = store_of(p, rescue_dir=str(tmp_path / "gone-rescue"))
+    now = time.time()
+    with gone.locked("crm") as record:  # the request of a controller killed before it was sent
+        record.data["in_flight"] = {"fingerprint": "0" * 12, "started_at": now - 300, "until": now - 200, "holder": gone.in_flight_holder()}
+    here = str(tmp_path / "here-rescue")
+    calls = control.state()["token_calls_total"]
+    assert refresh(p, store_of(p, rescue_dir=here)).reason == "in_flight_elsewhere"
+    assert store_of(p, rescue_dir=here).read("crm").data["in_flight"]["holder"]["rescue_dir"] == str(tmp_path / "gone-rescue")
+    assert control.state()["token_calls_total"] == calls
+    # Releasing another connection's marker, or none, changes nothing.
+    assert refresh(p, store_of(p, rescue_dir=here), release_in_flight=frozenset({"other"})).reason == "in_flight_elsewhere"
+    result = refresh(p, store_of(p, rescue_dir=here), release_in_flight=frozenset({"crm"}))
+    assert result.status == "refreshed", result.msg
+    assert any("was released (release_in_flight)" in w for w in result.warnings)
+    data = store_of(p).read("crm").data
+    assert data["in_flight"] is None and any(e.get("event") == "in_flight_released" for e in data["history"])

@@ -398,8 +398,11 @@ def test_a_due_refresh_is_never_skipped_because_of_an_index(sim, tmp_path, contr
 def test_an_in_flight_marker_is_never_read_from_the_index_as_nothing_to_do(sim, tmp_path, control):
     p = strict_params(sim, tmp_path)
     preauthenticate(p)
+    holder = open_store(p, VAULT).in_flight_holder()  # on PostgreSQL the marker names this controller, which may settle it
     with open_store(p, VAULT).locked("crm") as record:
         record.data["in_flight"] = {"fingerprint": record.data["tokens"]["refresh_fingerprint"], "started_at": round(time.time(), 3)}
+        if holder is not None:
+            record.data["in_flight"]["holder"] = holder
     assert open_store(p, VAULT).index("crm")["in_flight"] is True
     result = refresh(p)
     assert result.status == "refreshed" and "lost its answer; trying that token once more" in result.msg

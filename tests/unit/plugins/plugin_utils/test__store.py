@@ -274,7 +274,7 @@ def test_a_store_directory_another_user_owns_is_refused(tmp_path, mode):
     store = TokenStore(str(shared), vault())
     expected = (
         "the token store directory %s is owned by nobody (uid %d), not by %s (uid %d) who runs this, so it is not used; nothing was "
-        "changed. If it is yours, chown it (chown %s %s); otherwise choose a store_dir of your own" % (shared, NOBODY.pw_uid, ME, os.geteuid(), ME, shared)
+        "changed. Use a directory of your own instead, and copy into it only what you have checked" % (shared, NOBODY.pw_uid, ME, os.geteuid())
     )
     for attempt in (lambda: write(store, "acme", generation=1), lambda: store.read("acme"), store.connections):
         with pytest.raises(StoreError) as info:
