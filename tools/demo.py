@@ -17,10 +17,18 @@
 
 Everything runs against the simulator; the client secrets and the vault password are fake demo
 values, the secrets kept in a real ansible-vault file. Nothing leaves this machine.
+
+Everything the demo writes stays in its workspace, build/demo of the checkout, or the directory
+given with --workspace DIR (or PREAUTH_DEMO_WORKSPACE=DIR, e.g. make demo PREAUTH_DEMO_WORKSPACE=~/x):
+the stand-in host's sealed files, runner and health records, Ansible's temporary files and the
+controllers' homes. The exceptions are what must be elsewhere: the runner's run directory on a
+memory file system (a private directory under /dev/shm, removed at the end) and, as root, the
+PostgreSQL server's files in the temporary directory (its user cannot enter the workspace).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -28,6 +36,7 @@ import io
 import shutil
 import subprocess
 import sys
+import tempfile
 import typing as t
 import urllib.request
 
@@ -43,7 +52,9 @@ from simulator.timewarp import warp  # noqa: E402
 from pgserver import PostgresServer, PostgresServerError  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
-WORK = os.path.join(ROOT, "build", "demo")
+DEFAULT_WORK = os.path.join(ROOT, "build", "demo")
+WORK = DEFAULT_WORK  # set by main() from --workspace
+MARKER = ".preauth-demo-workspace"
 SHARED_CONNECTIONS = ("acme-be", "crm")
 SECRET_KEYS = re.compile(r"^(\s*)(access_token|refresh_token|code_verifier|nonce|state):\s*(\S.*)$")
 # Everything the demo prints, for the leak check at the end.
@@ -64,8 +75,20 @@ def step(number: int, title: str) -> None:
 
 def prepare_workspace() -> dict[str, str]:
     """A fresh demo workspace: a fake vault password and the client secret in a vault file."""
+    # Emptied only when it is the demo's: build/demo always is, but --workspace may name any directory, and a typo must not
+    # wipe one.
+    if WORK != DEFAULT_WORK and os.path.isdir(WORK) and os.listdir(WORK) and not os.path.exists(os.path.join(WORK, MARKER)):
+        raise SystemExit("make demo: %s is not empty and is not a workspace of the demo (no %s in it); give another --workspace." % (WORK, MARKER))
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK, mode=0o700)
+    with open(os.path.join(WORK, MARKER), "w", encoding="utf-8") as handle:
+        handle.write("a workspace of tools/demo.py (make demo); the next demo empties it\n")
+    # Ansible's own directory and temporary files (local, and on the "remote" that is this machine) in the workspace, not in
+    # ~/.ansible: for the commands below and the playbooks, and for this process, which opens the stores with the collection's code.
+    ansible_home = os.path.join(WORK, ".ansible")
+    os.environ.update(
+        ANSIBLE_HOME=ansible_home, ANSIBLE_LOCAL_TEMP=os.path.join(ansible_home, "tmp"), ANSIBLE_REMOTE_TEMP=os.path.join(ansible_home, "remote-tmp")
+    )
     password = os.path.join(WORK, "vault-password")
     fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -150,26 +173,32 @@ def private_way(path: str) -> bool:
     return True
 
 
-def host_root() -> str:
-    """Where dwh01's directory tree goes: in the checkout, unless a directory on the way is writable by others (a clone in /tmp)."""
-    elsewhere = os.path.join(os.path.expanduser("~"), ".cache", "preauth.oauth2-demo")
-    shutil.rmtree(elsewhere, ignore_errors=True)  # a tree an earlier demo left there is never scanned or reused
-    if private_way(WORK):
-        return os.path.join(WORK, "dwh01")
-    os.makedirs(elsewhere, mode=0o700)
-    if not private_way(elsewhere):
+def check_workspace() -> None:
+    """Stop before anything runs when the settings role would refuse the stand-in host's sealed files in the workspace."""
+    existing = WORK
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not private_way(existing):
         raise SystemExit(
-            "make demo: the stand-in host needs a directory whose every parent is root's or yours and writable by nobody else; "
-            "%s and %s are not. Clone the repository into your home directory and run make demo there." % (WORK, elsewhere)
+            "make demo: the stand-in host's sealed files go into the workspace %s, and the settings role accepts them only where "
+            "every directory on the way is root's or yours and writable by nobody else (a checkout under /tmp is not). Give a "
+            "workspace in your home directory: make demo PREAUTH_DEMO_WORKSPACE=$HOME/preauth-demo (or tools/demo.py --workspace DIR)."
+            % WORK
         )
-    say("    (the checkout is under a directory others can write, such as /tmp, which the settings role refuses for sealed")
-    say("    files; dwh01's tree goes to %s instead)" % elsewhere)
-    return os.path.join(elsewhere, "dwh01")
+
+
+def here(path: str) -> str:
+    """A path as the demo prints it: relative to the checkout when it is inside."""
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def workspace_shown() -> str:
+    return here(WORK)
 
 
 def demo_target(work: dict[str, str]) -> dict[str, str]:
     """An inventory with one more host, dwh01: a local directory tree standing in for a product host."""
-    root = host_root()
+    root = os.path.join(WORK, "dwh01")
     import pwd
 
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -178,6 +207,8 @@ def demo_target(work: dict[str, str]) -> dict[str, str]:
         "folder": os.path.join(root, "home", "invantive"),
         # On a real host /var/lib/preauth/sealed/<user>: root's alone, where the service user cannot reach.
         "sealed_dir": os.path.join(root, "var", "lib", "preauth", "sealed", user),
+        # On a real host /var/lib/preauth/health/<user>, where the runner records each run for status.yml.
+        "health_dir": os.path.join(root, "var", "lib", "preauth", "health", user),
         "prefix": os.path.join(root, "usr", "local"),
         "host_key": os.path.join(root, "etc", "preauth", "hostkey"),
         "inventory": os.path.join(WORK, "dwh01.yml"),
@@ -192,6 +223,7 @@ def demo_target(work: dict[str, str]) -> dict[str, str]:
         "preauth_settings_user": user,
         "preauth_settings_folder": target["folder"],
         "preauth_settings_sealed_dir": target["sealed_dir"],
+        "preauth_settings_health_dir": target["health_dir"],
         "preauth_settings_seal_method": "hostkey",
         "preauth_settings_host_key_path": target["host_key"],
         "preauth_settings_runner_prefix": target["prefix"],
@@ -272,7 +304,8 @@ def controller_env(env: dict[str, str], name: str, server: PostgresServer) -> di
     home = os.path.join(WORK, "controller-" + name)
     os.makedirs(os.path.join(home, ".ansible", "tmp"), mode=0o700)
     out = {k: v for k, v in env.items() if k != "PREAUTH_OAUTH2_STORE_DIR"}
-    out.update(HOME=home, ANSIBLE_LOCAL_TEMP=os.path.join(home, ".ansible", "tmp"), PREAUTH_OAUTH2_STORE_URL=server.url, **server.env)
+    out.update(HOME=home, ANSIBLE_HOME=os.path.join(home, ".ansible"), ANSIBLE_LOCAL_TEMP=os.path.join(home, ".ansible", "tmp"))
+    out.update(ANSIBLE_REMOTE_TEMP=os.path.join(home, ".ansible", "remote-tmp"), PREAUTH_OAUTH2_STORE_URL=server.url, **server.env)
     return out
 
 
@@ -364,20 +397,20 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     inventory = shared_inventory(base)
     version = os.path.basename(os.path.dirname(server.bindir))
     say("    a throw-away PostgreSQL %s server (tests/pgserver.py) runs on 127.0.0.1:%d, its files in %s" % (
-        version, server.port, os.path.relpath(server.root, ROOT) if server.root.startswith(WORK) else server.root))
+        version, server.port, here(server.root)))
     if not server.root.startswith(WORK):
-        say("    (as root, the server runs as user %s, which cannot enter the private workspace build/demo)" % server.run_as.name)
+        say("    (as root, the server runs as user %s, which cannot enter the private workspace %s)" % (server.run_as.name, workspace_shown()))
     say("    both controllers get the same two settings; the password stays in the environment, never on a command line:")
     say("        PREAUTH_OAUTH2_STORE_URL=%s" % server.url)
     say("        PGPASSWORD=******** (generated for this server)")
-    say("    each controller has its own HOME and ANSIBLE_LOCAL_TEMP: build/demo/controller-a and build/demo/controller-b")
+    say("    each controller has its own HOME and ANSIBLE_LOCAL_TEMP: %s/controller-a and %s/controller-b" % (workspace_shown(), workspace_shown()))
     env_a, env_b = controller_env(env, "a", server), controller_env(env, "b", server)
     playbook = [os.path.join(BIN, "ansible-playbook"), "-i", inventory]
     common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"]]
 
     say()
     files = os.path.join(WORK, "controller-a", "tokens")
-    say("    Until now controller a kept two more connections in its own file store (%s): a person" % os.path.relpath(files, ROOT))
+    say("    Until now controller a kept two more connections in its own file store (%s): a person" % here(files))
     say("    preauthenticated them there, with the scripted browser of step 2; only the playbook's report is repeated:")
     for name in SHARED_CONNECTIONS:
         command = playbook + [os.path.join(ROOT, "playbooks", "preauthenticate.yml"), "-e", "preauth_connection=" + name]
@@ -456,23 +489,19 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     run_visibly(playbook + [os.path.join(ROOT, "playbooks", "status.yml")] + common, env_b)
 
 
-def leak_check(control: t.Any, server: PostgresServer | None) -> bool:
+def leak_check(control: t.Any, server: PostgresServer | None, runtime: str | None) -> bool:
     """Step 11: the simulator looks for every secret it issued or holds in everything the demo printed and wrote."""
     transcript = os.path.join(WORK, "transcript.txt")
     with open(transcript, "w", encoding="utf-8") as handle:
         handle.writelines(TRANSCRIPT)
     paths = [WORK]
-    elsewhere = os.path.join(os.path.expanduser("~"), ".cache", "preauth.oauth2-demo")
-    if os.path.isdir(elsewhere):  # dwh01's tree when the checkout is under /tmp (host_root)
-        paths.append(elsewhere)
     if server is not None and server.root:
         paths += [server.datadir, server.logfile]
-    runtime = "/dev/shm/preauth-demo"
-    if os.path.isdir(runtime):
+    if runtime is not None and os.path.isdir(runtime):
         paths.append(runtime)
     report = control._call("POST", "/_sim/scan", {"paths": paths})
     say("    looked for %d secret values (client secrets, password, TOTP secret, codes, PKCE verifiers, access and refresh" % report["values"])
-    say("    tokens) in %d files: this printout with every playbook's full output (build/demo/transcript.txt), the workspace" % report["files"])
+    say("    tokens) in %d files: this printout with every playbook's full output (%s/transcript.txt), the workspace" % (report["files"], workspace_shown()))
     say("    with both controllers' homes, the PostgreSQL server's data files and log")
     for leak in report["leaks"]:
         say("    LEAK: %s in %s" % (leak["kind"], leak["path"]))
@@ -480,11 +509,26 @@ def leak_check(control: t.Any, server: PostgresServer | None) -> bool:
     return not report["leaks"]
 
 
-def main() -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tools/demo.py", description="The story of preauth.oauth2 against the local simulator (make demo).")
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=os.environ.get("PREAUTH_DEMO_WORKSPACE") or DEFAULT_WORK,
+        help="where the demo writes everything; emptied first (default: $PREAUTH_DEMO_WORKSPACE, else build/demo of the checkout)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global WORK
+    WORK = os.path.abspath(os.path.expanduser(parse_args(sys.argv[1:] if argv is None else argv).workspace))
+    check_workspace()
     say("preauth.oauth2 demo: preauthenticate an Exact Online connection against the local simulator")
     process = SimulatorProcess(control=True)
     control = process.start()
     server: PostgresServer | None = None
+    runtime: str | None = None
     try:
         base = process.base_url
         step(1, "The simulator behaves like Exact Online, one base URL per country (%s)" % base)
@@ -500,7 +544,7 @@ def main() -> int:
         step(2, "A person preauthenticates acme-nl: ansible-playbook playbooks/preauthenticate.yml (interactive)")
         work = prepare_workspace()
         env = {k[4:]: v for k, v in work.items() if k.startswith("env:")}
-        say("    client secret: in %s (ansible-vault encrypted); vault password: a fake demo value" % os.path.relpath(work["secrets"], ROOT))
+        say("    client secret: in %s (ansible-vault encrypted); vault password: a fake demo value" % here(work["secrets"]))
         say("    a scripted browser plays the person: it signs in, types the code from the authenticator app and")
         say("    presses Allow; the playbook's own output follows.")
         say()
@@ -526,6 +570,9 @@ def main() -> int:
             "preauth_connection=acme-nl",
             "-e",
             "demo_simulator_url=" + base,
+            # The example inventory names build/demo/tokens; the workspace may be elsewhere.
+            "-e",
+            "preauth_store_dir=" + os.path.join(WORK, "tokens"),
         ]
         person = Person(sign_in=sign_in, echo=echo)
         code = person.run(command, env=env)
@@ -536,8 +583,8 @@ def main() -> int:
         step(3, "The token store: one ansible-vault encrypted file per connection")
         store = os.path.join(WORK, "tokens", "acme-nl.yml")
         with open(store, encoding="utf-8") as handle:
-            say("    %s starts with: %s" % (os.path.relpath(store, ROOT), handle.readline().strip()))
-        say("    ansible-vault view %s  (token values masked in this printout):" % os.path.relpath(store, ROOT))
+            say("    %s starts with: %s" % (here(store), handle.readline().strip()))
+        say("    ansible-vault view %s  (token values masked in this printout):" % here(store))
         for line in masked_view(work["password"], store, env):
             say("    | " + line)
         state = control.state()
@@ -550,6 +597,7 @@ def main() -> int:
         warp(24 * 86400, control, open_store(work))
         playbook = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "examples", "inventory.yml")]
         common = ["--vault-password-file", work["password"], "-e", "@" + work["secrets"], "-e", "demo_simulator_url=" + base]
+        common += ["-e", "preauth_store_dir=" + os.path.join(WORK, "tokens")]
         calls = control.state()["token_calls_total"]
         run_visibly(playbook + [os.path.join(ROOT, "playbooks", "refresh.yml")] + common, env)
         say("    token calls: %d" % (control.state()["token_calls_total"] - calls))
@@ -564,7 +612,7 @@ def main() -> int:
 
         step(7, "Deploy: the settings go to the host that runs the product, sealed to that host (playbooks/deploy.yml)")
         target = demo_target(work)
-        say("    dwh01 stands in for the product host: a local directory tree under %s, so the demo needs no" % os.path.relpath(target["root"], ROOT))
+        say("    dwh01 stands in for the product host: a local directory tree under %s, so the demo needs no" % here(target["root"]))
         say("    SSH and no root (make test deploys over real SSH); the product's service user is you.")
         deploy = playbook + ["-i", target["inventory"], os.path.join(ROOT, "playbooks", "deploy.yml")] + common
         deploy += ["-e", "preauth_deploy_hosts=dwh01", "-e", "preauth_deploy_become=false"]
@@ -573,7 +621,7 @@ def main() -> int:
         with open(sealed, "rb") as handle:
             data = handle.read()
         say("    %s: %d bytes, mode %o; it starts with %r and holds no readable setting" % (
-            os.path.relpath(sealed, ROOT), len(data), os.stat(sealed).st_mode & 0o777, data[:8]))
+            here(sealed), len(data), os.stat(sealed).st_mode & 0o777, data[:8]))
         say("    (connectionString in the file: %s; a copy on another machine does not unseal)" % ("yes" if b"connectionString" in data else "no"))
 
         step(8, "The product runs through the runner: unsealed into memory for the run only, then removed")
@@ -582,11 +630,13 @@ def main() -> int:
         say("    minutes forward instead: the simulator's clock, the store's times and that note")
         warp(600, control, open_store(work))
         age_notes(target["sealed_dir"], 600)
-        runtime = "/dev/shm/preauth-demo" if os.path.isdir("/dev/shm") else os.path.join(target["root"], "run")
+        # The run directory must be on a memory file system, which the workspace is not: a private one under /dev/shm.
+        runtime = tempfile.mkdtemp(prefix="preauth-demo-", dir="/dev/shm") if os.path.isdir("/dev/shm") else os.path.join(target["root"], "run")
         runner = [
             os.path.join(target["prefix"], "bin", "preauth-run"),
             "--sealed-dir", target["sealed_dir"],
             "--settings-dir", target["folder"],
+            "--health-dir", target["health_dir"],
             "--host-key", target["host_key"],
             "--runtime-dir", runtime,
             "--", sys.executable, os.path.join(ROOT, "tools", "demo_product.py"),
@@ -594,6 +644,10 @@ def main() -> int:
         run_visibly(runner, env)
         left = [os.path.join(r, n) for r, ds, fs in os.walk(runtime) for n in ds + fs if n.startswith(("run-", "settings"))]
         say("    after the run: %s" % ("left behind: " + ", ".join(left) if left else "nothing of it is left in " + runtime))
+        with open(os.path.join(target["health_dir"], "acme-nl.json"), encoding="utf-8") as handle:
+            record = json.load(handle)
+        say("    the runner recorded the run for playbooks/status.yml in %s/acme-nl.json (no secret): %s, exit status %d, generation %s"
+            % (here(target["health_dir"]), record["status"], record["exit_status"], record["generation"]))
         say("    the stored chain's refresh token fingerprint: %s" % (open_store(work).read("acme-nl").data["tokens"]["refresh_fingerprint"]))
 
         step(9, "Deploy again: nothing changes; acme-nl belongs to dwh01 now, so refresh.yml leaves it alone")
@@ -605,14 +659,16 @@ def main() -> int:
         shared_store(control, base, work, env, server)
 
         step(11, "Nothing secret in what the demo printed or wrote")
-        if not leak_check(control, server):
+        if not leak_check(control, server, runtime):
             return 1
     finally:
         if server is not None:
             server.cleanup()
         process.stop()
+        if runtime is not None and runtime.startswith("/dev/shm/"):
+            shutil.rmtree(runtime, ignore_errors=True)
     say()
-    say("demo finished; the simulator and the PostgreSQL server have stopped (workspace: build/demo)")
+    say("demo finished; the simulator and the PostgreSQL server have stopped (workspace: %s)" % workspace_shown())
     return 0
 
 

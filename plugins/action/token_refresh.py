@@ -152,7 +152,9 @@ class ActionModule(PreauthAction):
         if params["connection"]:
             self.hide(params["client_secret"])
         entries = self._entries(params)
-        with http_client(params, enabled=not request.check_mode) as client:
+        # Check mode too reads discovery documents (a GET that changes nothing), so that it resolves the endpoints a real run
+        # resolves and compares the same definition; it sends no token request (the refresher gets no client).
+        with http_client(params) as client:
             items, names = self._connections(entries, params, client)
             policy = Policy(
                 access_token_min_ttl=params["access_token_min_ttl"],
@@ -165,7 +167,7 @@ class ActionModule(PreauthAction):
             store = self.open_store(params)
             existed = store.exists()  # before a lock file or a schema is made
             adopted = self._adopt(store, request.check_mode) if params["adopt_store"] else None
-            refresher = Refresher(store, client, policy, check_mode=request.check_mode)
+            refresher = Refresher(store, None if request.check_mode else client, policy, check_mode=request.check_mode)
             results = refresher.run_many(items, names, params["parallel"])
         warnings = [w for r in results for w in r.warnings]
         if adopted is not None:

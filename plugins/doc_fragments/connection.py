@@ -138,6 +138,10 @@ options:
         share, for example V(postgresql://preauth@db.example.com/preauth?sslmode=verify-full).
       - Defaults to the environment variable E(PREAUTH_OAUTH2_STORE_URL) when O(store_dir) is not set. Set only one of O(store_url)
         and O(store_dir).
+      - One rule for the modules and the lookups - an option (or a playbook variable such as C(preauth_store_url)) wins over the
+        environment, and two choices of the same rank are refused rather than one silently winning - so O(store_url) and O(store_dir)
+        together fail, and so do E(PREAUTH_OAUTH2_STORE_URL) and E(PREAUTH_OAUTH2_STORE_DIR) together when neither option is set,
+        with a message that names both.
       - The password comes the libpq ways (E(PGPASSWORD), E(PGPASSFILE) or C(~/.pgpass), an AWX credential); it is never shown. Put it
         in the URI only if nothing else is possible.
       - Each record stays ansible-vault encrypted in the database. The schema is created on first use; see C(docs/store.md).

@@ -21,6 +21,11 @@ description:
     but more than zero seconds; it is returned with a warning. A connection without a stored chain, one that needs a new
     preauthentication, one handed over to a host, or one whose token has expired while a refresh is not yet allowed fails
     with a message that names the connection and what to do next.
+  - In check mode (C(--check), the variable C(ansible_check_mode)) the lookup sends no token request and writes nothing, as the
+    modules in check mode; it returns the stored access token while it has not expired (with a warning when it has less than
+    O(min_ttl) seconds left, where a real run would refresh it first) and fails with a message that says so otherwise. Discovery
+    documents (C(issuer)) are still read, as M(preauth.oauth2.token_refresh) reads them in check mode. A task's own
+    C(check_mode) keyword does not reach a lookup; C(--check) does.
   - "The token is a secret: a task that uses it must have C(no_log: true), or the token shows in the task's output and logs."
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
@@ -97,6 +102,7 @@ display = Display()
 
 CONNECTIONS_VAR = "preauth_connections"
 SHARED = (*STORE_ARGS, *HTTP_ARGS)
+STORE_CHOICES = ("store_dir", "store_url")
 
 
 def _epoch(value: t.Any) -> float | None:
@@ -111,9 +117,15 @@ class LookupModule(LookupBase):
     def run(self, terms: list[t.Any], variables: dict[str, t.Any] | None = None, **kwargs: t.Any) -> list[str]:
         self.set_options(var_options=variables, direct=kwargs)
         options = {name: self.get_option(name) for name in (*SHARED, "min_ttl", "max_wait")}
+        for name in STORE_CHOICES:
+            # A store chosen by the environment is left to the modules' rule (_connection.store_url_of), which refuses
+            # both variables at once: the lookup and the modules choose a store alike.
+            if str(self.get_option_and_origin(name)[1]).startswith("env:"):
+                options[name] = None
         if options["min_ttl"] < 0:
             raise AnsibleError("preauth.oauth2.access_token: min_ttl must be 0 or more seconds, not %d" % options["min_ttl"])
-        return [self._token(term, variables or {}, options) for term in terms]
+        check_mode = bool((variables or {}).get("ansible_check_mode"))
+        return [self._token(term, variables or {}, options, check_mode) for term in terms]
 
     def _definition(self, name: str, variables: dict[str, t.Any]) -> dict[str, t.Any]:
         """The connection's entry of preauth_connections, templated: an inline-vaulted secret decrypts here."""
@@ -135,7 +147,7 @@ class LookupModule(LookupBase):
             raise AnsibleError("connection %s: %s" % (name, exc)) from None
         return {k: v for k, v in entry.items() if k in ENTRY_KEYS}
 
-    def _token(self, name: t.Any, variables: dict[str, t.Any], options: dict[str, t.Any]) -> str:
+    def _token(self, name: t.Any, variables: dict[str, t.Any], options: dict[str, t.Any], check_mode: bool = False) -> str:
         if not isinstance(name, str) or not name:
             raise AnsibleError("preauth.oauth2.access_token: each term is the name of a connection of %s, not %r" % (CONNECTIONS_VAR, type(name).__name__))
         name = str.__str__(name)
@@ -146,8 +158,12 @@ class LookupModule(LookupBase):
             problems = remove_values("; ".join(str(m) for m in checked.error_messages), hidden)
             raise AnsibleError("connection %s: invalid definition in %s: %s" % (name, CONNECTIONS_VAR, problems))
         params = dict(to_plain(checked.validated_parameters), **{k: options[k] for k in SHARED})
-        # 0 asks for a token that is valid now: the refresher's 0 means "never refresh for the access token".
-        policy = Policy(access_token_min_ttl=max(1, options["min_ttl"]), return_access_token=True, max_wait=options["max_wait"])
+        if check_mode:
+            # Check mode sends no token request: the stored access token, whatever a real run would refresh (refresh_before 0).
+            policy = Policy(access_token_min_ttl=0, refresh_before=0, return_access_token=True, max_wait=options["max_wait"])
+        else:
+            # 0 asks for a token that is valid now: the refresher's 0 means "never refresh for the access token".
+            policy = Policy(access_token_min_ttl=max(1, options["min_ttl"]), return_access_token=True, max_wait=options["max_wait"])
         try:
             client = new_client(params)
         except PreauthError as exc:
@@ -163,7 +179,8 @@ class LookupModule(LookupBase):
                 raise AnsibleError("connection %s: %s" % (name, exc.msg)) from None
             try:
                 # run_one never raises: every failure is the connection's result, its message free of values.
-                result = Refresher(store, client, policy).run_one(connection)
+                # In check mode the client only reads discovery documents (resolve): the refresher gets none.
+                result = Refresher(store, None if check_mode else client, policy, check_mode=check_mode).run_one(connection)
             finally:
                 store.close()
         finally:
@@ -171,10 +188,10 @@ class LookupModule(LookupBase):
         hidden.update(v for v in result.secrets if v)
         for warning in store.warnings + result.warnings:
             display.warning(remove_values(warning, hidden))
-        return self._checked(name, result, options["min_ttl"], hidden, time.time())
+        return self._checked(name, result, options["min_ttl"], hidden, time.time(), check_mode)
 
     @staticmethod
-    def _checked(name: str, result: ChainResult, min_ttl: int, hidden: set[str], now: float) -> str:
+    def _checked(name: str, result: ChainResult, min_ttl: int, hidden: set[str], now: float, check_mode: bool = False) -> str:
         """The token of a result that has a valid one; otherwise an error that says what to do (never a token)."""
         token = result.access_token
         if token:
@@ -189,9 +206,25 @@ class LookupModule(LookupBase):
             )
         expires = _epoch((result.after or result.before or {}).get("access_expires_at"))
         left = (expires - now) if expires is not None else None
+        if check_mode and result.status == "refreshed":
+            # A lost answer to settle, or an unreadable expiry: only a token request could tell.
+            raise AnsibleError(
+                "connection %s: no access token in check mode: %s. Check mode sends no token request; run without --check" % (name, msg)
+            )
         if not token or left is None or left <= 0:
+            if check_mode:
+                raise AnsibleError(
+                    "connection %s: no valid access token in check mode: the stored one expired at %s, and check mode sends no token "
+                    "request (a run without --check refreshes the chain first)" % (name, (result.after or result.before or {}).get("access_expires_at"))
+                )
             # Only a refresh the platform does not allow yet leaves an expired token here.
             raise AnsibleError("connection %s: no valid access token, and no refresh is possible now: %s. Try again later" % (name, msg))
+        if check_mode and left < min_ttl:
+            display.warning(
+                "connection %s: check mode: the stored access token has only %d s left, less than min_ttl=%d; it is returned as it is, "
+                "where a run without --check would refresh it first" % (name, left, min_ttl)
+            )
+            return token
         if left < min_ttl:
             display.warning("connection %s: the access token has only %d s left, less than min_ttl=%d: %s" % (name, left, min_ttl, msg))
         return token

@@ -147,7 +147,11 @@ def store_dir_of(params: t.Mapping[str, t.Any]) -> str:
 
 
 def store_url_of(params: t.Mapping[str, t.Any]) -> str | None:
-    """The PostgreSQL store's URL when one is chosen: the option, else the environment unless store_dir is set."""
+    """The PostgreSQL store's URL when one is chosen: the option, else the environment unless store_dir is set.
+
+    One rule for modules and lookups: an option chooses over the environment; two options that both choose a store, or
+    (without either option) both environment variables, are refused rather than one of them silently winning.
+    """
     if params.get("store_url") and params.get("store_dir"):
         raise StoreError(
             "store_dir and store_url both choose a token store; set one of them (store_url for the PostgreSQL store that several "
@@ -157,6 +161,12 @@ def store_url_of(params: t.Mapping[str, t.Any]) -> str | None:
         return str(params["store_url"])
     if params.get("store_dir"):
         return None
+    if os.environ.get(STORE_URL_ENV) and os.environ.get(STORE_DIR_ENV):
+        raise StoreError(
+            "the environment variables %s and %s are both set, and each chooses a token store; unset one of them, or choose the store "
+            "with the store_dir or store_url option (the playbooks' preauth_store_dir or preauth_store_url), which wins over the "
+            "environment" % (STORE_DIR_ENV, STORE_URL_ENV)
+        )
     return os.environ.get(STORE_URL_ENV) or None
 
 
@@ -190,7 +200,9 @@ def http_client(params: t.Mapping[str, t.Any], enabled: bool = True) -> t.Iterat
 def resolve(params: t.Mapping[str, t.Any], client: OAuthClient | None) -> Connection:
     """Build the connection from the shared options; fetch a discovery document with ``client``.
 
-    Without a client (check mode) a generic connection that needs discovery has no endpoints.
+    Without a client a generic connection that needs discovery has no endpoints, and so not the definition a store
+    holds for it: check mode passes a client as well (a discovery document is a GET that changes nothing), and keeps
+    it from the token requests instead.
     """
     name = check_connection_name(params["connection"])
     platform = get_platform(params["platform"])

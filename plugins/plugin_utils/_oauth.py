@@ -575,8 +575,9 @@ class OAuthClient:
                 warnings=[w for w in (access_warning, refresh_warning) if w],
             )
         if status >= 500:
+            said = _server_fault(payload, hidden)
             raise OAuthError(
-                "the token endpoint failed with HTTP %d; the request may or may not have been processed" % status,
+                "the token endpoint failed with HTTP %d%s; the request may or may not have been processed" % (status, " (%s)" % said if said else ""),
                 kind="server_error",
                 status=status,
                 rotation=rotation,
@@ -662,6 +663,19 @@ class OAuthClient:
         # Shown in results: short plain values only, and never the token that was just sent.
         found = summarize_identity(body).items()
         return {k: server_text(v, [access_token], 200) if isinstance(v, str) else v for k, v in found if isinstance(v, (str, int, float))}
+
+
+def _server_fault(payload: t.Mapping[str, t.Any], hidden: list[str | None]) -> str:
+    """What a 5xx JSON answer says went wrong: an API gateway's fault (Apigee: ``fault.faultstring`` and
+    ``fault.detail.errorcode``, as Exact Online answers a refresh it may have processed, I12) or an OAuth error; "" for neither."""
+    fault = payload.get("fault")
+    if isinstance(fault, dict):
+        detail = fault.get("detail")
+        code = detail.get("errorcode") if isinstance(detail, dict) else None
+        parts = [server_text(v, hidden, 160) for v in (fault.get("faultstring"), code) if isinstance(v, str) and v]
+        return "gateway fault: %s" % ", ".join(parts) if parts else ""
+    parts = [server_text(payload[k], hidden, 160) for k in ("error", "error_description") if isinstance(payload.get(k), str) and payload[k]]
+    return ": ".join(parts)
 
 
 def classify(status: int, error: str | None, description: str, headers: t.Mapping[str, str], rules: t.Sequence[ErrorRule] = ()) -> str:

@@ -27,6 +27,14 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY
 # ``unconfirmed=EVERY_FACT``: a platform the sources do not cover, every fact is from general knowledge.
 EVERY_FACT = "every fact field"
 
+# Atlassian: its own announcements (A1, A2) say how it rotates and what a spent refresh token costs; nothing else is confirmed.
+ATLASSIAN_UNCONFIRMED = (
+    "authorize_url", "token_url", "revocation_url", "whoami_url", "base_url", "client_auth", "pkce", "min_refresh_interval", "access_token_lifetime",
+    "refresh_token_lifetime", "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request", "loopback_redirect",
+    "daily_token_budget", "code_lifetime", "invantive_provider", "invantive_keys", "countries", "tenant_default", "environments",
+    "environment_default", "token_errors",
+)
+
 _HINT_OFFLINE_ACCESS = "ask for the offline_access scope and authorize again"
 
 TABLE: tuple[dict[str, t.Any], ...] = (
@@ -52,6 +60,10 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="not_allowed",
         daily_token_budget=200,
         code_lifetime=180,
+        # A rotated token presented again: 401 "Old refresh token used.", and only a new consent helps (I1, I24, E7); no
+        # grace is documented (Invantive says the old token lives until the new one is used, E7: unconfirmed, not relied on).
+        spent_token="refused",
+        spent_token_grace=None,
         no_refresh_token_hint="Exact Online documents a refresh token in every token response; authorize again, and check that the app's client secret is set",
         invantive_provider="ExactOnlineAll",
         invantive_keys={
@@ -63,7 +75,10 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         },
         countries={"nl": "nl", "be": "be", "de": "de", "co.uk": "co.uk", "uk": "co.uk", "com": "com", "us": "com", "fr": "fr", "es": "es"},
         unconfirmed=("revocation_url", "pkce", "daily_token_budget"),
-        sources=("E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9", "E10", "E17", "I1", "I15", "I17", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS"),
+        sources=(
+            "E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9",
+            "E10", "E17", "I1", "I12", "I15", "I17", "I24", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS",
+        ),
         notes=(
             "expires_in arrives as a string; the code contains '!' and is URL-encoded once in the redirect; "
             "at most 10 errors per API key, user, company, endpoint and hour; the redirect URI must be public HTTPS; "
@@ -101,6 +116,9 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=600,
+        # Refresh tokens "can only be used once", no grace window documented (T1).
+        spent_token="refused",
+        spent_token_grace=None,
         no_refresh_token_hint="Teamleader returns a refresh token with every code exchange; authorize again with response_type=code",
         # Invantive's provider code "Teamleader" is its legacy API-key connector, not Teamleader Focus OAuth; the
         # Focus code is not found, so the inventory names it (invantive.provider).
@@ -136,9 +154,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
-        unconfirmed=("pkce", "rotation", "loopback_redirect"),
+        unconfirmed=("pkce", "rotation", "loopback_redirect", "spent_token"),
         sources=("TW1", "TW2", "TW3", "TW4", "TW5", "TW6", "TW7"),
         notes=(
             "a client ID serves either the code flow or the implicit flow; after a token, call "
@@ -166,11 +186,22 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="check that the Loket.nl application may use the authorization-code grant with refresh tokens",
         invantive_provider=None,
         environments={"production": "oauth.loket.nl", "acceptance": "oauth.loket-acc.nl"},
         environment_default="production",
-        unconfirmed=("authorize_url", "client_auth", "pkce", "rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "loopback_redirect"),
+        unconfirmed=(
+            "authorize_url",
+            "client_auth",
+            "pkce",
+            "rotation",
+            "refresh_token_lifetime",
+            "refresh_token_lifetime_kind",
+            "loopback_redirect",
+            "spent_token",
+        ),
         sources=("L1", "L2", "L3", "L4"),
         notes="production is only for approved applications; API https://api.loket.nl/v2 (acceptance https://api.loket-acc.nl/v2); scope approval takes long",
     ),
@@ -195,10 +226,13 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        # Per app: "re-use" tokens, or "one time" tokens with an optional 5-60 s grace (V2, V3): not knowable from here.
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider="VismaNet",
         invantive_keys={"client_id": "api-client-id"},
-        unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
+        unconfirmed=("whoami_url", "client_auth", "loopback_redirect", "spent_token"),
         sources=("V1", "V2", "V3", "V4", "V5", "docs.connect.visma.com: Token revocation"),
         notes=(
             "per app, refresh tokens are 'one time' (rotating, optional 5-60 s grace) or 're-use' (up to 1 year), with an expiry in days; "
@@ -228,12 +262,15 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        # With refresh token rotation on, any reuse of an invalidated refresh token revokes the current one and its access tokens (S9).
+        spent_token="family_revoked",
+        spent_token_grace=None,
         no_refresh_token_hint="ask for the refresh_token (or offline_access) scope and allow it in the app's OAuth policies",
         invantive_provider=None,
         environments={"production": "login.salesforce.com", "sandbox": "test.salesforce.com"},
         environment_default="production",
         unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
-        sources=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"),
+        sources=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"),
         notes=(
             "use base_url for a My Domain (https://NAME.my.salesforce.com); the access token lives as long as the app's session timeout; "
             "refresh-token policy and rotation are per app; a sixth approval per user and app revokes the oldest; "
@@ -261,6 +298,9 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="allowed",
         daily_token_budget=None,
         code_lifetime=None,
+        # A refresh returns a new refresh token without revoking the old one (M1).
+        spent_token="accepted",
+        spent_token_grace=None,
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
         tenant_default="organizations",
@@ -295,6 +335,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="desktop_only",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="accepted",
+        spent_token_grace=None,
         no_refresh_token_hint="authorize again with access_type=offline and prompt=consent; Google sends a refresh token only when the user consents",
         invantive_provider=None,
         unconfirmed=("revocation_url", "whoami_url", "client_auth", "default_scopes"),
@@ -325,6 +367,9 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="allowed",
         daily_token_budget=None,
         code_lifetime=None,
+        # After a lost answer the existing refresh token may be retried for 30 minutes; after that the user authorizes again (X1, X2).
+        spent_token="refused",
+        spent_token_grace=30 * 60,
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
         unconfirmed=("revocation_url", "client_auth"),
@@ -352,9 +397,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="sandbox_only",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="ask for an API scope such as com.intuit.quickbooks.accounting and authorize again",
         invantive_provider=None,
-        unconfirmed=("revocation_url", "client_auth", "pkce", "default_scopes"),
+        unconfirmed=("revocation_url", "client_auth", "pkce", "default_scopes", "spent_token"),
         sources=("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7"),
         notes=(
             "the refresh token value changes about every 24-26 hours and the previous one stays valid about 24 hours: always store the latest; "
@@ -382,9 +429,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="HubSpot returns a refresh token with every code exchange; authorize again",
         invantive_provider=None,
-        unconfirmed=("rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "default_scopes", "loopback_redirect"),
+        unconfirmed=("rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "default_scopes", "loopback_redirect", "spent_token"),
         sources=("H1", "H2", "H3", "H4", "H5", "H6"),
         notes=(
             "the v1 OAuth API is deprecated on 2027-02-16 (dated 2026-03 endpoints take every parameter in the body); "
@@ -401,7 +450,7 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         base_url=None,
         client_auth="client_secret_post",
         pkce="unknown",
-        rotation="unknown",
+        rotation="rotating",
         min_refresh_interval=0,
         access_token_lifetime=None,
         refresh_token_lifetime=None,
@@ -413,11 +462,17 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        # Reuse of an old token outside the 10-minute leeway invalidates all refresh tokens; within it a retry works (A1, A2).
+        spent_token="family_revoked",
+        spent_token_grace=10 * 60,
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
-        unconfirmed=EVERY_FACT,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; Invantive lists Atlassian Confluence, Jira and Jira Service Desk",
+        unconfirmed=ATLASSIAN_UNCONFIRMED,
+        sources=("FORUM-6299", "A1", "A2"),
+        notes=(
+            "not covered by the references: every fact but rotation and the 10-minute leeway for a retried refresh token is "
+            "unconfirmed; Invantive lists Atlassian Confluence, Jira and Jira Service Desk"
+        ),
     ),
     dict(
         name="github",
@@ -440,6 +495,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="GitHub OAuth apps get no refresh token; use a GitHub App with expiring user access tokens",
         invantive_provider=None,
         unconfirmed=EVERY_FACT,
@@ -467,6 +524,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="check the application's scopes in GitLab and authorize again",
         invantive_provider=None,
         unconfirmed=EVERY_FACT,
@@ -494,6 +553,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="check that the Zoom app is a user-managed OAuth app and authorize again",
         invantive_provider=None,
         unconfirmed=EVERY_FACT,
@@ -521,6 +582,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="authorize again; check the Calendly app's OAuth settings",
         invantive_provider=None,
         unconfirmed=EVERY_FACT,
@@ -548,6 +611,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="authorize again; check the Fortnox integration's scopes",
         invantive_provider=None,
         unconfirmed=EVERY_FACT,
@@ -575,6 +640,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="authorize again; check the PayPal app's 'Log in with PayPal' settings",
         invantive_provider=None,
         environments={"production": "paypal.com", "sandbox": "sandbox.paypal.com"},
@@ -606,6 +673,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
+        spent_token="unknown",
+        spent_token_grace=None,
         no_refresh_token_hint="ask for the offline_access scope and prompt=consent, or check the server's refresh-token policy for this client",
         invantive_provider=None,
         unconfirmed=(),

@@ -21,6 +21,7 @@ without an ID). A field whose value no vendor or third-party source confirms is 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import ipaddress
 import re
@@ -43,6 +44,12 @@ ENDPOINT_KEYS = ("authorize", "token", "revocation", "whoami")
 # ``invalid_grant`` and ``expired`` - the chain is dead; ``too_early`` - wait; ``invalid_client`` - the app
 # registration is wrong; ``oauth_error`` - another refusal.
 ERROR_KINDS = ("invalid_grant", "expired", "too_early", "invalid_client", "oauth_error")
+# What presenting a refresh token that the platform may already have rotated costs (``spent_token``), past any
+# ``spent_token_grace``: ``refused`` - the token is refused and the chain needs a new preauthentication (Exact Online's
+# "Old refresh token used."); ``family_revoked`` - the platform detects the reuse and revokes every token of the chain,
+# the rotated one too (RFC 9700 section 4.14.2); ``accepted`` - the old token keeps working (platforms that do not
+# rotate, or do not void the old token); ``unknown`` - no source says.
+SPENT_TOKEN_COSTS = ("refused", "family_revoked", "accepted", "unknown")
 
 # Endpoint key -> the Platform field with its template, and -> the OpenID discovery document key.
 _TEMPLATE_FIELDS = {"authorize": "authorize_url", "token": "token_url", "revocation": "revocation_url", "whoami": "whoami_url"}
@@ -166,6 +173,9 @@ class Platform:
     loopback_redirect: str
     daily_token_budget: int | None
     code_lifetime: int | None
+    spent_token: str
+    # Seconds after a rotation during which the previous refresh token still works (a retry after a lost answer), or None.
+    spent_token_grace: int | None
     no_refresh_token_hint: str
     invantive_provider: str | None
     invantive_keys: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -251,6 +261,13 @@ def _table_problems(platform: Platform) -> list[str]:
     for field in _TEMPLATE_FIELDS.values():
         if not _placeholders(getattr(platform, field)) <= url_allowed:
             problems.append("%s uses placeholders this platform cannot fill" % field)
+    if platform.spent_token not in SPENT_TOKEN_COSTS:
+        problems.append("spent_token %r is not one of %s" % (platform.spent_token, ", ".join(SPENT_TOKEN_COSTS)))
+    if (platform.spent_token == "accepted") != (platform.rotation == "non_rotating"):
+        problems.append("spent_token accepted goes with rotation non_rotating, and only with it")
+    grace = platform.spent_token_grace
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int) or grace <= 0 or platform.rotation == "non_rotating"):
+        problems.append("spent_token_grace must be None or a positive number of seconds of a platform that rotates")
     if (platform.authorize_url is None) != (platform.token_url is None):
         problems.append("authorize_url and token_url must both be set or both be None")
     for rule in platform.token_errors:
@@ -329,6 +346,37 @@ def _country_choices(platform: Platform) -> str:
         aliases = [alias for alias, value in platform.countries.items() if value == canonical and alias != canonical]
         listed.append("%s (or %s)" % (canonical, ", ".join(aliases)) if aliases else canonical)
     return _choices(listed)
+
+
+def _clock(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def lost_answer_rule(platform: Platform) -> dict[str, t.Any]:
+    """What a lost answer's in-flight marker keeps of the platform's ``spent_token`` facts, for the next run's message."""
+    return {"platform": platform.title, "spent_token": platform.spent_token, "grace": platform.spent_token_grace}
+
+
+def spent_token_advice(rule: t.Mapping[str, t.Any], started: float | None) -> str:
+    """What presenting a token whose answer was lost costs on the platform of ``rule`` (``lost_answer_rule``), in words.
+
+    ``started``: when the lost request was sent; a grace is counted from it.
+    """
+    title = str(rule.get("platform") or "the platform")
+    cost = str(rule.get("spent_token"))
+    grace = rule.get("grace")
+    if cost == "accepted":
+        return "%s does not void the stored refresh token, so presenting it again is safe" % title
+    then = {
+        "refused": "it is refused, and the chain needs a new preauthentication",
+        "family_revoked": "%s detects the reuse and revokes every token of the chain, the lost new one too; the chain needs a new "
+        "preauthentication" % title,
+    }.get(cost, "%s may refuse it or revoke the whole chain (no source says which)" % title)
+    if isinstance(grace, int) and not isinstance(grace, bool) and grace > 0 and isinstance(started, (int, float)):
+        until = _clock(started + grace)
+        return "%s accepts the previous refresh token for %d s after a rotation, so presenting it again is safe until %s; after that, if %s processed " \
+            "the request, %s" % (title, grace, until, title, then)
+    return "if %s processed the request, the stored token is spent, and when it is presented again %s" % (title, then)
 
 
 def get_platform(name: str) -> Platform:

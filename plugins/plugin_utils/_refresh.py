@@ -413,7 +413,26 @@ class Refresher:
 
     def _why(self, tokens: dict[str, t.Any], in_flight: dict[str, t.Any] | None, now: float) -> str | None:
         if in_flight is not None:
-            return "the refresh started at %s lost its answer; trying that token once more" % iso(in_flight.get("started_at"))
+            said = "the refresh started at %s lost its answer; trying that token once more" % iso(in_flight.get("started_at"))
+            # What the platform's table said a retry costs, kept in the marker by the run that lost the answer (``_failed``).
+            lost = _mapping(in_flight.get("lost"))
+            grace, started, title = lost.get("grace"), seconds(in_flight.get("started_at")), lost.get("platform") or "the platform"
+            beyond = False
+            if isinstance(grace, int) and not isinstance(grace, bool) and grace > 0 and started is not None:
+                if now < started + grace:
+                    return "%s, within the %d s in which %s accepts the previous refresh token (until %s), so the retry is safe" % (
+                        said,
+                        grace,
+                        title,
+                        iso(started + grace),
+                    )
+                beyond = True
+                said += ", %s after %s's grace of %d s for the previous refresh token ended" % (_duration(now - started - grace), title, grace)
+            if lost.get("spent_token") == "family_revoked":
+                return "%s: if %s had rotated it, this revokes every token of the chain (reuse detection)" % (said, title)
+            if lost.get("spent_token") == "refused" and beyond:
+                return "%s: if %s had rotated it, it refuses it now" % (said, title)
+            return said
         if self.policy.force:
             return "forced"
         # An access expiry that is not a time reads as expired: only a refresh can say when it ends.
@@ -652,13 +671,25 @@ class Refresher:
             result.reason = "refused"
             result.msg = "%s; the stored chain is unchanged" % exc.msg
             return result
-        # timeout, connection, 5xx, gateway pages: the platform may have rotated the token.
+        # timeout, connection, 5xx, gateway pages (Exact Online's 500 after it issued the token, I12): the platform may have
+        # rotated the token. Nothing is retried in this run; the marker keeps what the platform's table says a retry costs.
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PlatformError, get_platform, lost_answer_rule, spent_token_advice
+
+        marker = data.get("in_flight")
+        try:
+            rule = lost_answer_rule(get_platform(str(result.platform)))
+        except PlatformError:
+            rule = {}
+        if isinstance(marker, dict) and rule:
+            marker["lost"] = dict(rule, kind=exc.kind)
         record.add_event("refresh_lost", now, generation=data.get("generation"), kind=exc.kind)
         self.store.save(record)
         result.reason = "lost_response"
+        started = seconds(marker.get("started_at")) if isinstance(marker, dict) else None
         result.msg = (
-            "%s; the platform may or may not have rotated the refresh token. The stored token and an in-flight marker are kept; "
-            "the next run tries that token once more and reports whether the chain survived" % exc.msg
+            "%s; the platform may or may not have rotated the refresh token (outcome unknown), so nothing more is sent in this run. The stored "
+            "token and an in-flight marker are kept; the next run tries that token once more and reports whether the chain survived. %s"
+            % (exc.msg, spent_token_advice(rule, started) if rule else "What presenting it again costs on this platform is not known")
         )
         return result
 

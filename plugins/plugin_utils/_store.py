@@ -333,10 +333,25 @@ class VaultStore:
     def _index_salt(self, vault_id: str) -> bytes:  # pragma: no cover - backends implement it
         raise NotImplementedError
 
+    def _named(self, where: str) -> str:
+        """``where`` (``where(connection)``) as a message names it: a backend's own words ("connection X of the PostgreSQL token store ...")."""
+        return where
+
+    def _view_hint(self, where: str) -> str:
+        """How a person with the vault password looks at a record by hand ("" where no single command does)."""
+        return ""
+
     def _decrypt(self, connection: str, path: str, b_data: bytes) -> tuple[dict[str, t.Any], str | None, t.Any]:
+        """The record's data, the vault id to keep (the label the document already has) and the secret that decrypted it.
+
+        The label is the document's own, not the id of the secret that happened to decrypt it: the same password may be loaded
+        under another label (``--vault-id prod@...``), and writing the record back under that label would relabel it, and
+        lock out the runs that decrypt it by its own label (``vault_id_match``).
+        """
         from ansible.errors import AnsibleError
         from ansible.parsing.vault import is_encrypted, parse_vaulttext_envelope
 
+        named = self._named(path)
         if not is_encrypted(b_data):
             raise StoreError(
                 "%s is not an ansible-vault encrypted file, so it is not used as the token store of connection %s; "
@@ -349,22 +364,21 @@ class VaultStore:
             file_vault_id = None
         if not self.vault.secrets:
             raise StoreError(
-                "the token store %s is vault-encrypted and this run has no vault secret; run ansible-playbook with "
-                "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (path, file_vault_id or "<id>")
+                "%s is vault-encrypted and this run has no vault secret; run ansible-playbook with "
+                "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (named, file_vault_id or "<id>")
             )
         try:
-            b_plain, vault_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
+            b_plain, _secret_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
         except AnsibleError as exc:
             text = str(exc)
             if "HMAC verification failed" in text or "no vault secrets were found that could decrypt" in text or "Decryption failed" in text:
                 raise StoreError(
-                    "cannot decrypt the token store %s with the vault secrets of this run%s; use the vault password it "
-                    "was written with (ansible-vault view %s shows it to a person who has it). Nothing was changed."
-                    % (path, " (the file's vault id is '%s')" % file_vault_id if file_vault_id else "", path)
+                    "cannot decrypt %s with the vault secrets of this run%s; use the vault password it was written with%s. Nothing was changed."
+                    % (named, " (its vault id is '%s')" % file_vault_id if file_vault_id else "", self._view_hint(path))
                 ) from None
             raise StoreError(
-                "the token store %s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
-                "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (path, connection)
+                "%s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
+                "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (named, connection)
             ) from None
         try:
             data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader
@@ -372,10 +386,10 @@ class VaultStore:
             data = None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("connection") != connection:
             raise StoreError(
-                "the token store %s decrypts but does not hold the store of connection %s (schema %s); nothing was "
-                "changed. Restore it from a backup." % (path, connection, SCHEMA)
+                "%s decrypts but does not hold the store of connection %s (schema %s); nothing was "
+                "changed. Restore it from a backup." % (named, connection, SCHEMA)
             )
-        return data, vault_id, secret
+        return data, file_vault_id or "default", secret
 
     def _encrypt(self, record: Record, plaintext: str) -> bytes:
         from ansible.errors import AnsibleError
@@ -387,6 +401,9 @@ class VaultStore:
                 "no vault secret is loaded, so the token store of connection %s cannot be encrypted; run ansible-playbook "
                 "with --ask-vault-pass or --vault-id <id>@prompt" % record.connection
             )
+        if record.secret is not None and record.vault_id:
+            # A record read (or written) before: the secret that opened it, under the label it has - never relabelled.
+            return self.vault.encrypt(plaintext, secret=record.secret, vault_id=record.vault_id)
         wanted = record.vault_id or self.encrypt_vault_id
         if wanted is None:
             ids = sorted({vid for vid, _secret in secrets})
@@ -546,6 +563,12 @@ class TokenStore(VaultStore):
 
     def where(self, connection: str) -> str:
         return self.path(connection)
+
+    def _named(self, where: str) -> str:
+        return "the token store %s" % where
+
+    def _view_hint(self, where: str) -> str:
+        return " (ansible-vault view %s shows it to a person who has it)" % where
 
     def exists(self) -> bool:
         return self._check_dir()

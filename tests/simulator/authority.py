@@ -1,6 +1,6 @@
 """The authorization server's rules, without HTTP: clients, users, codes, token chains, clock.
 
-Three profiles share one model and differ only in data (``PROFILES``):
+Four profiles share one model and differ only in data (``PROFILES``):
 
 ``exact``
     Exact Online as documented and observed: codes contain ``!`` and live 3 minutes, access
@@ -14,6 +14,10 @@ Three profiles share one model and differ only in data (``PROFILES``):
     A generic OpenID Connect server that follows RFC 9700 reuse detection: presenting a rotated
     refresh token revokes the whole chain. No minimum refresh interval. Refresh tokens only with
     the ``offline_access`` scope. Has an RFC 7009 revocation endpoint.
+``xero``
+    Xero: refresh tokens rotate, and for 30 minutes after a rotation the refresh token presented to it
+    still works (a retry after a lost answer, developer.xero.com/faq/oauth2), voiding the token of the
+    lost answer; after that it gets 400 ``invalid_grant``. HTTP Basic client authentication, ``offline_access`` for a refresh token.
 ``twinfield``
     Twinfield: HTTP Basic client authentication only, ``nonce`` required. Whether Twinfield rotates
     refresh tokens is not documented (the platform table says ``unknown``, which the collection
@@ -61,6 +65,9 @@ class Profile:
     # The answer to a refresh token past its idle lifetime, now and on every later try; the description may
     # name {expired_at} and {now} (Exact's US-style times).
     expired_refresh_answer: tuple[int, str, str] = (400, "invalid_grant", "The refresh token has expired.")
+    # Seconds after a rotation during which the refresh token presented to it still works (Xero: a retry after a lost
+    # answer, for 30 minutes, developer.xero.com/faq/oauth2); None: it is void at once.
+    reuse_grace: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -102,6 +109,26 @@ PROFILES: dict[str, Profile] = {
         code_prefix="sc_",
         access_prefix="sat_",
         refresh_prefix="srt_",
+    ),
+    "xero": Profile(
+        name="xero",
+        rotating=True,
+        reuse_revokes_chain=False,
+        min_refresh_interval=0,
+        access_lifetime=1800,
+        expires_in_as_string=False,
+        refresh_idle_lifetime=60 * DAY,
+        daily_token_budget=None,
+        client_auth=("client_secret_basic",),
+        nonce_required=False,
+        refresh_needs_offline_access=True,
+        code_lifetime=300,
+        loopback_any_port=False,
+        code_prefix="xc_",
+        access_prefix="xat_",
+        refresh_prefix="xrt_",
+        reused_refresh_answer=(400, "invalid_grant", ""),
+        reuse_grace=30 * 60,
     ),
     "twinfield": Profile(
         name="twinfield",
@@ -199,6 +226,9 @@ class Chain:
     reason: str = ""
     token_calls: int = 0
     refreshes: int = 0
+    # A profile with a reuse grace: the token presented to the last rotation, and until when it still works.
+    previous: str | None = None
+    previous_until: float = 0.0
 
     def report(self) -> dict[str, t.Any]:
         return {
@@ -260,6 +290,13 @@ DEFAULT_CONFIG: dict[str, t.Any] = {
             "redirect_uris": ["https://preauth.example.test/callback"],
             "profile": "twinfield",
             "name": "Twinfield demo app",
+        },
+        {
+            "client_id": "xero-demo-client",
+            "client_secret": "FAKE-xero-client-secret-for-tests",
+            "redirect_uris": ["https://preauth.example.test/callback"],
+            "profile": "xero",
+            "name": "Xero demo app",
         },
     ],
     "users": [
@@ -551,6 +588,16 @@ class Authority:
         if chain.state != "alive":
             return oauth_error(400, "invalid_grant", "The refresh token is no longer valid (%s)." % chain.state)
         if presented != chain.refresh_token:
+            if presented == chain.previous and now <= chain.previous_until and chain.state == "alive":
+                # The answer to the last rotation was lost: within the grace the token presented to it works again, and the
+                # chain goes on from this answer (the lost token is void).
+                chain.retired.append(chain.refresh_token or "")
+                chain.refresh_token = _random(profile.refresh_prefix)
+                self.refresh_index[chain.refresh_token] = chain.chain_id
+                chain.refresh_issued_at = now
+                chain.access_issued_at = now
+                chain.refreshes += 1
+                return self._token_reply(profile, chain, now)
             if profile.reuse_revokes_chain:
                 self._end(chain, "revoked", "a rotated refresh token was presented again")
                 return oauth_error(400, "invalid_grant", "Refresh token reuse detected; the token family has been revoked.")
@@ -562,6 +609,8 @@ class Authority:
             description = "Rate limit exceeded: access_token not expired"
             return oauth_error(400, "access_denied", description, Reason="TooEarlyToRefreshTokens: %s" % description)
         if profile.rotating:
+            if profile.reuse_grace is not None:
+                chain.previous, chain.previous_until = presented, now + profile.reuse_grace
             chain.retired.append(presented)
             chain.refresh_token = _random(profile.refresh_prefix)
             self.refresh_index[chain.refresh_token] = chain.chain_id

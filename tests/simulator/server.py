@@ -8,6 +8,7 @@ URL layout (all on one port, 127.0.0.1 only):
 * ``rotating_strict`` (generic OpenID Connect): issuer ``/strict`` with
   ``/strict/.well-known/openid-configuration``, ``/strict/authorize``, ``/strict/token``,
   ``/strict/userinfo`` and ``/strict/revoke`` (RFC 7009).
+* ``xero``: ``/xero`` with ``/identity/connect/authorize``, ``/connect/token`` and ``/connections``.
 * ``twinfield``: ``/twinfield/auth/authentication`` with ``/connect/authorize``,
   ``/connect/token``, ``/connect/userinfo`` and its discovery document.
 * Login pages live below each authorize URL (``.../login``, ``.../mfa``, ``.../consent``).
@@ -75,6 +76,14 @@ REALMS: list[Realm] = [
         me="/userinfo",
         revoke="/revoke",
         discovery="/.well-known/openid-configuration",
+    ),
+    Realm(
+        name="xero",
+        profile="xero",
+        prefix="/xero",
+        authorize="/identity/connect/authorize",
+        token="/connect/token",
+        me="/connections",
     ),
     Realm(
         name="twinfield",

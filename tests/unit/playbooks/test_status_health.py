@@ -122,3 +122,110 @@ def test_the_host_metrics_parse_and_the_documented_alert_rule_uses_them(ansible_
         assert set(re.findall(r"\bpreauth_[a-z_]+\b", rule["expr"])) <= set(families)
         assert set(re.findall(r"\$labels\.([a-z_]+)", json.dumps(rule["annotations"]))) <= {"connection", "host", "user"}
     assert set(re.findall(r"^\| `(preauth_host_[a-z_]+)` \|", page, flags=re.M)) == set(families)
+
+
+# -- what comes back from a host is hostile (issue 18, item 13) -------------------------------------
+
+# The file name a service user could give a plain settings file, and what an older runner made of it.
+FORGED = 'x",host="dwh02",user="root"} 1e12 # '
+
+
+def test_a_forged_or_broken_record_is_ignored_and_said_and_the_host_metrics_still_parse(ansible_playbook, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    health = tmp_path / "health"
+    health.mkdir()
+    record(health, "acme-nl", "succeeded", 0, 1, 1, 3)
+    record(health, FORGED, "succeeded", 0, 1, 1, 7)  # a healthy-looking row under a name that is no connection name
+    (health / "broken.json").write_text('{"schema": 1, "connection": "broken", "nested": {"a": 1}}', encoding="utf-8")
+    (health / "other.json").write_text(json.dumps(dict(json.loads((health / "acme-nl.json").read_text()), exit_status="0")), encoding="utf-8")
+    (health / "big.json").write_text(" " * 70000, encoding="utf-8")
+    result = status(ansible_playbook, tmp_path, preauth_prometheus_file=str(tmp_path / "preauth.prom"), preauth_status_stale_hours=1000)
+    text = (tmp_path / "preauth.hosts.prom").read_text(encoding="utf-8")
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    for family in families.values():
+        assert [(s.labels["connection"], s.labels["host"], s.labels["user"]) for s in family.samples] == [("acme-nl", "localhost", "invantive")]
+    assert "dwh02" not in text and "root" not in text
+    rows = health_table(result.stdout)
+    assert [row.split()[0] for row in rows[1:] if row.endswith("  ok")] == ["acme-nl"], rows  # no healthy row under the forged name
+    part = result.stdout.split("TASK [Show the health of the chains on the hosts]", 1)[1].split("TASK [", 1)[0]
+    invalid = {line.split()[0]: line for line in re.findall(r'^\s+"(\S+ +localhost .*INVALID RECORD.*?)",?$', part, re.M)}
+    shown = re.sub(r"[^A-Za-z0-9._-]", "?", FORGED + ".json")  # the name as the table shows it: no quote, brace or space of it
+    assert set(invalid) == {shown, "broken.json", "other.json", "big.json"}, part
+    assert invalid[shown].endswith("INVALID RECORD, ignored: not a health record of preauth-run (connection)")
+    assert invalid["broken.json"].endswith("INVALID RECORD, ignored: not a health record of preauth-run (not a JSON object of plain values)")
+    assert invalid["other.json"].endswith("not a health record of preauth-run (connection, exit_status)")
+    assert invalid["big.json"].endswith("INVALID RECORD, ignored: larger than 65536 bytes")
+    assert result.returncode != 0
+    assert "health records that preauth-run did not write were ignored: " in result.stdout
+    assert "broken.json on localhost" in result.stdout
+
+
+def test_more_records_than_the_runner_writes_are_not_all_read(ansible_playbook, tmp_path):
+    health = tmp_path / "health"
+    health.mkdir()
+    for number in range(258):
+        record(health, "c%03d" % number, "succeeded", 0, 1, 1, 1)
+    result = status(ansible_playbook, tmp_path, preauth_status_stale_hours=1000)
+    rows = health_table(result.stdout)
+    assert len([row for row in rows if re.match(r"c\d{3} ", row)]) == 256
+    assert re.search(r"2 more record\(s\) +localhost .*INVALID RECORD, ignored: more than 256 records; only the first by name were read", result.stdout)
+    assert result.returncode != 0
+
+
+def test_every_label_value_of_the_host_metrics_is_escaped(tmp_path):
+    """The template itself, rendered with a host name that holds every character the text format escapes."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with open(os.path.join(ROOT, "playbooks", "status.yml"), encoding="utf-8") as handle:
+        tasks = [task for play in yaml.safe_load(handle) for task in play.get("tasks", [])]
+    (task,) = [task for task in tasks if task.get("name") == "Write the hosts' health metrics for the textfile collector"]
+    content = task["ansible.builtin.copy"]["content"]
+    host = 'dwh"01\\x\n} 1e12 #'
+    rows = [{"connection": "acme-nl", "host": host, "user": "invantive", "finished_epoch": 1, "success_epoch": 2, "exit_status": 0, "generation": 3}]
+    text = Templar(loader=DataLoader(), variables={"preauth_health_rows": rows}).template(trust_as_template(content))
+    families = list(text_string_to_metric_families(text))
+    assert len(families) == 4
+    assert all([s.labels for s in family.samples] == [{"connection": "acme-nl", "host": host, "user": "invantive"}] for family in families)
+
+
+# -- a record the run cannot read (issue 18, item 8) -----------------------------------------------
+
+
+def test_a_record_the_run_cannot_read_is_shown_and_watched_and_the_rest_reported(ansible_playbook, tmp_path):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+
+    password = tmp_path / "vault-password"
+    password.write_text("FAKE-status-vault-password\n", encoding="utf-8")
+    now = time.time()
+    for name, secret in (("acme-nl", b"FAKE-status-vault-password"), ("hr-nl", b"FAKE-another-vault-password")):
+        store = TokenStore(str(tmp_path / "tokens"), VaultLib([("default", VaultSecret(secret))]))
+        with store.locked(name) as chain:
+            chain.data.update(
+                definition={"platform": "exact_online", "client_id": "FAKE-client"},
+                generation=1,
+                owner={"kind": "controller", "since": now},
+                tokens={"access_token": "FAKE-access-token", "refresh_token": "FAKE-refresh-token", "refresh_fingerprint": "0123456789ab",
+                        "obtained_at": now, "access_expires_at": now + 600, "refresh_expires_at": now + 20 * 86400, "last_refresh_at": now},
+            )
+    prom = tmp_path / "preauth.prom"
+    prom.write_text('preauth_chain_present{connection="hr-nl",platform="exact_online",owner="controller"} 1\n', encoding="utf-8")
+    inventory = {"vars": {"preauth_store_dir": str(tmp_path / "tokens"), "preauth_connections": [{"name": "acme-nl"}, {"name": "hr-nl"}]}}
+    result = ansible_playbook("status", "--vault-password-file", str(password), extra={"preauth_prometheus_file": str(prom)}, inventory=inventory)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert not [secret for secret in ("FAKE-access-token", "FAKE-refresh-token", "FAKE-status-vault", "FAKE-another-vault") if secret in out]
+    rows = dict(re.findall(r'^\s+"((?:acme|hr)-nl) +(.*?)",?$', result.stdout.split("TASK [Show the table]", 1)[1].split("TASK [", 1)[0], re.M))
+    assert rows["acme-nl"].endswith("  ok")
+    where = re.escape(str(tmp_path / "tokens" / "hr-nl.yml"))
+    assert re.fullmatch(r"- +- +- +- +- +UNREADABLE: cannot decrypt .*%s.* with the vault secrets of this run.*" % where, rows["hr-nl"])
+    families = {family.name: family for family in text_string_to_metric_families(prom.read_text(encoding="utf-8"))}
+    assert {s.labels["connection"]: s.value for s in families["preauth_record_unreadable"].samples} == {"acme-nl": 0, "hr-nl": 1}
+    assert [s.labels["connection"] for s in families["preauth_chain_present"].samples] == ["acme-nl"]  # the old hr-nl series is gone
+    said = "1 record(s) of the token store %s cannot be read by this run, so their chains are not reported or watched: hr-nl." % (tmp_path / "tokens")
+    assert said in result.stdout

@@ -94,6 +94,21 @@ elif action == "die-of-signal":
     while time.time() < deadline:
         time.sleep(0.02)
     sys.exit(99)
+elif action == "deep":  # a product that leaves a very deep tree, and a settings-like file at its bottom
+    os.chdir(folder)
+    for _ in range(int(args[0])):
+        os.mkdir("d")
+        os.chdir("d")
+    with open("settings-left.xml", "w") as handle:
+        handle.write("left by the product")
+elif action == "many":  # a product that leaves more files than the clean-up removes
+    os.mkdir(os.path.join(folder, "cache"))
+    for number in range(int(args[0])):
+        os.close(os.open(os.path.join(folder, "cache", "f%d" % number), os.O_CREAT | os.O_WRONLY, 0o600))
+elif action == "links":  # links out of the run directory, to a directory and to a file the clean-up must not touch
+    os.symlink(args[0], os.path.join(folder, "to-directory"))
+    os.mkdir(os.path.join(folder, "sub"))
+    os.symlink(os.path.join(args[0], "keep"), os.path.join(folder, "sub", "to-file"))
 elif action == "wait-interrupts":
     origins = []  # si_code of every SIGINT: 0x80 from the kernel (the terminal), 0 from kill(2)
     info = signal.sigtimedwait({signal.SIGINT}, 30)
@@ -1024,3 +1039,132 @@ def test_root_records_only_in_a_health_directory_that_is_roots_alone(host):
     assert proc.returncode == 0  # the record never changes the product's outcome
     assert "preauth-run: warning: this run is not recorded: " in proc.stderr and "(health directory)" in proc.stderr
     assert os.listdir(weak) == []
+
+
+# --- names a service user chooses (issue 18, item 13) --------------------------------------------------
+
+# A plain file a service user can put in its own folder; an older runner made a health record (and a metrics row) of it.
+FORGED = 'settings-x",host="dwh02",user="root"} 1e12 # .xml'
+
+
+@pytest.mark.parametrize(
+    "name", [FORGED, "settings-.hidden.xml", "settings-a\nb.xml", "settings-%s.xml" % ("a" * 129)], ids=["forged", "dot", "newline", "long"]
+)
+def test_a_plain_file_whose_name_is_no_connection_name_is_not_recorded(host, name):
+    health = _health_dir(host)
+    host.seal()
+    host.plain(name)
+    proc = host.run(host.standin_command(host.report()), "--health-dir", health)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(health)) == ["acme-nl.json"]
+    connection = name[len("settings-") : -len(".xml")]
+    assert proc.stderr == (
+        "preauth-run: warning: the run is not recorded for the settings file %s: %s is not a connection name (1 to 128 letters, "
+        "digits, '.', '_' or '-', not starting with '.'). Rename the file to settings-<connection>.xml.\n" % (ascii(name), ascii(connection))
+    )
+    assert name in read_report(host.report())["files"]  # the product still gets the user's file: only the record is refused
+
+
+def test_plain_files_cause_at_most_max_health_records_and_sealed_ones_are_always_recorded(host):
+    health = _health_dir(host)
+    for number in range(260):
+        host.plain("settings-c%03d.xml" % number)
+    proc = host.run(host.standin_command(host.report()), "--health-dir", health)
+    assert proc.returncode == 0
+    assert sorted(os.listdir(health)) == ["c%03d.json" % n for n in range(256)]
+    assert proc.stderr == (
+        "preauth-run: warning: this run is not recorded for 4 connection(s) of plain settings files (c256, c257, c258, c259): the "
+        "health directory %s already holds 256 records, as many as the runner writes for one user. Remove the records of "
+        "connections that are gone from it.\n" % health
+    )
+    # Existing records are kept up to date, and a sealed connection (deployed by root) is recorded all the same.
+    host.seal()
+    proc = host.run(host.standin_command(host.report("again")), "--health-dir", health)
+    assert proc.returncode == 0
+    assert len(os.listdir(health)) == 257 and _record(health)["status"] == "succeeded"
+    assert _record(health, "c255")["finished_at"] >= _record(health, "c000")["started_at"]
+
+
+# --- the clean-up (issue 18, item 14) ------------------------------------------------------------------
+
+
+def _service_file_limit() -> None:
+    """In the runner's process: the soft limit of open files a systemd service has by default (LimitNOFILE=1024:524288)."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+
+
+def _deep_tree(top: str, depth: int) -> None:
+    """``top/d/d/.../d`` ``depth`` levels deep (deeper than PATH_MAX allows by name), a plaintext settings file at the bottom."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    leaf = os.open("settings-acme-nl.xml", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd)
+    os.write(leaf, CONTENT)
+    os.close(leaf)
+    os.close(fd)
+
+
+def test_a_very_deep_tree_the_product_leaves_is_removed_and_the_run_recorded(host):
+    health = _health_dir(host)
+    host.seal()
+    proc = host.run(host.standin_command(host.report(), "deep", "5000"), "--health-dir", health, preexec_fn=_service_file_limit)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == ""
+    assert host.run_dirs() == []
+    assert _record(health)["status"] == "succeeded" and _record(health)["message"] is None
+
+
+def test_a_deep_stale_run_directory_is_removed_before_the_product_starts(host):
+    health = _health_dir(host)
+    host.seal()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = os.path.join(host.base, "root", "run-%d" % dead.pid)
+    os.makedirs(stale, mode=0o700)
+    _deep_tree(stale, 5000)
+    proc = host.run(host.standin_command(host.report()), "--health-dir", health, preexec_fn=_service_file_limit)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == "" and os.path.exists(host.report())
+    assert host.run_dirs() == []
+    assert _record(health)["status"] == "succeeded"
+
+
+def test_a_clean_up_that_stops_at_its_limit_is_reported_and_the_next_run_goes_on_with_it(host):
+    health = _health_dir(host)
+    host.seal()
+    host.plain()
+    proc = host.run(host.standin_command(host.report(), "many", "20001"), "--health-dir", health)
+    assert proc.returncode == 71
+    folder = read_report(host.report())["folder"]
+    message = (
+        "The run directory %s could not be removed completely (it holds more than one run removes, MAX_CLEANUP_ENTRIES = 20000 "
+        "entries). The settings files the runner wrote there were removed first; what is left stays on the memory file system "
+        "until the next run removes it before it starts the product (or: rm -r %s)." % (folder, folder)
+    )
+    assert proc.stderr == "preauth-run: %s\n" % message
+    assert os.listdir(folder) == ["cache"]  # no plaintext is left: only some of the product's own empty files
+    record = _record(health)
+    assert record["status"] == "failed" and record["exit_status"] == 71 and record["message"] == message
+    assert record["last_success_at"] is None
+
+    proc = host.run(host.standin_command(host.report("next")), "--health-dir", health)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert not os.path.exists(folder) and host.run_dirs() == []
+    assert _record(health)["status"] == "succeeded"
+
+
+def test_the_clean_up_removes_links_and_never_what_they_point_to(host):
+    outside = os.path.join(host.root, "outside")
+    os.makedirs(outside)
+    keep = host.write(os.path.join("outside", "keep"), b"not the product's")
+    host.seal()
+    proc = host.run(host.standin_command(host.report(), "links", outside))
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert os.listdir(outside) == ["keep"] and open(keep, "rb").read() == b"not the product's"
+    assert host.run_dirs() == []

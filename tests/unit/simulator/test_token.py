@@ -9,8 +9,9 @@ import requests
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORMS
 from helpers import EXACT, STRICT, TWINFIELD, USER
-from simulator import fingerprint
-from simulator.flows import authorize_url, exchange, landed, pkce_pair, query_of, refresh, token
+from simulator import DEFAULT_CONFIG, fingerprint
+from simulator.authority import PROFILES
+from simulator.flows import REDIRECT, authorize_url, exchange, landed, pkce_pair, query_of, refresh, token
 
 NL = "/nl/api/oauth2"
 STRICT_SCOPE = "openid offline_access"
@@ -254,3 +255,50 @@ def test_twinfield_profile_needs_basic_auth_and_rotates_as_the_table_assumes(sim
 def test_other_grants_are_unsupported(sim, grant):
     reply = token(sim.base_url + NL + "/token", EXACT, grant_type=grant)
     assert reply.json()["error"] == "unsupported_grant_type"
+
+
+XERO = next(c for c in DEFAULT_CONFIG["clients"] if c["profile"] == "xero")
+
+
+def xero_tokens(sim):
+    url = authorize_url(sim.base_url, "/xero/identity/connect/authorize", XERO["client_id"], scope="offline_access")
+    code = query_of(landed(url, USER))["code"]
+    reply = token(sim.base_url + "/xero/connect/token", XERO, basic=True, grant_type="authorization_code", code=code, redirect_uri=REDIRECT)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_xero_profile_accepts_the_previous_refresh_token_once_within_its_grace_as_the_table_says(sim, control):
+    assert PROFILES["xero"].reuse_grace == PLATFORMS["xero"].spent_token_grace == 1800
+    url = sim.base_url + "/xero/connect/token"
+    first = xero_tokens(sim)
+    rotated = refresh(url, XERO, first["refresh_token"], basic=True)
+    assert rotated.status_code == 200 and rotated.json()["refresh_token"] != first["refresh_token"]
+    # The answer was "lost": within 30 minutes the previous token works once more, and the chain goes on from the new answer.
+    control.advance_clock(1700)
+    retried = refresh(url, XERO, first["refresh_token"], basic=True)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["refresh_token"] not in (first["refresh_token"], rotated.json()["refresh_token"])
+    assert refresh(url, XERO, rotated.json()["refresh_token"], basic=True).json()["error"] == "invalid_grant"  # the lost answer's token
+    # Beyond the grace the token presented to the last rotation is refused; the chain itself lives on (Xero does not revoke it).
+    latest = retried.json()["refresh_token"]
+    newer = refresh(url, XERO, latest, basic=True).json()["refresh_token"]
+    control.advance_clock(1801)
+    late = refresh(url, XERO, latest, basic=True)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+    assert refresh(url, XERO, newer, basic=True).status_code == 200
+    assert control.state()["chains_revoked"] == 0
+
+
+def test_the_exact_fault_after_issuing_is_the_500_of_exactonline_api_dotnet_client_issue_152(sim, control):
+    body = exact_tokens(sim)
+    control.advance_clock(570)
+    control.inject_fault("http_500_after")
+    reply = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
+    assert reply.status_code == 500
+    fault = {"faultstring": "Failed to execute the ExtractVariables: ExtractAccessToken", "detail": {"errorcode": "steps.extractvariables.ExecutionFailed"}}
+    assert reply.json() == {"fault": fault}
+    # The token was issued before the fault: the presented one is spent, as Exact answers it (the table's spent_token "refused").
+    assert PLATFORMS["exact_online"].spent_token == "refused"
+    again = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
+    assert (again.status_code, again.json()["error_description"]) == (401, "Old refresh token used.")

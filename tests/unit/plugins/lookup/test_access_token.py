@@ -202,3 +202,73 @@ def test_an_inline_vaulted_client_secret_is_decrypted_with_the_run_secrets(sim, 
     [token] = lookup(exact, connections=connections, min_ttl=120)
     assert token == stored(exact)["tokens"]["access_token"]
     assert stored(exact)["history"][-1]["event"] == "refreshed"
+
+
+# -- check mode sends no token request; the store is chosen as the modules choose it -----------------------------------
+
+
+def lookup_as(p: dict[str, t.Any], variables: dict[str, t.Any], store_vars: bool = True, **options: t.Any) -> list[str]:
+    """``lookup``, with more task variables (ansible_check_mode), and optionally without the playbooks' store variables."""
+    found = {"preauth_connections": [entry(p)], **variables}
+    if store_vars:
+        found.update({"preauth_" + k: v for k, v in pick(p, "store_dir").items()})
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(PASSWORD))])
+    plugin = lookup_loader.get("preauth.oauth2.access_token", loader=loader, templar=Templar(loader=loader, variables=found))
+    return plugin.run([p["connection"]], found, **options)
+
+
+def store_file(p: dict[str, t.Any]) -> t.Any:
+    return open_store(p, VAULT).read(p["connection"]).source
+
+
+def test_check_mode_returns_the_stored_token_without_a_token_request(sim, exact, control, warnings):
+    later(exact, control, 590)  # 10 s left: a real run refreshes it (min_ttl 120), and may (570 s have passed)
+    tokens, before, calls = stored(exact)["tokens"], store_file(exact), control.state()["token_requests_total"]
+    assert lookup_as(exact, {"ansible_check_mode": True}, min_ttl=120) == [tokens["access_token"]]
+    assert control.state()["token_requests_total"] == calls and store_file(exact) == before
+    assert len(warnings) == 1 and warnings[0].startswith("connection acme-nl: check mode: the stored access token has only ")
+    assert warnings[0].endswith("less than min_ttl=120; it is returned as it is, where a run without --check would refresh it first")
+    # Without check mode the same lookup refreshes.
+    assert lookup_as(exact, {"ansible_check_mode": False}, min_ttl=120) != [tokens["access_token"]]
+    assert control.state()["token_requests_total"] == calls + 1
+
+
+def test_check_mode_with_an_expired_token_fails_and_says_why(sim, exact, control):
+    later(exact, control, 700)
+    tokens, calls = stored(exact)["tokens"], control.state()["token_requests_total"]
+    with pytest.raises(AnsibleError) as caught:
+        lookup_as(exact, {"ansible_check_mode": True}, min_ttl=60)
+    msg = caught.value.message
+    assert msg.startswith("connection acme-nl: no valid access token in check mode: the stored one expired at 20")
+    assert msg.endswith("and check mode sends no token request (a run without --check refreshes the chain first)")
+    assert tokens["access_token"] not in msg and tokens["refresh_token"] not in msg
+    assert control.state()["token_requests_total"] == calls
+
+
+def test_check_mode_never_settles_a_lost_answer(sim, exact, control):
+    later(exact, control, 24 * 86400)
+    control.inject_fault("http_500_before")
+    with pytest.raises(AnsibleError):
+        lookup_as(exact, {})  # the lost answer: the lookup's refresh fails, the marker stays
+    calls = control.state()["token_requests_total"]
+    with pytest.raises(AnsibleError) as caught:
+        lookup_as(exact, {"ansible_check_mode": True})
+    assert caught.value.message.startswith("connection acme-nl: no access token in check mode: check mode: would refresh (the refresh started at ")
+    assert caught.value.message.endswith("Check mode sends no token request; run without --check")
+    assert control.state()["token_requests_total"] == calls and stored(exact)["in_flight"] is not None
+
+
+BOTH = "the environment variables PREAUTH_OAUTH2_STORE_DIR and PREAUTH_OAUTH2_STORE_URL are both set, and each chooses a token store"
+
+
+def test_both_store_variables_are_refused_as_the_modules_refuse_them(sim, exact, monkeypatch):
+    monkeypatch.setenv("PREAUTH_OAUTH2_STORE_DIR", exact["store_dir"] or "")
+    monkeypatch.setenv("PREAUTH_OAUTH2_STORE_URL", "postgresql://preauth@127.0.0.1:1/nowhere")
+    with pytest.raises(AnsibleError) as caught:
+        lookup_as(exact, {}, store_vars=False)
+    assert caught.value.message.startswith("connection acme-nl: " + BOTH + "; unset one of them, or choose the store with the store_dir")
+    # A playbook variable (or an option) chooses over the environment, as a module option does.
+    assert lookup_as(exact, {}) == [stored(exact)["tokens"]["access_token"]]
+    monkeypatch.delenv("PREAUTH_OAUTH2_STORE_URL")
+    assert lookup_as(exact, {}, store_vars=False) == [stored(exact)["tokens"]["access_token"]]

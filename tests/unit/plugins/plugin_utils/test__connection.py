@@ -16,10 +16,12 @@ import pytest
 
 from action_runner import given, run_action
 from ansible_collections.preauth.oauth2.plugins.action.authorization_url import ActionModule as AuthorizationUrl
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, http_client, resolve
+from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ActionModule as TokenRefresh
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
-from chains import begin, preauthenticate, stored, strict_params
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+from chains import VAULT, begin, preauthenticate, stored, strict_params
 
 
 class _Provider(http.server.ThreadingHTTPServer):
@@ -169,3 +171,55 @@ def test_a_deferred_secret_counts_as_given_without_being_decrypted(sim, tmp_path
     assert resolve(dict(p, client_secret=""), None).has_secret is False
     assert resolve(dict(p, client_secret=None), None).has_secret is False
     assert resolve(p, None).has_secret is True
+
+
+# -- check mode predicts a real run; one rule for choosing the store ---------------------------------------------------
+
+
+def test_check_mode_reads_the_discovery_document_and_predicts_what_a_real_run_does(sim, tmp_path, control):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    store = open_store(p, VAULT)
+    before = store.read(p["connection"]).source
+    calls = control.state()["token_requests_total"]
+    args = dict(given(p), force=True)
+    checked = run_action(TokenRefresh, args, check_mode=True)
+    assert not checked.get("failed"), checked["msg"]
+    assert (checked["status"], checked["reason"]) == ("refreshed", "would_refresh")
+    assert checked["msg"] == "check mode: 1 would be refreshed, 0 unchanged, 0 skipped, 0 failed; nothing was sent or written"
+    assert "definition" not in checked["summary"][0]
+    assert control.state()["token_requests_total"] == calls and store.read(p["connection"]).source == before
+    real = run_action(TokenRefresh, args)
+    assert not real.get("failed"), real["msg"]
+    assert (real["status"], real["changed"]) == ("refreshed", True)
+    unchanged = run_action(TokenRefresh, given(p), check_mode=True)
+    assert (unchanged["status"], unchanged["changed"]) == ("unchanged", False), unchanged["msg"]
+
+
+def test_check_mode_reports_a_discovery_that_fails_as_a_real_run_would(sim, tmp_path, control):
+    p = strict_params(sim, tmp_path)
+    preauthenticate(p)
+    control.inject_fault("http_500_before", endpoint="discovery")
+    checked = run_action(TokenRefresh, dict(given(p), fail_on_error=False), check_mode=True)
+    assert checked["connections"][0]["status"] == "failed"
+    assert checked["connections"][0]["msg"] == "the discovery document %s/strict/.well-known/openid-configuration answered HTTP 500" % sim.base_url
+
+
+BOTH = "the environment variables PREAUTH_OAUTH2_STORE_DIR and PREAUTH_OAUTH2_STORE_URL are both set, and each chooses a token store"
+
+
+def test_both_store_variables_in_the_environment_are_refused_and_an_option_wins_over_them(sim, tmp_path, monkeypatch):
+    p = strict_params(sim, tmp_path)
+    monkeypatch.setenv("PREAUTH_OAUTH2_STORE_DIR", str(tmp_path / "env-tokens"))
+    monkeypatch.setenv("PREAUTH_OAUTH2_STORE_URL", "postgresql://preauth@127.0.0.1:1/nowhere")
+    with pytest.raises(StoreError) as info:
+        open_store(dict(p, store_dir=None, store_url=None), VAULT)
+    assert str(info.value) == (
+        BOTH + "; unset one of them, or choose the store with the store_dir or store_url option (the playbooks' preauth_store_dir or "
+        "preauth_store_url), which wins over the environment"
+    )
+    result = run_action(TokenRefresh, {k: v for k, v in given(p).items() if k not in ("store_dir", "store_url")})
+    assert result["failed"] and BOTH in result["msg"]
+    assert isinstance(open_store(dict(p, store_dir=str(tmp_path / "tokens"), store_url=None), VAULT), TokenStore)
+    monkeypatch.delenv("PREAUTH_OAUTH2_STORE_URL")
+    assert open_store(dict(p, store_dir=None, store_url=None), VAULT).location == str(tmp_path / "env-tokens")

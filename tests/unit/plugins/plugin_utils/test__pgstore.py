@@ -657,3 +657,46 @@ def test_a_person_releases_the_marker_of_a_controller_that_never_comes_back(sim,
     assert any("was released (release_in_flight)" in w for w in result.warnings)
     data = store_of(p).read("crm").data
     assert data["in_flight"] is None and any(e.get("event") == "in_flight_released" for e in data["history"])
+
+
+# -- vault labels and decryption messages (issue 18, item 10 and "use the store's own words") ----------------------
+
+
+def test_the_same_password_under_another_vault_id_label_keeps_the_records_label(sim, tmp_path, pg_env, pg_db):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    password = b"FAKE-vault-password"  # chains.VAULT's, under two labels
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    name = p["connection"]
+    assert bytes(row(pg_env, pg_db, name)["document"]).startswith(b"$ANSIBLE_VAULT;1.1;AES256\n")
+    prod = open_store(p, VaultLib([("prod", VaultSecret(password))]))
+    with prod.locked(name) as record:
+        record.data["generation"] = 7
+    found = row(pg_env, pg_db, name)
+    assert bytes(found["document"]).startswith(b"$ANSIBLE_VAULT;1.1;AES256\n") and found["vault_id"] == "default"
+    assert open_store(p, VAULT).read(name).data["generation"] == 7
+    # A record labelled prod stays prod when the default label of the same password writes it.
+    labelled = open_store(dict(p, vault_id="prod"), VaultLib([("prod", VaultSecret(password))]))
+    with labelled.locked("other") as record:
+        record.data["generation"] = 1
+    with open_store(p, VAULT).locked("other") as record:
+        record.data["generation"] = 2
+    other = row(pg_env, pg_db, "other")
+    assert bytes(other["document"]).startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod\n") and other["vault_id"] == "prod"
+
+
+def test_a_decryption_failure_names_the_record_in_the_stores_own_words(sim, tmp_path, pg_env, pg_db):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    p = pg_params(sim, tmp_path, pg_db)
+    preauthenticate(p)
+    store = open_store(p, VaultLib([("default", VaultSecret(b"FAKE-wrong-password"))]))
+    with pytest.raises(StoreError) as info:
+        store.read(p["connection"])
+    assert str(info.value) == (
+        "cannot decrypt %s with the vault secrets of this run; use the vault password it was written with. Nothing was changed."
+        % store.where(p["connection"])
+    )
+    assert str(info.value).startswith("cannot decrypt connection acme-nl of the PostgreSQL token store postgresql://")
+    assert "the token store connection" not in str(info.value) and pg_env.password not in str(info.value)

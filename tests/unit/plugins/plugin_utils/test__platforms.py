@@ -6,12 +6,14 @@ import copy
 import dataclasses
 import json
 import pickle
+import re
 
 import pytest
 from ansible._internal._datatag._tags import Origin
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import SettingsError, render
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platform_table import TABLE
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     CLIENT_AUTH_METHODS,
     ERROR_KINDS,
@@ -712,10 +714,61 @@ def test_every_platform_resolves_to_https_with_its_defaults(name):
         assert url is None or url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", ["atlassian", "github", "gitlab", "zoom", "calendly", "fortnox", "paypal"])
+@pytest.mark.parametrize("name", ["github", "gitlab", "zoom", "calendly", "fortnox", "paypal"])
 def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
     assert set(PLATFORMS[name].unconfirmed) == set(FACT_FIELDS)
     assert PLATFORMS[name].rotation == "unknown" and PLATFORMS[name].refresh_token_lifetime is None
+    assert (PLATFORMS[name].spent_token, PLATFORMS[name].spent_token_grace) == ("unknown", None)
+
+
+def test_atlassian_confirms_only_its_rotation_and_what_a_spent_token_costs():
+    atlassian = PLATFORMS["atlassian"]
+    assert set(FACT_FIELDS) - set(atlassian.unconfirmed) == {"rotation", "spent_token", "spent_token_grace"}
+    assert (atlassian.rotation, atlassian.spent_token, atlassian.spent_token_grace) == ("rotating", "family_revoked", 600)
+    assert {"A1", "A2"} <= set(atlassian.sources) and atlassian.refresh_token_lifetime is None
+
+
+# What presenting a refresh token that may have been rotated costs, per platform, with the source of each (docs/sources.md).
+SPENT_TOKENS = {
+    "exact_online": ("refused", None, {"E7", "I1", "I24"}),
+    "teamleader": ("refused", None, {"T1"}),
+    "xero": ("refused", 1800, {"X1", "X2"}),
+    "salesforce": ("family_revoked", None, {"S9"}),
+    "atlassian": ("family_revoked", 600, {"A1", "A2"}),
+    "microsoft": ("accepted", None, {"M1"}),
+    "google": ("accepted", None, {"G1"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPENT_TOKENS))
+def test_what_a_spent_token_costs_is_sourced(name):
+    platform = PLATFORMS[name]
+    cost, grace, sources = SPENT_TOKENS[name]
+    assert (platform.spent_token, platform.spent_token_grace) == (cost, grace)
+    assert sources <= set(platform.sources)
+    assert "spent_token" not in platform.unconfirmed and "spent_token_grace" not in platform.unconfirmed
+
+
+@pytest.mark.parametrize("name", sorted(set(PLATFORM_NAMES) - set(SPENT_TOKENS)))
+def test_a_spent_token_cost_no_source_gives_stays_unknown(name):
+    platform = PLATFORMS[name]
+    assert (platform.spent_token, platform.spent_token_grace) == ("unknown", None)
+    assert name == "generic" or "spent_token" in platform.unconfirmed
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"spent_token": "gone"}, "spent_token 'gone' is not one of refused, family_revoked, accepted, unknown"),
+        ({"spent_token": "accepted"}, "spent_token accepted goes with rotation non_rotating, and only with it"),
+        ({"spent_token_grace": 0}, "spent_token_grace must be None or a positive number of seconds of a platform that rotates"),
+        ({"spent_token_grace": True}, "spent_token_grace must be None or a positive number of seconds"),
+    ],
+)
+def test_a_spent_token_entry_that_contradicts_itself_is_caught(change, problem):
+    entry = {**dict(next(e for e in TABLE if e["name"] == "xero")), **change}
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Platform(**entry)
 
 
 def test_reference_unconfirmed_marks_are_kept():

@@ -569,3 +569,50 @@ def test_a_store_that_the_index_cannot_describe_gets_none(store):
     write(store, "acme", tokens=["not", "a", "mapping"])
     assert not os.path.exists(store.index_path("acme"))
     assert store.index("acme") is None
+
+
+def _header(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.readline().strip()
+
+
+def test_the_same_password_under_another_vault_id_label_keeps_the_files_label(tmp_path):
+    """--vault-id prod@file with the password of a plain (default id) store must not relabel it, nor flip it back."""
+    directory = str(tmp_path / "tokens")
+    write(TokenStore(directory, vault(("default", PASSWORD))), "acme", generation=1)
+    path = os.path.join(directory, "acme.yml")
+    assert _header(path) == b"$ANSIBLE_VAULT;1.1;AES256"
+    prod = TokenStore(directory, vault(("prod", PASSWORD)))
+    assert prod.read("acme").data["generation"] == 1
+    write(prod, "acme", generation=2)
+    assert _header(path) == b"$ANSIBLE_VAULT;1.1;AES256"
+    # The default-id cron with vault_id_match still decrypts it: ansible-vault as a person or a cron job runs it.
+    password_file = tmp_path / "pw"
+    password_file.write_bytes(PASSWORD)
+    view = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "view", "--vault-id", "default@%s" % password_file, path],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, ANSIBLE_VAULT_ID_MATCH="true"),
+    )
+    assert view.returncode == 0, view.stderr
+    assert "generation: 2" in view.stdout and FAKE_TOKEN not in view.stdout + view.stderr
+    # A label of its own is kept the same way, whichever label of the same password writes.
+    write(TokenStore(directory, vault(("prod", PASSWORD)), encrypt_vault_id="prod"), "other", generation=1)
+    other = os.path.join(directory, "other.yml")
+    assert _header(other) == b"$ANSIBLE_VAULT;1.2;AES256;prod"
+    write(TokenStore(directory, vault(("default", PASSWORD))), "other", generation=2)
+    assert _header(other) == b"$ANSIBLE_VAULT;1.2;AES256;prod"
+    assert TokenStore(directory, vault(("prod", PASSWORD))).read("other").data["generation"] == 2
+
+
+def test_a_decryption_failure_names_the_file_store_in_its_own_words(tmp_path):
+    store = TokenStore(str(tmp_path / "tokens"), vault())
+    write(store, "acme", generation=1)
+    with pytest.raises(StoreError) as info:
+        TokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password"))).read("acme")
+    assert str(info.value) == (
+        "cannot decrypt the token store %s with the vault secrets of this run; use the vault password it was written with (ansible-vault "
+        "view %s shows it to a person who has it). Nothing was changed." % (store.path("acme"), store.path("acme"))
+    )
