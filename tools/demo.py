@@ -54,6 +54,9 @@ from pgserver import PostgresServer, PostgresServerError  # noqa: E402
 BIN = os.path.dirname(sys.executable)
 DEFAULT_WORK = os.path.join(ROOT, "build", "demo")
 WORK = DEFAULT_WORK  # set by main() from --workspace
+# Where the stand-in host's tree goes (see check_workspace); a temporary one is removed at the end.
+HOST_BASE = DEFAULT_WORK
+HOST_BASE_TEMPORARY = False
 MARKER = ".preauth-demo-workspace"
 SHARED_CONNECTIONS = ("acme-be", "crm")
 SECRET_KEYS = re.compile(r"^(\s*)(access_token|refresh_token|code_verifier|nonce|state):\s*(\S.*)$")
@@ -174,17 +177,30 @@ def private_way(path: str) -> bool:
 
 
 def check_workspace() -> None:
-    """Stop before anything runs when the settings role would refuse the stand-in host's sealed files in the workspace."""
+    """Choose where the stand-in host's tree goes: the workspace, unless the settings role would refuse it there.
+
+    The role accepts sealed files only where every directory on the way is root's or ours and writable by nobody
+    else; a checkout under /tmp is not. Then the tree goes to a new private directory in the user's home directory
+    (from the password database, so a HOME pointed elsewhere does not matter), which the demo removes at its end.
+    """
+    global HOST_BASE, HOST_BASE_TEMPORARY
     existing = WORK
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
-    if not private_way(existing):
+    if private_way(existing):
+        HOST_BASE, HOST_BASE_TEMPORARY = WORK, False
+        return
+    import pwd
+
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    if not os.path.isdir(home) or not private_way(home):
         raise SystemExit(
             "make demo: the stand-in host's sealed files go into the workspace %s, and the settings role accepts them only where "
-            "every directory on the way is root's or yours and writable by nobody else (a checkout under /tmp is not). Give a "
-            "workspace in your home directory: make demo PREAUTH_DEMO_WORKSPACE=$HOME/preauth-demo (or tools/demo.py --workspace DIR)."
-            % WORK
+            "every directory on the way is root's or yours and writable by nobody else (a checkout under /tmp is not), and your "
+            "home directory %s is not such a place either. Give a workspace that is: make demo PREAUTH_DEMO_WORKSPACE=DIR "
+            "(or tools/demo.py --workspace DIR)." % (WORK, home)
         )
+    HOST_BASE, HOST_BASE_TEMPORARY = tempfile.mkdtemp(prefix=".preauth.oauth2-demo-", dir=home), True
 
 
 def here(path: str) -> str:
@@ -198,7 +214,10 @@ def workspace_shown() -> str:
 
 def demo_target(work: dict[str, str]) -> dict[str, str]:
     """An inventory with one more host, dwh01: a local directory tree standing in for a product host."""
-    root = os.path.join(WORK, "dwh01")
+    root = os.path.join(HOST_BASE, "dwh01")
+    if HOST_BASE_TEMPORARY:
+        say("    (the workspace is under a directory others can write, such as /tmp, which the settings role refuses for sealed")
+        say("    files; dwh01's tree goes to %s for this run, removed at the end)" % root)
     import pwd
 
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -667,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         process.stop()
         if runtime is not None and runtime.startswith("/dev/shm/"):
             shutil.rmtree(runtime, ignore_errors=True)
+        if HOST_BASE_TEMPORARY:
+            shutil.rmtree(HOST_BASE, ignore_errors=True)
     say()
     say("demo finished; the simulator and the PostgreSQL server have stopped (workspace: %s)" % workspace_shown())
     return 0

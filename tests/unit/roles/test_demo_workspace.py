@@ -18,6 +18,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEMO = os.path.join(ROOT, "tools", "demo.py")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import demo  # noqa: E402  (its private_way: the rule the settings role applies)
 
 
 def listing(path: str) -> list[str] | None:
@@ -34,8 +36,12 @@ def test_the_demo_keeps_everything_in_its_workspace(tmp_path):
     before = {path: listing(path) for path in watched}
     home = tmp_path / "home"
     home.mkdir()
-    # In the checkout's build directory: the settings role accepts sealed files only where no one else can write on the way (not /tmp).
-    workspace = tempfile.mkdtemp(prefix="demo-test-", dir=os.path.join(ROOT, "build"))
+    # In the checkout's build directory, unless the checkout is under /tmp: the settings role accepts sealed files only where no
+    # one else can write on the way, and the demo would then keep the stand-in host in a temporary directory of its own instead.
+    base = os.path.join(ROOT, "build")
+    if not demo.private_way(base):
+        base = pwd.getpwuid(os.getuid()).pw_dir
+    workspace = tempfile.mkdtemp(prefix=".demo-test-", dir=base)
     try:
         env = {k: v for k, v in os.environ.items() if k != "PREAUTH_DEMO_WORKSPACE" and not k.startswith(("ANSIBLE_", "PREAUTH_OAUTH2_"))}
         env["HOME"] = str(home)
