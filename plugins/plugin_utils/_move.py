@@ -55,7 +55,7 @@ def pause_for_tests(step: str, connection: str) -> None:
     to ``<file>`` when it reaches that boundary and waits there for 60 s, so that the collection's tests can SIGKILL
     exactly that process (an ansible-playbook worker) at exactly that point. Unset, as everywhere but in those tests,
     it does nothing."""
-    wanted, _, path = (os.environ.get(PAUSE_ENV) or "").partition(":")
+    wanted, _sep, path = (os.environ.get(PAUSE_ENV) or "").partition(":")
     if wanted != step or not path:
         return
     tmp = "%s.%d.tmp" % (path, os.getpid())

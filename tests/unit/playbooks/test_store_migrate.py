@@ -137,7 +137,8 @@ def test_store_migrate_killed_after_writing_the_destination_is_finished_by_the_n
     where = ["-e", "preauth_store_dir=" + in_file["store_dir"], "-e", "preauth_to_store_url=" + pg_db]
     flag = tmp_path / "paused"
     env = dict(migrate.env, **{PAUSE_ENV: "written:%s" % flag})  # type: ignore[attr-defined]
-    proc = subprocess.Popen(migrate.command(*where), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # type: ignore[attr-defined]
+    command = migrate.command(*where)  # type: ignore[attr-defined]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while not flag.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:] if proc.poll() is not None else "no pause"

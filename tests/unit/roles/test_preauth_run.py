@@ -1099,7 +1099,7 @@ def _service_file_limit() -> None:
 def _deep_tree(top: str, depth: int) -> None:
     """``top/d/d/.../d`` ``depth`` levels deep (deeper than PATH_MAX allows by name), a plaintext settings file at the bottom."""
     fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
-    for _ in range(depth):
+    for _level in range(depth):
         os.mkdir("d", dir_fd=fd)
         child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
         os.close(fd)
