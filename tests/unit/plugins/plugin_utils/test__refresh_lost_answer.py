@@ -14,8 +14,7 @@ import pytest
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
-from chains import VAULT, params, preauthenticate, stored
-from helpers import STRICT
+from chains import VAULT, google_params, params, preauthenticate, stored
 from simulator import DEFAULT_CONFIG
 from simulator.timewarp import warp
 
@@ -52,20 +51,8 @@ def xero_params(sim, tmp_path) -> dict[str, t.Any]:
 
 
 def salesforce_params(sim, tmp_path) -> dict[str, t.Any]:
-    """Salesforce's table entry (family_revoked) at the simulator's reuse-detecting server."""
-    base = sim.base_url + "/strict"
-    return params(
-        sim,
-        tmp_path,
-        connection="crm-sf",
-        platform="salesforce",
-        country=None,
-        base_url=None,
-        client_id=STRICT["client_id"],
-        client_secret=STRICT["client_secret"],
-        endpoints={"authorize": base + "/authorize", "token": base + "/token", "revocation": base + "/revoke", "whoami": base + "/userinfo"},
-        scopes=["openid", "offline_access"],
-    )
+    """Salesforce's table entry (family_revoked) at the simulator's reuse-detecting server (the one google_params uses)."""
+    return google_params(sim, tmp_path, connection="crm-sf", platform="salesforce")
 
 
 def requests_sent(control: t.Any) -> int:
