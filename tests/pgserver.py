@@ -14,6 +14,10 @@ Command line, for shell integration targets and the demo::
     python tests/pgserver.py terminate DIR  # end every session of the application role
     python tests/pgserver.py stop DIR       # stop the server and remove its files
 
+Whoever started a server (this process, or for ``start`` the program that ran the command line) is
+watched by a small detached process: when it is gone, killed or timed out without cleaning up, the
+watcher stops the server and removes its files, so nothing is left running.
+
 ``DIR/env.sh`` exports ``PREAUTH_OAUTH2_STORE_URL`` (no password in it) and ``PGPASSWORD``.
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import glob
+import importlib.util
 import json
 import os
 import pwd
@@ -42,11 +47,18 @@ import urllib.parse
 if t.TYPE_CHECKING:
     import psycopg
 
-INSTALL_HINT = "install the Debian package 'postgresql' (tools/system-deps.sh test does it) or set PREAUTH_PG_BIN to the directory that holds initdb"
+INSTALL_HINT = (
+    "the PostgreSQL test server (tests/pgserver.py) needs the server programs (the Debian package 'postgresql', which tools/system-deps.sh test installs, "
+    "or PREAUTH_PG_BIN set to the directory that holds initdb) and the Python driver psycopg 3 in the Python that runs "
+    "the tests (pip install 'psycopg[binary]'; make test's virtual environments have it)"
+)
 APP_ROLE = "preauth"
 APP_DATABASE = "preauth"
 ADMIN_ROLE = "postgres"
 START_TIMEOUT = 30.0
+# The watcher looks this often whether the server's owner still runs, and gives up after WATCH_LIMIT.
+WATCH_INTERVAL = 1.0
+WATCH_LIMIT = 6 * 3600.0
 # sun_path holds 108 bytes; the server appends "/.s.PGSQL.<port>" (and ".lock") to the socket directory.
 SOCKET_DIR_MAX = 80
 STATE_FILE = "server.json"
@@ -266,6 +278,8 @@ class PostgresServer:
             # atexit handlers do not run when SIGTERM (a CI timeout, kill) ends the process with the default action.
             if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        if importlib.util.find_spec("psycopg") is None:
+            raise PostgresServerError(f"the Python driver psycopg is not installed in {sys.executable}; {INSTALL_HINT}")
         self._make_dirs()
         try:
             self._initdb()
@@ -283,7 +297,21 @@ class PostgresServer:
         except BaseException:
             self.cleanup()
             raise
+        self._watch(os.getppid() if self.keep else os.getpid())
         return self
+
+    def _watch(self, owner: int) -> None:
+        """Start the detached watcher that stops this server once ``owner`` has ended."""
+        state = {**self.state(), "password": ""}
+        subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "watch", str(owner), str(_start_time(owner)), json.dumps(state)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+            cwd="/",
+        )
 
     def _initdb(self) -> None:
         self.password = secrets.token_urlsafe(24)
@@ -499,6 +527,25 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _start_time(pid: int) -> int:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): a reused pid has another."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return int(handle.read().rpartition(")")[2].split()[19])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def watch(owner: int, started: int, state: dict[str, t.Any]) -> None:
+    """Until the server's files are gone: when ``owner`` (started at ``started``) no longer runs, stop the server."""
+    deadline = time.monotonic() + WATCH_LIMIT
+    while os.path.isdir(state["datadir"]) and time.monotonic() < deadline:
+        if not _running(owner) or _start_time(owner) != started:
+            PostgresServer.from_state(state).cleanup()
+            return
+        time.sleep(WATCH_INTERVAL)
+
+
 def _write_private(path: str, text: str) -> None:
     descriptor = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -515,6 +562,10 @@ def _load(directory: str) -> PostgresServer:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["watch"] and len(argv) == 4:
+        watch(int(argv[1]), int(argv[2]), json.loads(argv[3]))
+        return 0
     parser = argparse.ArgumentParser(prog="pgserver.py", description="A throw-away PostgreSQL server for the tests and the demo.")
     parser.add_argument("action", choices=["start", "stop", "restart", "terminate"])
     parser.add_argument("directory", help="where env.sh, server.json and (when reachable by the server user) the server's files go")

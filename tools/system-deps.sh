@@ -13,7 +13,8 @@ want() { # package command-or-check...
     shift
     "$@" >/dev/null 2>&1 || need+=("$package")
 }
-has() { command -v "$1"; }
+# sshd and useradd live in /usr/sbin, which is not on a normal user's PATH
+has() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1"; }
 # tests/pgserver.py runs its own throw-away server from these (PREAUTH_PG_BIN: another installation's bin directory)
 has_initdb() { [ -x "${PREAUTH_PG_BIN:-/nonexistent}/initdb" ] || compgen -G "/usr/lib/postgresql/*/bin/initdb"; }
 

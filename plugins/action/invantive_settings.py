@@ -4,15 +4,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):
-    # In the oauth2 action group for store_dir and vault_id; its connection options are per entry.
+    # In the oauth2 action group: it takes the group's store and HTTP options (it calls no platform, so the HTTP ones are ignored);
+    # its connection options are per entry.
     argument_spec = {
         "connections": {"type": "list", "elements": "dict", "required": True},
         "host": {"type": "str"},
@@ -20,7 +20,7 @@ class ActionModule(PreauthAction):
         "claims": {"type": "dict", "default": {}},
         "redeploy_only": {"type": "bool", "default": False},
         "only": {"type": "list", "elements": "str"},
-        **store_args(),
+        **group_args(),
     }
 
     def run_action(self, request: Request) -> Outcome:

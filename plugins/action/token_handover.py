@@ -4,17 +4,18 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, store_args
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):
-    # In the oauth2 action group for store_dir and vault_id; connection options set for the group are refused here.
+    # In the oauth2 action group: it takes the group's store and HTTP options (it calls no platform, so the HTTP ones are ignored);
+    # connection options set for the group are refused here.
     argument_spec = {
         "connection": dict(CONNECTION_ARGS["connection"]),
-        **store_args(),
+        **group_args(),
         "host": {"type": "str"},
         "state": {"type": "str", "default": "host", "choices": list(STATES)},
     }

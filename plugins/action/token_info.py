@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
 
 
 class ActionModule(PreauthAction):
-    # In the oauth2 action group for store_dir and vault_id; connection options set for the group are refused here.
+    # In the oauth2 action group: it takes the group's store and HTTP options (it calls no platform, so the HTTP ones are ignored);
+    # connection options set for the group are refused here.
     argument_spec = {
         "connection": {"type": "str"},
         "connections": {"type": "list", "elements": "str"},
         "expected": {"type": "list", "elements": "str"},
-        **store_args(),
+        **group_args(),
         "return_secrets": {"type": "bool", "default": False},
         "prometheus_file": {"type": "path"},
     }

@@ -4,18 +4,18 @@
 
 from __future__ import annotations
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import store_args
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import KEEP_CHOICES, STATUSES, move
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 
 class ActionModule(PreauthAction):
-    # In the oauth2 action group: store_dir, store_url and vault_id set for the group choose the source store.
+    # In the oauth2 action group: store_dir, store_url and vault_id set for the group choose the source store; the group's HTTP
+    # options are taken and ignored (it calls no platform).
     argument_spec = {
         "connections": {"type": "list", "elements": "str"},
-        **store_args(),
+        **group_args(),
         "to_store_dir": {"type": "path"},
         "to_store_url": {"type": "str"},
         "keep": {"type": "str", "choices": list(KEEP_CHOICES)},

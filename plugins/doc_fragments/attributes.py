@@ -24,8 +24,9 @@ attributes:
   action_group:
     description: >-
       Use C(group/preauth.oauth2.oauth2) in C(module_defaults) to set defaults for this module. The group holds every action
-      that uses the token store; set only O(store_dir) and O(vault_id) there, which every member takes, and other options in
-      the C(module_defaults) of the modules that take them.
+      that uses the token store. Every member takes the store options O(store_dir), O(store_url) and O(vault_id) and the HTTP
+      options O(validate_certs), O(ca_path) and O(timeout), so set those for the group (a member that calls no platform
+      ignores the HTTP ones); set other options in the C(module_defaults) of the modules that take them.
     support: full
     membership:
       - preauth.oauth2.oauth2

@@ -144,7 +144,8 @@ options:
         with a message that names both.
       - The password comes the libpq ways (E(PGPASSWORD), E(PGPASSFILE) or C(~/.pgpass), an AWX credential); it is never shown. Put it
         in the URI only if nothing else is possible.
-      - Each record stays ansible-vault encrypted in the database. The schema is created on first use; see C(docs/store.md).
+      - Each record stays ansible-vault encrypted in the database. The schema is created on first use; see
+        R(the token store guide,ansible_collections.preauth.oauth2.docsite.store).
       - A rotated chain that cannot be committed is kept in a vault-encrypted rescue file in E(PREAUTH_OAUTH2_RESCUE_DIR)
         (default C(~/.local/state/preauth.oauth2/rescue)) and written to the database by the next run.
       - Needs the Python package C(psycopg) (version 3) on the controller.
@@ -154,6 +155,9 @@ options:
       - Vault identity that encrypts the store records that are written, when the run loads several (C(--vault-id)).
       - An existing record keeps the vault identity it was written with; reading uses whichever vault secret of the run decrypts it.
     type: str
+requirements:
+  - cryptography >= 41.0.0 (Python library) on the controller, for the ansible-vault encryption of the token store
+  - psycopg >= 3.1 (Python library) on the controller, only for the PostgreSQL token store (O(store_url))
 """
 
     # The HTTPS client, for every module and plugin that calls the platform.
@@ -173,6 +177,29 @@ options:
       - Seconds to wait for an answer from the platform.
     type: float
     default: 30
+requirements:
+  - requests >= 2.28.0 (Python library) on the controller, for the HTTPS calls to the platform
+"""
+
+    # The HTTP options as the members of the oauth2 action group that call no platform take them: so that the group's
+    # module_defaults can set them for every member (see the action_group attribute).
+    HTTP_IGNORED = r"""
+options:
+  validate_certs:
+    description:
+      - Ignored by this module, which calls no platform. Accepted so that C(module_defaults) for the C(group/preauth.oauth2.oauth2)
+        action group can set it for every member.
+    type: bool
+  ca_path:
+    description:
+      - Ignored by this module, which calls no platform. Accepted so that C(module_defaults) for the C(group/preauth.oauth2.oauth2)
+        action group can set it for every member.
+    type: path
+  timeout:
+    description:
+      - Ignored by this module, which calls no platform. Accepted so that C(module_defaults) for the C(group/preauth.oauth2.oauth2)
+        action group can set it for every member.
+    type: float
 """
 
     # Where plugins with configuration sources (lookups) also take the store options from; modules say it in the description.

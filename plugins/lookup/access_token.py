@@ -80,6 +80,7 @@ _raw:
     - One access token per term, valid for at least O(min_ttl) seconds unless a warning says otherwise.
   type: list
   elements: str
+  sample: [EXAMPLE-access-token-not-real]
 """
 
 import datetime

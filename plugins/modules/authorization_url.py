@@ -89,6 +89,7 @@ state:
   description: The C(state) value of this attempt (not a secret; the redirect must carry it back).
   returned: success
   type: str
+  sample: EXAMPLE-state-not-a-real-value
 expires_at:
   description: When the pending attempt expires (UTC, ISO 8601).
   returned: success
@@ -98,14 +99,17 @@ connection:
   description: The connection name.
   returned: always
   type: str
+  sample: acme-nl
 platform:
   description: The platform.
   returned: always
   type: str
+  sample: exact_online
 redirect_uri:
   description: The redirect URI the platform will send the browser to.
   returned: success
   type: str
+  sample: https://relay.example.com/preauth/
 code_lifetime:
   description: Seconds the platform's authorization code lives, where known.
   returned: success
@@ -115,8 +119,10 @@ pkce:
   description: Whether a PKCE challenge was sent.
   returned: success
   type: bool
+  sample: true
 loopback_redirect:
   description: Whether the platform accepts a loopback redirect URI (V(allowed), V(not_allowed), V(unknown), ...).
   returned: success
   type: str
+  sample: not_allowed
 """

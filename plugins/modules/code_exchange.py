@@ -146,10 +146,12 @@ connection:
   description: The connection name.
   returned: always
   type: str
+  sample: acme-nl
 platform:
   description: The platform.
   returned: success
   type: str
+  sample: exact_online
 generation:
   description: The stored chain's generation; every preauthentication adds one.
   returned: success
@@ -160,14 +162,17 @@ scopes:
   returned: success and not check mode
   type: list
   elements: str
+  sample: ["openid", "offline_access"]
 access_expires_at:
   description: When the access token expires (UTC, ISO 8601), from the local time of receipt.
   returned: success and not check mode
   type: str
+  sample: '2026-12-07T14:50:59Z'
 refresh_expires_at:
   description: Estimated expiry of the refresh token (UTC, ISO 8601) where the platform's lifetime is known, else V(null).
   returned: success and not check mode
   type: str
+  sample: '2027-01-06T14:40:59Z'
 refresh_fingerprint:
   description: First 12 hex digits of the SHA-256 of the refresh token, to tell chains apart without showing them.
   returned: success and not check mode
@@ -177,12 +182,15 @@ store:
   description: Path of the connection's token store file.
   returned: success and not check mode
   type: str
+  sample: /srv/preauth/tokens/acme-nl.yml
 verified:
   description: Whether O(verify) called the platform's API successfully with the new access token.
   returned: success and not check mode
   type: bool
+  sample: true
 verified_as:
   description: Who the access token belongs to, as the platform's API says (user name, full name, division).
   returned: when O(verify=true) and it succeeded
   type: dict
+  sample: {"UserName": "ada.jansen@example.com", "FullName": "Ada Jansen", "CurrentDivision": 123456}
 """

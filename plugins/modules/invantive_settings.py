@@ -25,7 +25,7 @@ description:
     character - is refused with a message that names the connection and key (never a secret value). XML escaping is complete.
   - Any connection that cannot go to the host fails the task before anything is written, with every reason in one message.
     A chain marked as needing a new preauthentication (for example after Exact Online's C(Old refresh token used.)) is refused
-    with a message that names it and says to run C(playbooks/preauthenticate.yml).
+    with a message that names it and says to run C(ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME).
   - On a platform with a minimum time between token calls (Exact Online - 570 seconds), a chain deployed soon after the
     controller's last token call cannot be refreshed at once - RV(files[].refresh_not_before) says from when it can.
   - The data container carries C(userLogonCodeMode=Hidden) and C(passwordMode=Hidden), as every official Invantive
@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - preauth.oauth2.attributes.controller
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http_ignored
 options:
   connections:
     description:
@@ -80,7 +81,8 @@ options:
     description:
       - Deploy only chains that stay owned by the controller - platforms that do not rotate refresh tokens, and entries with
         C(owner=controller). Rotating chains that would be handed over are reported as V(skip). For redeployment after a
-        refresh (playbooks/refresh.yml); the first deployment of a rotating chain is playbooks/deploy.yml's job.
+        refresh (C(ansible-playbook preauth.oauth2.refresh)); the first deployment of a rotating chain is the job of
+        C(ansible-playbook preauth.oauth2.deploy).
     type: bool
     default: false
 attributes:
@@ -95,8 +97,8 @@ attributes:
     details:
       - Never changes anything.
 notes:
-  - The settings-file format and connection-string keys follow Invantive's public documentation; see the collection's
-    docs/deploy.md for what is confirmed and what is not.
+  - The settings-file format and connection-string keys follow Invantive's public documentation; see
+    R(the deployment guide,ansible_collections.preauth.oauth2.docsite.deploy) for what is confirmed and what is not.
 seealso:
   - module: preauth.oauth2.sealed_file
   - module: preauth.oauth2.token_handover
@@ -135,6 +137,18 @@ files:
   returned: success
   type: list
   elements: dict
+  sample:
+    - connection: acme-nl
+      file: settings-acme-nl.xml
+      action: deploy
+      handover: true
+      msg: connection acme-nl generation 1 is deployed and then handed over to host dwh01
+      generation: 1
+      owner: controller
+      rotating: true
+      refresh_fingerprint: 3f9a1c0be2d4
+      refresh_not_before: '2026-12-07T14:50:29Z'
+      content_sha256: 8c41d07be95a
   contains:
     connection:
       description: The connection name.
@@ -152,24 +166,31 @@ files:
     handover:
       description: Whether M(preauth.oauth2.token_handover) should record the host once the file is written.
       type: bool
+      sample: true
     msg:
       description: Why, in words.
       type: str
+      sample: connection acme-nl generation 1 is deployed and then handed over to host dwh01
     generation:
       description: The chain's generation.
       type: int
+      sample: 1
     owner:
       description: The chain's owner now - V(controller) or a host.
       type: str
+      sample: controller
     rotating:
       description: Whether the platform rotates refresh tokens (unknown counts as rotating).
       type: bool
+      sample: true
     refresh_fingerprint:
       description: First 12 hex digits of the SHA-256 of the refresh token that goes into the file.
       type: str
+      sample: 3f9a1c0be2d4
     content_sha256:
       description: First 12 hex digits of the SHA-256 of the file content; V(null) for V(keep).
       type: str
+      sample: 8c41d07be95a
     refresh_not_before:
       description:
         - For V(deploy) on a platform with a minimum time between token calls (Exact Online - 570 seconds), the UTC time from
@@ -182,6 +203,12 @@ contents:
   description: The settings XML per connection to deploy. Secret - the whole result is hidden because of it.
   returned: success
   type: dict
+  sample:
+    acme-nl: |
+      <?xml version="1.0" encoding="utf-8"?>
+      <settings forcedefault="false">
+        <group name="Exact Online">...</group>
+      </settings>
 runner_notes:
   description:
     - Per connection to deploy that has a RV(files[].refresh_not_before), the note the runner C(preauth-run) reads beside the
@@ -194,6 +221,7 @@ summary:
   returned: success
   type: list
   elements: str
+  sample: ["acme-nl: deploy - connection acme-nl generation 1 is deployed and then handed over to host dwh01"]
 counts:
   description: How many files to deploy, keep and skip.
   returned: success

@@ -125,8 +125,8 @@ attributes:
     support: N/A
     platforms: posix
 requirements:
-  - cryptography (Python library, on the target) for O(method=hostkey).
-  - systemd-creds (systemd 250 or newer) for O(method=systemd-creds).
+  - cryptography (Python library) on the target, for O(method=hostkey)
+  - systemd-creds (systemd 250 or newer) on the target, for O(method=systemd-creds) (and O(method=auto) uses it when it works)
 notes:
   - "The hostkey file format, version 1. Bytes 0-7 are the magic C(PAOSEAL) followed by a zero byte; byte 8 is the format
     version (1); byte 9 is the method (1, hostkey); bytes 10-17 are a key id, the first 8 bytes of HKDF-SHA256 with the host key

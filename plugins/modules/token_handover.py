@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - preauth.oauth2.attributes.controller
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http_ignored
 options:
   connection:
     description:

@@ -32,7 +32,8 @@ description:
     last refresh are written only for chains the controller keeps alive, the hand-over time only for chains a host keeps
     alive. A connection of O(expected) without a chain is written as C(preauth_chain_present) V(0) with empty
     C(platform) and C(owner) labels. The file holds no secret and no time-dependent value; it is replaced atomically, and
-    only when its content changes. Example alert rules are in C(docs/monitoring.md) of the collection.
+    only when its content changes. Example alert rules are in
+    R(the monitoring guide,ansible_collections.preauth.oauth2.docsite.monitoring).
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
@@ -40,11 +41,12 @@ extends_documentation_fragment:
   - preauth.oauth2.attributes.controller
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http_ignored
 options:
   connection:
     description:
       - Report on this connection only. It must have a store file; a connection without one fails with a message that says
-        how to create it (run C(playbooks/preauthenticate.yml) for it).
+        how to create it (run C(ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME) for it).
       - Without O(connection) and O(connections), every store file in O(store_dir) is reported.
       - Mutually exclusive with O(connections) and O(expected).
     type: str
@@ -59,7 +61,7 @@ options:
       - The names of the connections that should have a chain, usually those of the inventory's C(preauth_connections).
       - Every store file in O(store_dir) is reported, as without O(connection). A name without a store file does not fail
         the task; it is returned in RV(missing) (and written to O(prometheus_file) as a chain that is not present), and a
-        store file of a connection not named here is returned in RV(unexpected). C(playbooks/status.yml) sets this and
+        store file of a connection not named here is returned in RV(unexpected). C(ansible-playbook preauth.oauth2.status) sets this and
         fails after showing its table when RV(missing) is not empty.
       - Mutually exclusive with O(connection) and O(connections).
     type: list
@@ -121,7 +123,7 @@ EXAMPLES = r"""
   preauth.oauth2.token_info:
     store_dir: /srv/preauth/tokens
     expected: "{{ preauth_connections | map(attribute='name') | list }}"
-    prometheus_file: /var/lib/node_exporter/textfile_collector/preauth.prom
+    prometheus_file: /var/lib/prometheus/node-exporter/preauth.prom
 
 - name: Get the credentials of one connection for a deployment
   preauth.oauth2.token_info:
@@ -140,6 +142,37 @@ connections:
   returned: success
   type: list
   elements: dict
+  sample:
+    - connection: acme-nl
+      platform: exact_online
+      owner: controller
+      owner_since: '2026-12-07T14:40:59Z'
+      generation: 1
+      deployed_to: []
+      has_tokens: true
+      refresh_fingerprint: 3f9a1c0be2d4
+      preauthenticated_by:
+        name: Ada Jansen
+        email: ada.jansen@example.com
+        company: Example Accountants B.V.
+        at: '2026-12-07T14:40:59Z'
+      access_expires_at: '2026-12-07T14:50:59Z'
+      refresh_expires_at: '2027-01-06T14:40:59Z'
+      days_left: 29.6
+      last_refresh_at: '2026-12-07T16:02:11Z'
+      last_error: null
+      reauthorization_required: false
+      reauthorization_reason: null
+      reauthorization_since: null
+      in_flight: false
+      unreadable: false
+      moved_to: null
+      timestamps:
+        access_expires_at: 1796655059.1
+        refresh_expires_at: 1799246459.1
+        last_refresh_at: 1796659331.4
+        preauthenticated_at: 1796654459.1
+        owner_since: 1796654459.1
   contains:
     connection:
       description: The connection name.
@@ -158,6 +191,7 @@ connections:
     owner_since:
       description: Since when the owner owns the chain (UTC, ISO 8601); for a host, when the chain was handed over.
       type: str
+      sample: '2026-12-07T14:40:59Z'
     generation:
       description: The chain's generation; every preauthentication adds one.
       type: int
@@ -166,9 +200,11 @@ connections:
       description: Hosts a chain of a platform that does not rotate refresh tokens was deployed to.
       type: list
       elements: str
+      sample: ["dwh01", "dwh02"]
     has_tokens:
       description: Whether the store holds tokens; V(false) after M(preauth.oauth2.token_revoke).
       type: bool
+      sample: true
     refresh_fingerprint:
       description: First 12 hex digits of the SHA-256 of the refresh token.
       type: str
@@ -176,27 +212,38 @@ connections:
     preauthenticated_by:
       description: Who preauthenticated the current generation, and when.
       type: dict
+      sample:
+        name: Ada Jansen
+        email: ada.jansen@example.com
+        company: Example Accountants B.V.
+        at: '2026-12-07T14:40:59Z'
       contains:
         name:
           description: First and last name.
           type: str
+          sample: Ada Jansen
         email:
           description: Business e-mail address.
           type: str
+          sample: ada.jansen@example.com
         company:
           description: Legal company name.
           type: str
+          sample: Example Accountants B.V.
         at:
           description: When (UTC, ISO 8601).
           type: str
+          sample: '2026-12-07T14:40:59Z'
     access_expires_at:
       description: When the access token expires (UTC, ISO 8601); V(null) for a chain a host keeps alive.
       type: str
+      sample: '2026-12-07T14:50:59Z'
     refresh_expires_at:
       description:
         - Estimated expiry of the refresh token (UTC, ISO 8601).
         - V(null) when the platform's lifetime is unknown, and for a chain a host keeps alive (the host's refreshes move it).
       type: str
+      sample: '2027-01-06T14:40:59Z'
     days_left:
       description: Days until RV(connections[].refresh_expires_at), one decimal; negative when past; V(null) when unknown.
       type: float
@@ -206,56 +253,81 @@ connections:
         - The controller's last successful refresh (UTC, ISO 8601), V(null) when never refreshed.
         - For a chain a host keeps alive, the last refresh before the hand-over.
       type: str
+      sample: '2026-12-07T16:02:11Z'
     last_error:
       description: The last refresh error, with C(at), C(kind) and C(message); V(null) when the last refresh worked.
       type: dict
+      sample: {"at": "2026-12-06T03:00:12Z", "kind": "timeout", "message": "no answer from the token endpoint within 30 s"}
     reauthorization_required:
       description: Whether the chain no longer works and a person has to preauthenticate it again.
       type: bool
+      sample: false
     reauthorization_reason:
       description:
         - Why reauthorization is required, with the platform's answer (for a refresh token that was already used, Exact Online
           answers HTTP 401 C(unauthorized_client) with C(Old refresh token used.)); V(null) when it is not.
       type: str
+      sample: >-
+        the platform refuses the refresh token: it was used elsewhere, revoked or expired (the token endpoint refused the
+        request (HTTP 401 unauthorized_client: Old refresh token used.))
     reauthorization_since:
       description: Since when reauthorization is required (UTC, ISO 8601); V(null) when it is not.
       type: str
+      sample: '2026-12-08T03:00:12Z'
     in_flight:
       description: Whether a refresh was started whose outcome is unknown (the next refresh settles it).
       type: bool
+      sample: false
+    unreadable:
+      description: Always V(false) here; the records that cannot be read are in the top-level RV(unreadable), not in RV(connections).
+      type: bool
+      sample: false
     moved_to:
       description:
         - The token store the chain was moved to with M(preauth.oauth2.token_move) (its directory, or its URI without the password);
           this store holds only a tombstone then. V(null) otherwise.
       type: str
+      sample: postgresql://preauth@db.example.com/preauth?sslmode=verify-full
     timestamps:
       description: The same times as Unix timestamps (C(access_expires_at), C(refresh_expires_at), C(last_refresh_at),
         C(preauthenticated_at), C(owner_since)), for arithmetic in templates.
       type: dict
+      sample:
+        access_expires_at: 1796655059.1
+        refresh_expires_at: 1799246459.1
+        last_refresh_at: 1796659331.4
+        preauthenticated_at: 1796654459.1
+        owner_since: 1796654459.1
     access_token:
       description: The access token.
       returned: when O(return_secrets=true)
       type: str
+      sample: EXAMPLE-access-token-not-real
     refresh_token:
       description: The refresh token.
       returned: when O(return_secrets=true)
       type: str
+      sample: EXAMPLE-refresh-token-not-real
     client_id:
       description: The app's client ID the chain belongs to.
       returned: when O(return_secrets=true)
       type: str
+      sample: 00000000-0000-4000-8000-000000000000
     token_url:
       description: The token endpoint of the chain.
       returned: when O(return_secrets=true)
       type: str
+      sample: https://start.exactonline.nl/api/oauth2/token
     base_url:
       description: The platform's base address (for Exact Online the Invantive C(api-url)).
       returned: when O(return_secrets=true)
       type: str
+      sample: https://start.exactonline.nl
     redirect_uri:
       description: The redirect URI registered for the app.
       returned: when O(return_secrets=true)
       type: str
+      sample: https://relay.example.com/preauth/
 count:
   description: Number of connections reported in RV(connections) (records in RV(unreadable) not counted).
   returned: success
@@ -265,7 +337,7 @@ unreadable:
   description:
     - The records of the store that this run cannot read, sorted by name, each with C(connection) and C(reason) (the store's
       message, for example that the record is encrypted with another vault password; never a secret). They are not in
-      RV(connections). C(playbooks/status.yml) shows them as C(UNREADABLE) and fails after its tables.
+      RV(connections). C(ansible-playbook preauth.oauth2.status) shows them as C(UNREADABLE) and fails after its tables.
   returned: success
   type: list
   elements: dict
@@ -274,18 +346,21 @@ store:
   description: The token store that was read, its directory, or for the PostgreSQL store (O(store_url)) its URI without the password.
   returned: success
   type: str
+  sample: /srv/preauth/tokens
 store_dir:
   description:
     - Deprecated, use RV(store) - the same value, returned only for a file store (O(store_dir)); a PostgreSQL store's URI is
       not a directory, so it is not returned for one. Will be removed in a later major release.
   returned: when the store is a file store
   type: str
+  sample: /srv/preauth/tokens
 store_exists:
   description:
     - Whether the token store directory exists. V(false) means nothing was ever preauthenticated with this O(store_dir)
       (or it is the wrong directory); RV(connections) is then empty.
   returned: success
   type: bool
+  sample: true
 missing:
   description: The names of O(expected) that have no store file, sorted.
   returned: when O(expected) is set
@@ -297,10 +372,12 @@ unexpected:
   returned: when O(expected) is set
   type: list
   elements: str
+  sample: ["old-crm"]
 prometheus_file:
   description: The path of the metrics file.
   returned: when O(prometheus_file) is set
   type: str
+  sample: /var/lib/prometheus/node-exporter/preauth.prom
 prometheus_text:
   description:
     - The metrics of the reported connections in the Prometheus text format, byte for byte what O(prometheus_file) gets

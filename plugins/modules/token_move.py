@@ -28,7 +28,7 @@ description:
   - A chain handed over to a host moves with its owner record. A connection whose last refresh has an unknown outcome is
     refused until a refresh against the source settles it; one without tokens (revoked) is skipped.
   - The results carry metadata only. The task fails when a connection failed; the others are moved all the same.
-  - The playbook C(playbooks/store_migrate.yml) runs this module for every connection of a store and prints a table.
+  - C(ansible-playbook preauth.oauth2.store_migrate) runs this module for every connection of a store and prints a table.
 author:
   - preauth.oauth2 developers (@preauth-oauth2)
 extends_documentation_fragment:
@@ -36,6 +36,7 @@ extends_documentation_fragment:
   - preauth.oauth2.attributes.controller
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.connection.store
+  - preauth.oauth2.connection.http_ignored
 options:
   connections:
     description:
@@ -121,6 +122,12 @@ connections:
   returned: always
   type: list
   elements: dict
+  sample:
+    - connection: crm
+      status: moved
+      msg: moved to postgresql://preauth@db.example.com/preauth?sslmode=verify-full
+      generation: 1
+      refresh_fingerprint: 3f2a9c0d1e4b
   contains:
     connection:
       description: The connection name.

@@ -28,7 +28,8 @@ description:
   - Answers C(invalid_grant), and the answers a platform uses instead (Exact Online answers a refresh token that was already
     used with HTTP 401 C(unauthorized_client) "Old refresh token used.", and one unused for 30 days with C(invalid_request)
     "The refresh token expired at ..."), mean the chain is gone - the connection is marked C(reauthorization_required) with
-    since when and why, and fails with a message to run C(playbooks/preauthenticate.yml); later runs send nothing for it.
+    since when and why, and fails with a message to run C(ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME);
+    later runs send nothing for it.
     C(access_denied) with C(TooEarlyToRefreshTokens) keeps the current access token and is not an error. C(invalid_client),
     and any other 401, is a configuration error.
   - O(connections) refreshes many connections concurrently (O(parallel) at a time, one HTTP session per endpoint host). One
@@ -126,7 +127,7 @@ options:
       - List the connections that had nothing to do (status V(unchanged)) in RV(connections), RV(summary) and the diff.
       - With V(false) those list only the connections that were refreshed, skipped or failed; RV(counts) and the message still
         count every connection. A scheduled run over thousands of connections then returns, keeps and prints a few lines
-        instead of one per connection. C(playbooks/refresh.yml) asks for this unless C(preauth_report_unchanged=true).
+        instead of one per connection. C(ansible-playbook preauth.oauth2.refresh) asks for this unless C(preauth_report_unchanged=true).
       - Ignored with O(connection), whose result is always returned.
     type: bool
     default: true
@@ -144,7 +145,8 @@ options:
       - A file store records where it lives (machine, path, directory) in C(<store_dir>/.home); a PostgreSQL store records its
         database (name, OID and the cluster's system identifier) in C(preauth_oauth2_meta). Found anywhere else, a store
         refuses to refresh rotating chains (reason V(store_copy)), because when a copy and its original both refresh a chain, the
-        platform revokes it. Adopt only the one copy that stays in use. See C(docs/store.md).
+        platform revokes it. Adopt only the one copy that stays in use.
+        See R(the token store guide,ansible_collections.preauth.oauth2.docsite.store).
     type: bool
     default: false
   release_in_flight:
@@ -156,7 +158,8 @@ options:
         token that may be spent. Run the refresh on that controller; name a connection here only when that controller and its
         rescue directory are gone for good (an AWX node that never comes back). The stored refresh token is then presented once
         more; if the lost controller had kept a rotated one, the platform refuses it or revokes the chain. A marker that has not
-        reached its time is never released. See C(docs/store.md).
+        reached its time is never released.
+        See R(the token store guide,ansible_collections.preauth.oauth2.docsite.store).
     type: list
     elements: str
     default: []
@@ -176,7 +179,7 @@ attributes:
 seealso:
   - module: preauth.oauth2.code_exchange
 notes:
-  - Run it on a schedule (cron, AWX) with C(playbooks/refresh.yml); several runs at once are safe, the store's lock makes
+  - Run it on a schedule (cron, AWX) with C(ansible-playbook preauth.oauth2.refresh); several runs at once are safe, the store's lock makes
     the second one find nothing to do.
   - Beside each store file the collection keeps an index (C(.<connection>.index), mode 0600) of the facts that decide
     whether a refresh is due - expiry times, owner, flags, generation, a hash of the identity fields - and never a token or
@@ -214,13 +217,28 @@ connections:
   returned: always
   type: list
   elements: dict
+  sample:
+    - connection: acme-nl
+      status: refreshed
+      reason: refreshed
+      msg: refreshed (the refresh token expires in 6.9 days); refresh token rotated, access token valid until 2026-12-07T14:50:59Z
+      platform: exact_online
+      generation: 1
+      owner: controller
+      token_calls: 1
+      reauthorization_required: false
+      refresh_fingerprint: 3f9a1c0be2d4
+      access_expires_at: '2026-12-07T14:50:59Z'
+      refresh_expires_at: '2027-01-06T14:40:59Z'
   contains:
     connection:
       description: The connection name.
       type: str
+      sample: acme-nl
     status:
       description: V(refreshed), V(unchanged), V(skipped) or V(failed). In check mode V(refreshed) means "would be refreshed".
       type: str
+      sample: refreshed
     reason:
       description: >-
         Why, as a word - V(refreshed), V(not_needed), V(too_early), V(owned_by_host), V(reauthorization_required),
@@ -229,38 +247,53 @@ connections:
         store is not where it was set up; see O(adopt_store)), V(in_flight) (another run may still wait for its answer),
         V(in_flight_elsewhere) (another controller lost an answer and may keep it; see O(release_in_flight)), V(unexpected), ...
       type: str
+      sample: refreshed
     msg:
       description: What happened and, for failures, what to do next.
       type: str
+      sample: refreshed (the refresh token expires in 6.9 days); refresh token rotated, access token valid until 2026-12-07T14:50:59Z
+    platform:
+      description: The platform of the connection.
+      type: str
+      sample: exact_online
     generation:
       description: The chain's generation.
       type: int
+      sample: 1
     owner:
       description: V(controller), or the host the chain was handed over to.
       type: str
+      sample: controller
     refresh_fingerprint:
       description: First 12 hex digits of the SHA-256 of the current refresh token.
       type: str
+      sample: 3f9a1c0be2d4
     access_expires_at:
       description: When the current access token expires (UTC, ISO 8601).
       type: str
+      sample: '2026-12-07T14:50:59Z'
     refresh_expires_at:
       description: Estimated expiry of the refresh token (UTC, ISO 8601), where the platform's lifetime is known.
       type: str
+      sample: '2027-01-06T14:40:59Z'
     token_calls:
       description: Token-endpoint calls made for this connection in this run.
       type: int
+      sample: 1
     reauthorization_required:
       description: Whether the connection needs a new preauthentication.
       type: bool
+      sample: false
     access_token:
       description: The current access token.
       type: str
       returned: when O(return_access_token=true)
+      sample: EXAMPLE-access-token-not-real
     error_type:
       description: The type of an unexpected error (no message text, which could hold a value); please report it.
       type: str
       returned: when RV(connections[].reason) is V(unexpected)
+      sample: KeyError
 counts:
   description: How many connections were refreshed, unchanged, skipped and failed.
   returned: always
@@ -271,15 +304,22 @@ summary:
   returned: always
   type: list
   elements: str
+  sample:
+    - 'acme-nl: refreshed - refreshed (the refresh token expires in 6.9 days); refresh token rotated, access token valid until
+      2026-12-07T14:50:59Z'
 token_calls:
   description: Token-endpoint calls made in this run.
   returned: always
   type: int
+  sample: 3
 reauthorization_required:
-  description: Names of the connections that need a new preauthentication.
+  description:
+    - Names of the connections that need a new preauthentication.
+    - With O(connection), V(true) or V(false) instead - that connection's RV(connections[].reauthorization_required) (see RV(status)).
   returned: always
   type: list
   elements: str
+  sample: ["hr-nl"]
 adopted:
   description: >-
     The file store's previous home (RV(adopted.from), V(null) when its home record was unreadable) and its new one
@@ -290,12 +330,18 @@ adopted:
     from:
       description: Where the store was set up, or V(null).
       type: dict
+      sample: {"host": "ctl1", "path": "/srv/preauth/tokens"}
     to:
       description: Where the store is now, its new home.
       type: dict
+      sample: {"host": "ctl2", "path": "/srv/preauth/tokens"}
   sample: {"from": {"host": "ctl1", "path": "/srv/preauth/tokens"}, "to": {"host": "ctl2", "path": "/srv/preauth/tokens"}}
 status:
-  description: The status of O(connection) (single-connection use).
+  description:
+    - The status of O(connection) (single-connection use).
+    - With O(connection) every field of its entry in RV(connections) but C(msg) is also returned at the top level (RV(status),
+      C(reason), C(generation), C(owner), C(refresh_fingerprint), C(access_expires_at), ...), for use as C(result.status).
   returned: when O(connection) is given
   type: str
+  sample: refreshed
 """

@@ -103,10 +103,12 @@ revoked_at_platform:
     - V(null) in check mode when the endpoint can only be known from the issuer's discovery document.
   returned: success
   type: bool
+  sample: false
 revocation_url:
   description: The revocation endpoint used, V(null) when the platform has none.
   returned: success
   type: str
+  sample: https://login.example.com/realms/crm/protocol/openid-connect/revoke
 manual_revocation:
   description: Where a person revokes the app's access by hand, when the platform has no revocation endpoint.
   returned: success

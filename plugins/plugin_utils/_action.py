@@ -31,7 +31,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, NotPlainError, to_plain
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, open_store, store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore
 
@@ -40,6 +40,18 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import Vault
 # delimiters; other delimiters need the override header, which counts as a template too).
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
 _JINJA_OVERRIDE = "#jinja2:"
+
+# What module_defaults for group/preauth.oauth2.oauth2 (meta/runtime.yml) may set: the store and the HTTP options. Every member
+# takes all of them, whether or not it uses them, so that one module_defaults entry serves the whole group.
+GROUP_OPTIONS = (*STORE_ARGS, *HTTP_ARGS)
+# The HTTP options as a member that calls no platform takes them: accepted for the group and ignored, so without defaults
+# (doc fragment connection.http_ignored).
+IGNORED_HTTP_ARGS: dict[str, t.Any] = {name: {"type": spec["type"]} for name, spec in HTTP_ARGS.items()}
+
+
+def group_args(**extra: t.Any) -> dict[str, t.Any]:
+    """The argument spec of a group member that calls no platform: the store options, the ignored HTTP options and ``extra``."""
+    return store_args(**{k: dict(v) for k, v in IGNORED_HTTP_ARGS.items()}, **extra)
 
 
 class _NotStatic(Exception):

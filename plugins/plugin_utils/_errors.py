@@ -33,6 +33,11 @@ class PreauthError(Exception):
         return self.msg
 
 
+def preauthenticate_command(connection: str) -> str:
+    """The command that preauthenticates a connection, as a user of the installed collection runs it."""
+    return "ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=%s" % connection
+
+
 def preauthenticate_hint(connection: str) -> str:
     """What to do when only a new preauthentication brings a connection's chain (back): the playbook, with its name."""
-    return "run playbooks/preauthenticate.yml with -e preauth_connection=%s" % connection
+    return "run %s" % preauthenticate_command(connection)

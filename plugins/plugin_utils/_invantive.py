@@ -310,7 +310,8 @@ def _check_chain(name: str, entry: t.Mapping[str, t.Any], record: Record, store:
         )
     raise SettingsError(
         "connection %s: a refresh started at %s has an unknown outcome, so the stored refresh token may be spent; run "
-        "playbooks/refresh.yml (or preauth.oauth2.token_refresh) for it first, which settles that, then deploy again" % (name, iso(problem.since))
+        "ansible-playbook preauth.oauth2.refresh -e preauth_only=%s (or preauth.oauth2.token_refresh) for it first, which settles that, "
+        "then deploy again" % (name, iso(problem.since), name)
     )
 
 
@@ -370,7 +371,7 @@ def plan_one(
             action=SKIP,
             handover=False,
             msg="connection %s generation %d is not deployed here: its first deployment hands the rotating chain over to the host, "
-            "which only playbooks/deploy.yml does" % (name, generation),
+            "which only ansible-playbook preauth.oauth2.deploy does" % (name, generation),
             **common,
         )
     if decision.reason == _ownership.SEVERAL_HOSTS:

@@ -650,12 +650,12 @@ class PgTokenStore(VaultStore):
         except StoreError as exc:
             raise StoreError(
                 "could not write %s and could not keep it in the rescue file %s either: %s; the platform may already have rotated the "
-                "refresh token, so check the connection with playbooks/status.yml" % (self.where(record.connection), path, exc.msg)
+                "refresh token, so check the connection with ansible-playbook preauth.oauth2.status" % (self.where(record.connection), path, exc.msg)
             ) from None
         except OSError as exc:
             raise StoreError(
                 "could not write %s and could not keep it in the rescue file %s either (%s); the platform may already have rotated the refresh "
-                "token, so check the connection with playbooks/status.yml" % (self.where(record.connection), path, exc.strerror)
+                "token, so check the connection with ansible-playbook preauth.oauth2.status" % (self.where(record.connection), path, exc.strerror)
             ) from None
         return path
 
@@ -726,7 +726,7 @@ class PgTokenStore(VaultStore):
                 raise ValueError("not a rescue file of this connection")
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
             raise StoreError(
-                "the rescue file %s of %s is damaged; nothing was changed. Move it away after checking the chain with playbooks/status.yml"
+                "the rescue file %s of %s is damaged; nothing was changed. Move it away after checking the chain with ansible-playbook preauth.oauth2.status"
                 % (path, self.where(connection))
             ) from None
         record = self._record(connection, b_document)  # it must decrypt with this run's secrets and hold this connection
@@ -752,8 +752,8 @@ class PgTokenStore(VaultStore):
         else:
             raise StoreError(
                 "%s has a rescue file %s from %s that was never committed, but the database row changed since (another controller wrote it). "
-                "Nothing was changed. Compare the two (playbooks/status.yml; the rescue file decrypts with ansible-vault after extracting its "
-                "'document'), keep the one with the newer refresh token, and move the rescue file away."
+                "Nothing was changed. Compare the two (ansible-playbook preauth.oauth2.status; the rescue file decrypts with ansible-vault after "
+                "extracting its 'document'), keep the one with the newer refresh token, and move the rescue file away."
                 % (self.where(connection), path, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rescue.get("saved_at") or 0))),
                 connection,
             )

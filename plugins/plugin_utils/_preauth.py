@@ -24,7 +24,7 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import chain_summary, token_section
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._listener import wait_for_redirect
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import (
     OAuthClient,
@@ -164,7 +164,7 @@ def _pending(record: Record, conn: Connection, now: float) -> dict[str, t.Any]:
     if not pending:
         raise PreauthError(
             "there is no pending authorization to complete; first create an authorization URL "
-            "(preauth.oauth2.authorization_url, or playbooks/preauthenticate.yml with -e preauth_step=url)"
+            "(preauth.oauth2.authorization_url, or %s -e preauth_step=url)" % preauthenticate_command(conn.name)
         )
     if now > float(pending["expires_at"]):
         raise PreauthError(

@@ -44,14 +44,13 @@ import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import owner_label, token_section
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command, preauthenticate_hint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient, OAuthError, TokenSet, fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import MOVING, PROCEED, REFRESH, SKIP, decide, moving_refusal
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import IDENTITY_FIELDS, Record, VaultStore, definition_fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
 
-REAUTHORIZE = "run playbooks/preauthenticate.yml for this connection"
 # Token requests of one connection in one run, the first included, whatever 429/503 answers say.
 MAX_ATTEMPTS = 4
 # The shortest wait between two of them: "Retry-After: 0" or a reset time in the past is no reason to hammer.
@@ -300,23 +299,23 @@ class Refresher:
             result.reason = "no_chain"
             revoked = [e for e in data.get("history") or [] if e.get("event") == "revoked"]
             if record.exists and revoked:
-                result.msg = "the tokens were revoked at %s; %s again, or remove the connection from preauth_connections" % (
+                result.msg = "the tokens were revoked at %s; preauthenticate again with %s, or remove the connection from preauth_connections" % (
                     iso(revoked[-1].get("at")),
-                    REAUTHORIZE.replace("run", "preauthenticate with"),
+                    preauthenticate_command(conn.name),
                 )
             else:
-                result.msg = "no stored chain in %s; %s to create one" % (self.store.where(conn.name), REAUTHORIZE)
+                result.msg = "no stored chain in %s; %s to create one" % (self.store.where(conn.name), preauthenticate_hint(conn.name))
             return result
         stored = _mapping(data.get("definition"))
         current = conn.definition()
         differs = [k for k in IDENTITY_FIELDS if stored.get(k) != current.get(k)]
         if differs:
             result.reason = "definition_changed"
-            result.msg = "the inventory's definition no longer matches the stored chain (%s: stored %s, inventory %s); %s again" % (
+            result.msg = "the inventory's definition no longer matches the stored chain (%s: stored %s, inventory %s); preauthenticate again: %s" % (
                 ", ".join(differs),
                 ", ".join(str(stored.get(k)) for k in differs),
                 ", ".join(str(current.get(k)) for k in differs),
-                REAUTHORIZE.replace("run", "preauthenticate with"),
+                preauthenticate_hint(conn.name),
             )
             return result
         reauth = data.get("reauthorization_required")
@@ -324,7 +323,7 @@ class Refresher:
             result.reason = "reauthorization_required"
             result.reauthorization_required = True
             reauth = _mapping(reauth)
-            result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), REAUTHORIZE)
+            result.msg = "needs a new preauthentication since %s: %s; %s" % (iso(reauth.get("since")), reauth.get("reason"), preauthenticate_hint(conn.name))
             return result
         if decide(data, REFRESH).verdict == SKIP:
             result.status, result.reason = "skipped", "owned_by_host"
@@ -651,7 +650,7 @@ class Refresher:
             self.store.save(record)
             result.reason = "reauthorization_required"
             result.reauthorization_required = True
-            result.msg = "needs a new preauthentication: %s; %s" % (reason, REAUTHORIZE)
+            result.msg = "needs a new preauthentication: %s; %s" % (reason, preauthenticate_hint(result.connection))
             return result
         if exc.kind in ("invalid_client", "config"):
             data["in_flight"] = None

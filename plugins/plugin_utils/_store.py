@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
 
 SCHEMA = 1
@@ -378,7 +378,7 @@ class VaultStore:
                 ) from None
             raise StoreError(
                 "%s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
-                "backup, or run playbooks/preauthenticate.yml for connection %s again after moving it away." % (named, connection)
+                "backup, or move it away and run %s again." % (named, preauthenticate_command(connection))
             ) from None
         try:
             data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader

@@ -180,6 +180,7 @@ def _variants(value: str) -> set[bytes]:
 def scan_files(secrets: dict[str, list[str]], paths: list[str], exclude: list[str]) -> dict[str, t.Any]:
     """Look for every known secret in files (directories are walked); report kinds, never values."""
     import os
+    import stat
 
     skipped = {os.path.realpath(p) for p in exclude}
     files: list[str] = []
@@ -193,7 +194,11 @@ def scan_files(secrets: dict[str, list[str]], paths: list[str], exclude: list[st
     leaks = []
     scanned = 0
     for name in files:
-        if os.path.realpath(name) in skipped or os.path.islink(name) or os.path.getsize(name) > 64 * 1024 * 1024:
+        if os.path.realpath(name) in skipped:
+            continue
+        st = os.lstat(name)
+        # Only regular files hold content: not a link, nor a socket (a PostgreSQL server's, in a normal user's demo workspace) or a FIFO.
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 * 1024 * 1024:
             continue
         with open(name, "rb") as handle:
             content = handle.read()

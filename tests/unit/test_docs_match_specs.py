@@ -162,12 +162,14 @@ def test_the_lookup_documents_the_options_it_reads_as_the_modules_take_them():
 def test_each_doc_fragment_documents_its_piece_of_the_connection_options():
     from ansible_collections.preauth.oauth2.plugins.doc_fragments.connection import ModuleDocFragment
     from ansible_collections.preauth.oauth2.plugins.plugin_utils import _connection
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import IGNORED_HTTP_ARGS
 
     pieces = {
         "DOCUMENTATION": _connection.PLATFORM_ARGS,
         "IDENTITY": _connection.IDENTITY_ARGS,
         "STORE": _connection.STORE_ARGS,
         "HTTP": _connection.HTTP_ARGS,
+        "HTTP_IGNORED": IGNORED_HTTP_ARGS,
     }
     for name, args in pieces.items():
         options = yaml.safe_load(getattr(ModuleDocFragment, name))["options"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import typing as t
 import urllib.parse
 
@@ -175,6 +176,57 @@ def test_a_forgotten_server_stops_when_python_exits(open_parent: str, ending: st
         assert process.wait(timeout=60) != 0 or ending == "sys.exit(0)"
     assert not alive(int(pid))
     assert not os.path.exists(root)
+
+
+def wait_gone(pid: int, root: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while (alive(pid) or os.path.exists(root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_server_whose_owner_is_killed_is_stopped_by_its_watcher(open_parent: str) -> None:
+    """SIGKILL runs no atexit handler and no signal handler: the detached watcher stops the server instead."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {TESTS!r})
+        from pgserver import PostgresServer
+        server = PostgresServer({open_parent!r}).start()
+        print(server.postmaster_pid(), server.root, flush=True)
+        time.sleep(120)
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout
+        pid, root = process.stdout.readline().split()
+        assert alive(int(pid))
+        process.kill()
+        process.wait(timeout=30)
+    wait_gone(int(pid), root)
+    assert not alive(int(pid))
+    assert not os.path.exists(root)
+
+
+def test_the_command_line_server_stops_when_the_script_that_started_it_is_killed(open_parent: str) -> None:
+    """``pgserver.py start`` keeps the server for the script that ran it (an integration target), not longer."""
+    state_dir = os.path.join(open_parent, "state")
+    script = f"{sys.executable} {CLI} start {state_dir} >/dev/null && cat {state_dir}/server.json && sleep 120"
+    with subprocess.Popen(["/bin/bash", "-c", script], stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout
+        text = ""
+        while not text.rstrip().endswith("}"):
+            chunk = process.stdout.readline()
+            assert chunk, "the command line printed no server state"
+            text += chunk
+        state = json.loads(text)
+        with open(os.path.join(state["datadir"], "postmaster.pid"), encoding="utf-8") as handle:
+            pid = int(handle.readline())
+        assert alive(pid)
+        process.kill()
+        process.wait(timeout=30)
+    wait_gone(pid, state["root"])
+    assert not alive(pid)
+    assert not os.path.exists(state["root"])
 
 
 def test_long_parent_gets_a_short_socket_directory(open_parent: str) -> None:

@@ -4,6 +4,7 @@ AWX project run the collection's playbooks in real ansible-playbook runs against
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from chains import CONTACT, VAULT, preauthenticate, sign_in, stored, strict_params
+from helpers import COLLECTIONS, ansible_command
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 AWX = os.path.join(ROOT, "extras", "awx")
@@ -100,10 +102,18 @@ def test_the_credential_type_help_keeps_the_password_out_of_the_url():
 # -- the execution environment ---------------------------------------------------------------
 
 
+def collection_version() -> str:
+    """galaxy.yml's version in a checkout; an installed collection has MANIFEST.json in its place."""
+    if not os.path.exists(os.path.join(ROOT, "galaxy.yml")):
+        with open(os.path.join(ROOT, "MANIFEST.json"), encoding="utf-8") as handle:
+            return json.load(handle)["collection_info"]["version"]
+    with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["version"]
+
+
 def test_the_execution_environment_names_this_version_and_the_store_driver():
     ee = load("execution-environment.yml")
-    with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as handle:
-        version = yaml.safe_load(handle)["version"]
+    version = collection_version()
     tarball = "preauth-oauth2-%s.tar.gz" % version
     assert ee["version"] == 3 and ee["images"]["base_image"]["name"]
     assert ee["dependencies"]["galaxy"]["collections"] == [{"name": "/build/collections/" + tarball, "type": "file"}]
@@ -160,7 +170,7 @@ class Project:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PREAUTH_", "PG", "ANSIBLE_"))}
         self.env = dict(
             inherited,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+            ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
             ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
             ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
             ANSIBLE_NOCOLOR="1",
@@ -168,7 +178,7 @@ class Project:
         )
 
     def run(self, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory.yml", "--vault-password-file", self.vault_file, playbook]
+        command = [ansible_command("ansible-playbook"), "-i", "inventory.yml", "--vault-password-file", self.vault_file, playbook]
         return subprocess.run([*command, *extra], cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -11,6 +11,8 @@ import typing as t
 import pytest
 import yaml
 
+from helpers import ansible_command
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 Runner = t.Callable[..., subprocess.CompletedProcess]
@@ -32,7 +34,7 @@ def ansible_playbook(tmp_path_factory: pytest.TempPathFactory) -> Runner:
         path = base / ("inventory-%d.yml" % count[0])
         doc = {"all": {"hosts": {"localhost": dict(local, **((inventory or {}).get("host") or {}))}, "vars": (inventory or {}).get("vars") or {}}}
         path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(path), "preauth.oauth2." + name, *args]
+        command = [ansible_command("ansible-playbook"), "-i", str(path), "preauth.oauth2." + name, *args]
         if extra is not None:
             command += ["-e", json.dumps(extra)]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL)

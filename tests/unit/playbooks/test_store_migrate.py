@@ -17,6 +17,7 @@ import yaml
 
 from action_runner import PASSWORD
 from chains import params, preauthenticate, stored
+from helpers import ansible_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -54,7 +55,7 @@ def migrate(tmp_path, pg) -> t.Callable[..., subprocess.CompletedProcess]:
     secret.write_bytes(PASSWORD + b"\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PREAUTH_OAUTH2_"))}
     env.update(pg.env, ANSIBLE_COLLECTIONS_PATH=str(base), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    playbook = ansible_command("ansible-playbook")
 
     def command(*args: str) -> list[str]:
         return [playbook, "-i", str(inventory), "--vault-password-file", str(secret), "preauth.oauth2.store_migrate", *args]

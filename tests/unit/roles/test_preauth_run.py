@@ -37,7 +37,9 @@ OTHER_MACHINE_ID = "fedcba9876543210fedcba9876543210\n"
 NOBODY = "nobody"
 
 IS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="runs the runner as root to test the privilege drop (CI runs the unit tests as root)")
+# Who runs the tests, and so the runner: its runtime directory <base>/<user> and its messages name that user (root in CI).
+USER = pwd.getpwuid(os.geteuid()).pw_name
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: tests what a runner started as root checks and drops (CI runs the unit tests as root)")
 
 
 def _nobody_uid() -> int | None:
@@ -232,8 +234,12 @@ class Host:
 
     def argv(self, command: list[str], *options: str, python: str = sys.executable, default_base: bool = False) -> list[str]:
         defaults = ["--settings-dir", self.settings, "--host-key", self.host_key, "--machine-id", self.machine_id]
-        if self.sealed_used and "--sealed-dir" not in options:
+        if (self.sealed_used or not IS_ROOT) and "--sealed-dir" not in options:
             defaults += ["--sealed-dir", self.sealed_dir]
+        if not IS_ROOT and "--health-dir" not in options:
+            # The defaults /var/lib/preauth/{sealed,health}/USER are under root's /var/lib/preauth, which a normal user may not
+            # enter: its own sealed directory, and a health directory that does not exist (nothing recorded), as on a CI host.
+            defaults += ["--health-dir", os.path.join(self.root, "no-health-records")]
         if not default_base:
             defaults += ["--runtime-dir", self.base]
         return [python, self.runner, *defaults, *options, "--", *command]
@@ -243,7 +249,7 @@ class Host:
         assert_no_secret(proc.stdout, proc.stderr)
         return proc
 
-    def run_dirs(self, user: str = "root") -> list[str]:
+    def run_dirs(self, user: str = USER) -> list[str]:
         user_dir = os.path.join(self.base, user)
         return sorted(os.listdir(user_dir)) if os.path.isdir(user_dir) else []
 
@@ -257,6 +263,11 @@ def assert_no_secret(*outputs: str) -> None:
 def read_report(path: str) -> t.Any:
     with open(path) as handle:
         return json.load(handle)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove what a test left, however deep: shutil.rmtree recurses once per level, a RecursionError in a 5000-level tree."""
+    subprocess.run(["rm", "-rf", "--", path], check=False)
 
 
 def wait_for(path: str, timeout: float = 30) -> None:
@@ -276,12 +287,12 @@ def host():
         made = Host(root, runtime)
         yield made
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(runtime, ignore_errors=True)
+        _remove_tree(root)
+        _remove_tree(runtime)
         if made is not None:
-            shutil.rmtree(made.sealed_dir, ignore_errors=True)
+            _remove_tree(made.sealed_dir)
             for path in made.cleanup:
-                shutil.rmtree(path, ignore_errors=True)
+                _remove_tree(path)
 
 
 # --- the script itself ----------------------------------------------------------------------------
@@ -290,7 +301,7 @@ def host():
 def test_the_runner_is_an_executable_python3_script_that_python_3_8_can_parse():
     with open(SCRIPT, encoding="utf-8") as handle:
         source = handle.read()
-    assert source.startswith("#!/usr/bin/python3\n")
+    assert source.startswith("#!/usr/bin/env python\n")
     assert os.stat(SCRIPT).st_mode & 0o111 == 0o111
     ast.parse(source, SCRIPT, feature_version=(3, 8))
 
@@ -347,12 +358,12 @@ def test_the_command_sees_the_unsealed_and_the_plain_settings_which_are_gone_aft
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == proc.stderr == ""
     seen = read_report(host.report())
-    user_dir = os.path.join(host.base, "root")
+    user_dir = os.path.join(host.base, USER)
     assert os.path.dirname(seen["folder"]) == user_dir and os.path.basename(seen["folder"]).startswith("run-")
     assert seen["folder_mode"] == 0o700 and seen["fstype"] == "tmpfs"
     assert seen["files"] == {
-        "settings-acme-nl.xml": {"mode": 0o600, "uid": 0, "sha256": sha256(CONTENT)},
-        "settings.xml": {"mode": 0o600, "uid": 0, "sha256": sha256(PLAIN)},
+        "settings-acme-nl.xml": {"mode": 0o600, "uid": os.geteuid(), "sha256": sha256(CONTENT)},
+        "settings.xml": {"mode": 0o600, "uid": os.geteuid(), "sha256": sha256(PLAIN)},
     }
     assert not os.path.exists(seen["folder"])
     assert host.run_dirs() == [] and stat.S_IMODE(os.stat(user_dir).st_mode) == 0o700
@@ -464,7 +475,7 @@ def test_a_stale_run_directory_of_a_dead_runner_is_removed_and_a_live_ones_is_ke
     host.seal()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    user_dir = os.path.join(host.base, "root")
+    user_dir = os.path.join(host.base, USER)
     for pid in (dead.pid, os.getpid()):
         os.makedirs(os.path.join(user_dir, "run-%d" % pid), mode=0o700)
         with open(os.path.join(user_dir, "run-%d" % pid, "settings-acme-nl.xml"), "wb") as handle:
@@ -489,7 +500,7 @@ def test_a_file_sealed_on_another_host_is_refused_and_nothing_runs(host, other):
     proc = host.run(host.standin_command(host.report()))
     assert proc.returncode == 78
     assert proc.stderr.startswith("preauth-run: %s was sealed with another host key or machine id" % sealed)
-    assert "seal the content again on this host" in proc.stderr and "(sealed directory %s, user root)" % host.sealed_dir in proc.stderr
+    assert "seal the content again on this host" in proc.stderr and "(sealed directory %s, user %s)" % (host.sealed_dir, USER) in proc.stderr
     assert proc.stdout == ""
     assert not os.path.exists(host.report()) and os.listdir(host.base) == []
 
@@ -519,7 +530,7 @@ def test_no_settings_files_is_nothing_to_run_with(host):
     assert proc.returncode == 78
     assert (
         "preauth-run: There is nothing to run with: no settings-*.xml.sealed or settings*.xml file in the sealed directory %s or the "
-        "settings directory %s (user root)" % (host.sealed_dir, host.settings) in proc.stderr
+        "settings directory %s (user %s)" % (host.sealed_dir, host.settings, USER) in proc.stderr
     )
     assert not os.path.exists(host.report())
 
@@ -828,7 +839,14 @@ def _system_python_has_cryptography() -> bool:
     return os.access(SYSTEM_PYTHON, os.X_OK) and subprocess.run([SYSTEM_PYTHON, "-c", "import cryptography"], capture_output=True, check=False).returncode == 0
 
 
-def _as_nobody(host: Host, command: list[str], *options: str) -> subprocess.CompletedProcess:
+# Who runs the runner without root: as root the tests become nobody (with the system's Python, which nobody can run); a normal
+# user runs it as itself.
+INVOKER, INVOKER_UID = (NOBODY, NOBODY_UID) if IS_ROOT else (USER, os.geteuid())
+
+
+def _without_root(host: Host, command: list[str], *options: str) -> subprocess.CompletedProcess:
+    if not IS_ROOT:
+        return host.run(command, *options)
     proc = subprocess.run(
         host.argv(command, *options, python=SYSTEM_PYTHON),
         capture_output=True,
@@ -843,34 +861,37 @@ def _as_nobody(host: Host, command: list[str], *options: str) -> subprocess.Comp
     return proc
 
 
-@pytest.mark.skipif(NOBODY_UID is None or not IS_ROOT or not os.access(SYSTEM_PYTHON, os.X_OK), reason="needs root, the user nobody and /usr/bin/python3")
+@pytest.mark.skipif(
+    IS_ROOT and (NOBODY_UID is None or not os.access(SYSTEM_PYTHON, os.X_OK)), reason="as root, needs the user nobody and /usr/bin/python3 to run without root"
+)
 def test_without_root_another_user_is_refused_with_what_to_do(host):
     host.seal()
-    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", "root")
+    proc = _without_root(host, [host.standin_sh, host.report()], "--user", "root")
     assert proc.returncode == 78
     assert "preauth-run: --user root needs root" in proc.stderr and "sudo preauth-run --user root -- COMMAND" in proc.stderr
     assert not os.path.exists(host.report())
 
 
 @pytest.mark.skipif(
-    NOBODY_UID is None or not IS_ROOT or not _system_python_has_cryptography(), reason="needs root, the user nobody and /usr/bin/python3 with cryptography"
+    IS_ROOT and (NOBODY_UID is None or not _system_python_has_cryptography()),
+    reason="as root, needs the user nobody and /usr/bin/python3 with cryptography to run without root",
 )
 def test_without_root_the_runner_runs_as_the_invoking_user_when_it_can_read_the_key(host):
-    os.chown(host.settings, NOBODY_UID, -1)
-    sealed_dir = os.path.join(host.root, "sealed-of-nobody")  # without root, the runner's own directory
+    os.chown(host.settings, INVOKER_UID, -1)
+    sealed_dir = os.path.join(host.root, "sealed-of-invoker")  # without root, the runner's own directory
     os.mkdir(sealed_dir, 0o700)
-    os.chown(sealed_dir, NOBODY_UID, -1)
-    os.chown(host.seal(directory=sealed_dir), NOBODY_UID, -1)
-    os.chown(os.path.dirname(host.host_key), NOBODY_UID, -1)
-    os.chown(host.host_key, NOBODY_UID, -1)
-    os.chown(host.base, NOBODY_UID, -1)
-    proc = _as_nobody(host, [host.standin_sh, host.report()], "--user", NOBODY, "--sealed-dir", sealed_dir)
+    os.chown(sealed_dir, INVOKER_UID, -1)
+    os.chown(host.seal(directory=sealed_dir), INVOKER_UID, -1)
+    os.chown(os.path.dirname(host.host_key), INVOKER_UID, -1)
+    os.chown(host.host_key, INVOKER_UID, -1)
+    os.chown(host.base, INVOKER_UID, -1)
+    proc = _without_root(host, [host.standin_sh, host.report()], "--user", INVOKER, "--sealed-dir", sealed_dir)
     assert proc.returncode == 0, proc.stderr
     with open(host.report()) as handle:
         lines = [line.strip() for line in handle]
-    assert "Uid: %d %d %d %d" % ((NOBODY_UID,) * 4) in lines
-    assert any(line.startswith("file: settings-acme-nl.xml %d 600 %s" % (NOBODY_UID, sha256(CONTENT))) for line in lines)
-    assert host.run_dirs(NOBODY) == []
+    assert "Uid: %d %d %d %d" % ((INVOKER_UID,) * 4) in lines
+    assert any(line.startswith("file: settings-acme-nl.xml %d 600 %s" % (INVOKER_UID, sha256(CONTENT))) for line in lines)
+    assert host.run_dirs(INVOKER) == []
 
 
 # --- the first refresh: waiting for the platform's minimum interval -------------------------------
@@ -950,7 +971,6 @@ def test_a_past_time_an_orphan_note_and_a_broken_note_do_not_hold_the_product(ho
     )
 
 
-@needs_root
 def test_a_note_is_read_like_a_sealed_file(host):
     host.seal()
     target = _note(host, int(time.time()) + 500, connection="elsewhere")
@@ -1125,7 +1145,7 @@ def test_a_deep_stale_run_directory_is_removed_before_the_product_starts(host):
     host.seal()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = os.path.join(host.base, "root", "run-%d" % dead.pid)
+    stale = os.path.join(host.base, USER, "run-%d" % dead.pid)
     os.makedirs(stale, mode=0o700)
     _deep_tree(stale, 5000)
     proc = host.run(host.standin_command(host.report()), "--health-dir", health, preexec_fn=_service_file_limit)

@@ -251,6 +251,7 @@ outputs+=("$work/missing.out")
 mv "$work/moved-away.sealed" $sealed1/settings-acme-nl.xml.sealed
 [ "$rc" != 0 ]
 grep -q "Connection(s) acme-nl belong to target1" "$work/missing.out"
+grep -qF "preauthenticate again (ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl)." "$work/missing.out"
 play restored "$COLLECTION_ROOT/playbooks/deploy.yml" --limit target1
 [ "$(changed "$work/restored.out" target1)" = 0 ]
 

@@ -257,7 +257,7 @@ def prepare(sim: str, work: str) -> None:
     control = ControlClient(sim)
     control.add_client(client_id=ACME_CLIENT, client_secret=ACME_SECRET, redirect_uris=["https://relay.example.com/preauth/"], profile="exact")
     control.add_client(client_id="replicator", client_secret=CRM_SECRET, redirect_uris=[LISTENER], profile="rotating_strict")
-    for directory in ("out", "tokens", "templates", "root/home/invantive/invantive", "root/etc/preauth", "root/var/lib/node_exporter/textfile_collector"):
+    for directory in ("out", "tokens", "templates", "root/home/invantive/invantive", "root/etc/preauth", "root/var/lib/prometheus/node-exporter"):
         os.makedirs(os.path.join(work, directory), mode=0o700, exist_ok=True)
     # sealed_file's first example renders this template, as a role would ship it.
     with open(os.path.join(work, "templates", "settings.xml.j2"), "w", encoding="utf-8") as handle:

@@ -33,7 +33,7 @@ expect_failure() { # name, expected text, args...
 # No terminal and no redirect URL (AWX, cron): step 1, then a successful end that says how to finish.
 run -e preauth_connection=acme-nl </dev/null >"$work/notty.out" 2>&1 || { tail -60 "$work/notty.out"; exit 1; }
 grep -q "Step 1 is done: the URL above is valid and its pending attempt is stored until" "$work/notty.out"
-grep -q "and PREAUTH_REDIRECT_URL='<the address>' in the environment (or -e preauth_redirect_url='<the address>'" "$work/notty.out"
+grep -qF "then run PREAUTH_REDIRECT_URL='<the address>' ansible-playbook preauth.oauth2.preauthenticate -i INVENTORY -e preauth_connection=acme-nl (or -e preauth_redirect_url='<the address>'" "$work/notty.out"
 "$py" driver.py find-url "$work/notty.out" >/dev/null
 if grep -q "not a complete URL" "$work/notty.out"; then echo "notty: the empty answer reached the code exchange" >&2; exit 1; fi
 # ... and the contact fields are checked before any URL is made: without a terminal nobody can answer.
@@ -43,13 +43,13 @@ if grep -q "open this URL" "$work/notty-contact.out"; then echo "notty-contact: 
 expect_failure bad-email "preauth_contact.email is not an e-mail address" -e preauth_connection=acme-nl -e preauth_step=url \
     -e '{"preauth_contact": {"first_name": "Ada", "last_name": "Jansen", "job_title": "Controller", "email": "ada@example", "company": "Example B.V."}}'
 # A typo in a variable fails before anything else, naming it and the valid ones.
-expect_failure typo "preauth_conection: not a variable of the preauth.oauth2 playbook preauthenticate.yml (a typo?). Its variables: preauth_connection," \
+expect_failure typo "preauth_conection is not a variable of the playbook preauth.oauth2.preauthenticate (did you mean preauth_connection or preauth_connections?)." \
     -e preauth_conection=acme-nl
 
 # Non-interactive, run 1: the URL and the pending attempt.
 run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url.out" 2>&1 || { tail -60 "$work/url.out"; exit 1; }
 url=$("$py" driver.py find-url "$work/url.out")
-grep -q "Step 4: run this playbook again with PREAUTH_REDIRECT_URL='<the address>' in the environment and -e preauth_connection=acme-nl" "$work/url.out"
+grep -qF "run PREAUTH_REDIRECT_URL='<the address>' ansible-playbook preauth.oauth2.preauthenticate -i INVENTORY -e preauth_connection=acme-nl" "$work/url.out"
 
 # Check mode predicts a new attempt, with --diff, and neither sends nor writes anything.
 before=$(sha256sum "$work/tokens/acme-nl.yml")
@@ -75,7 +75,7 @@ PREAUTH_REDIRECT_URL="$landed" expect_failure replayed "there is no pending auth
 run -e preauth_connection=acme-nl -e preauth_step=url >"$work/url2.out" 2>&1
 denied=$("$py" driver.py login "$SIM_URL" "$("$py" driver.py find-url "$work/url2.out")" deny)
 expect_failure denied "the sign-in was not allowed (access_denied" -e preauth_connection=acme-nl -e "preauth_redirect_url=$denied"
-expect_failure unknown "connection nope is not in preauth_connections of the inventory" -e preauth_connection=nope
+expect_failure unknown "preauth_connection: nope is not a connection of preauth_connections" -e preauth_connection=nope
 [ "$("$py" driver.py fingerprint "$work" acme-nl)" = "$chain" ] || { echo "bad input changed the stored chain" >&2; exit 1; }
 "$py" driver.py check-chain "$SIM_URL" "$work" acme-nl 1
 

@@ -93,7 +93,7 @@ if pb "$refresh" -e preauth_only=exact-01 -e preauth_force=true >"$work/idle.out
     exit 1
 fi
 grep -q "exact-01: failed - needs a new preauthentication: the refresh token expired" "$work/idle.out"
-grep -q "needs a new preauthentication (playbooks/preauthenticate.yml): exact-01" "$work/idle.out"
+grep -qF "needs a new preauthentication: exact-01 (for each: ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME)" "$work/idle.out"
 echo "30 idle days: reported as needing a new preauthentication"
 [ "$("$py" tool.py counter "$SIM_URL" max-daily)" -le 200 ] || { echo "a daily token budget was exceeded" >&2; exit 1; }
 

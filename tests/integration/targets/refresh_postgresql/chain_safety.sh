@@ -7,8 +7,9 @@
 #  9. a copy of the database (CREATE DATABASE ... TEMPLATE) refuses to refresh a rotating chain until adopted;
 # 10. a rescue directory that others can write to, or that another user owns, is refused before any token call.
 
-# 8. A crash mid-refresh, then another controller.
-inject '{"kind": "drip_after", "interval": 0.02}'
+# 8. A crash mid-refresh, then another controller. The answer trickles for about 10 s: the crash (two Python
+# starts and pg_ctl) must come before its last byte also on a loaded machine.
+inject '{"kind": "drip_after", "interval": 0.04}'
 before=$(calls)
 PREAUTH_OAUTH2_RESCUE_DIR="$work/rescue-a" pb "$refresh" -e preauth_only=strict-13 -e preauth_force=true >"$work/crash-a.out" 2>&1 &
 victim=$!

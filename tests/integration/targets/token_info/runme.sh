@@ -56,7 +56,7 @@ row='[[:space:]]+'
 
 # A store directory that does not exist, and an empty one: said once, and the play fails.
 status -e "preauth_store_dir=$work/nowhere" >"$work/status-nowhere.out" 2>&1 && fails "status.yml passed without a store"
-has "$work/status-nowhere.out" "The token store $work/nowhere does not exist: nothing was preauthenticated with this store_dir yet - 2 connection\(s\) of preauth_connections have no chain \(acme-nl, crm\); preauthenticate each with playbooks/preauthenticate.yml -e preauth_connection=NAME"
+has "$work/status-nowhere.out" "The token store $work/nowhere does not exist: nothing was preauthenticated with this store_dir yet - 2 connection\(s\) of preauth_connections have no chain \(acme-nl, crm\); preauthenticate each with ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME"
 has "$work/status-nowhere.out" "the token store $work/nowhere does not exist, so none of the 2 connection\(s\) of preauth_connections has a chain"
 hasnt "$work/status-nowhere.out" "MISSING"
 mkdir -m 0700 "$work/empty"
@@ -67,8 +67,8 @@ hasnt "$work/status-empty.out" "MISSING"
 # acme-nl stored, crm missing: the table shows both, then the play fails; the metrics say crm has no chain.
 status >"$work/status-missing.out" 2>&1 && fails "status.yml passed with crm missing"
 has "$work/status-missing.out" "\"acme-nl${row}exact_online${row}controller${row}1${row}30\.0${row}[0-9T:-]+Z${row}ok\""
-has "$work/status-missing.out" "\"crm${row}generic${row}-${row}-${row}-${row}-${row}MISSING: in preauth_connections, but no chain is stored; run playbooks/preauthenticate.yml -e preauth_connection=crm\""
-has "$work/status-missing.out" "no chain is stored for 1 connection\(s\) of preauth_connections: crm; preauthenticate each with playbooks/preauthenticate.yml"
+has "$work/status-missing.out" "\"crm${row}generic${row}-${row}-${row}-${row}-${row}MISSING: in preauth_connections, but no chain is stored; run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=crm\""
+has "$work/status-missing.out" "no chain is stored for 1 connection\(s\) of preauth_connections: crm; preauthenticate each with ansible-playbook preauth.oauth2.preauthenticate"
 has "$work/textfile/status.prom" '^preauth_chain_present\{connection="crm",platform="",owner=""\} 0$'
 has "$work/textfile/status.prom" '^preauth_refresh_token_expiry_timestamp_seconds\{connection="acme-nl",platform="exact_online",owner="controller"\} '
 

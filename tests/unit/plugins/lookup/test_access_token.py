@@ -141,8 +141,8 @@ def test_no_stored_chain_says_to_preauthenticate(sim, tmp_path):
     with pytest.raises(AnsibleError) as caught:
         lookup(p)
     assert caught.value.message == (
-        "connection acme-nl: no access token: no stored chain in %s; run playbooks/preauthenticate.yml for this connection "
-        "to create one" % open_store(p, VAULT).where("acme-nl")
+        "connection acme-nl: no access token: no stored chain in %s; run ansible-playbook preauth.oauth2.preauthenticate "
+        "-e preauth_connection=acme-nl to create one" % open_store(p, VAULT).where("acme-nl")
     )
 
 
@@ -162,7 +162,7 @@ def test_a_chain_that_needs_preauthentication(sim, exact, control):
         lookup(exact)
     msg = caught.value.message
     assert msg.startswith("connection acme-nl: no access token: needs a new preauthentication: the refresh token expired")
-    assert msg.endswith("run playbooks/preauthenticate.yml for this connection")
+    assert msg.endswith("run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl")
     assert tokens["access_token"] not in msg and tokens["refresh_token"] not in msg and EXACT["client_secret"] not in msg
 
 

@@ -2,8 +2,9 @@
 
 These tests build the hostile layouts the service user could make (a folder of theirs replaced by a link to a
 directory of root's, a FIFO or a hard link where a settings file belongs) as root, with the ownership the user
-would have; the race against a running attacker is in tests/unit/plugins/modules/test_sealed_file.py. They need
-root, as the CI runs them.
+would have; the race against a running attacker is in tests/unit/plugins/modules/test_sealed_file.py. The CI runs
+them as root, with the user nobody as the service user; as a normal user that user is the service user, and the tests
+that need a directory of root's or files of another user skip.
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ from ansible_collections.preauth.oauth2.plugins.module_utils import _sealing
 from ansible_collections.preauth.oauth2.plugins.module_utils._sealing import SealingError
 
 NOBODY = pwd.getpwnam("nobody")
+IS_ROOT = os.geteuid() == 0
+# The service user who owns the folders and links: nobody as root; a normal user can make files of its own only.
+USER = NOBODY if IS_ROOT else pwd.getpwuid(os.geteuid())
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root to make a directory of root's alone, the only kind whose links are followed (CI runs as root)")
+needs_root_to_chown = pytest.mark.skipif(not IS_ROOT, reason="needs root to give a directory to another user and back (CI runs as root)")
 VICTIM_CONTENT = b"FAKE-root-only-content\n"
 
 
 def user_dir(path, mode: int = 0o755) -> str:
     """A directory owned by the unprivileged user, as their home or Invantive folder would be."""
     os.mkdir(str(path))
-    os.chown(str(path), NOBODY.pw_uid, NOBODY.pw_gid)
+    os.chown(str(path), USER.pw_uid, USER.pw_gid)
     os.chmod(str(path), mode)
     return str(path)
 
@@ -41,7 +47,7 @@ def root_dir(path, mode: int = 0o755) -> str:
 
 def user_symlink(target: str, link) -> str:
     os.symlink(target, str(link))
-    os.lchown(str(link), NOBODY.pw_uid, NOBODY.pw_gid)
+    os.lchown(str(link), USER.pw_uid, USER.pw_gid)
     return str(link)
 
 
@@ -58,7 +64,7 @@ def snapshot(path: str) -> tuple:
 
 @pytest.fixture
 def victim(tmp_path) -> str:
-    """A file of root's, mode 0600, in a directory of root's: what an attacker points links at."""
+    """A file of root's (of the user's, without root), mode 0600, in a directory of root's: what an attacker points links at."""
     directory = root_dir(tmp_path / "root-only", 0o700)
     path = os.path.join(directory, "victim")
     with open(path, "wb") as handle:
@@ -108,6 +114,7 @@ class Deadline:
 # --- open_directory ---------------------------------------------------------------------------
 
 
+@needs_root
 def test_a_link_in_a_directory_of_roots_alone_is_followed(tmp_path):
     real = root_dir(tmp_path / "real")
     holder = root_dir(tmp_path / "holder", 0o755)
@@ -141,11 +148,12 @@ def test_a_link_in_the_users_folder_to_a_directory_of_roots_is_refused(tmp_path)
             _sealing.open_directory(path)
         assert caught.value.reason == "path"
         assert caught.value.msg.startswith(
-            "%s cannot be reached safely: %s is a symbolic link, and the directory %s that holds it is owned by user nobody, so someone "
-            "other than root could point it anywhere; refusing to follow it." % (path, link, home)
+            "%s cannot be reached safely: %s is a symbolic link, and the directory %s that holds it is owned by user %s, so someone "
+            "other than root could point it anywhere; refusing to follow it." % (path, link, home, USER.pw_name)
         )
 
 
+@needs_root
 @pytest.mark.parametrize("mode, who", [(0o775, "group"), (0o757, "others"), (0o1777, "group and others")])
 def test_a_link_in_a_directory_others_can_write_is_refused(tmp_path, mode, who):
     real = root_dir(tmp_path / "real")
@@ -156,6 +164,7 @@ def test_a_link_in_a_directory_others_can_write_is_refused(tmp_path, mode, who):
         _sealing.open_directory(os.path.join(holder, "link"))
 
 
+@needs_root
 def test_a_link_loop_ends_after_40_hops(tmp_path):
     holder = root_dir(tmp_path / "holder")
     os.symlink("b", os.path.join(holder, "a"))
@@ -172,6 +181,7 @@ def test_missing_and_non_directory_components(tmp_path):
         _sealing.open_directory(str(tmp_path / "file" / "b"))
 
 
+@needs_root
 def test_root_only_refuses_a_component_of_the_users(root_base):
     home = user_dir(os.path.join(root_base, "home"))
     settings = root_dir(os.path.join(home, "settings"))
@@ -190,6 +200,7 @@ def test_root_only_refuses_a_world_writable_directory(tmp_path):
 # --- ensure_directory and directory_status ----------------------------------------------------
 
 
+@needs_root_to_chown
 def test_ensure_directory_creates_then_keeps_then_fixes(tmp_path):
     home = user_dir(tmp_path / "home")
     path = os.path.join(home, "invantive")
@@ -214,7 +225,7 @@ def test_ensure_directory_refuses_a_link_as_the_last_component(tmp_path):
     target = root_dir(tmp_path / "roots", 0o755)
     before = snapshot(target)
     link = user_symlink(target, os.path.join(home, "invantive"))
-    for call in (lambda: _sealing.ensure_directory(link, 0o700, NOBODY.pw_uid, NOBODY.pw_gid), lambda: _sealing.directory_status(link)):
+    for call in (lambda: _sealing.ensure_directory(link, 0o700, USER.pw_uid, USER.pw_gid), lambda: _sealing.directory_status(link)):
         with pytest.raises(SealingError, match="%s is a symbolic link; refusing to follow it" % link):
             call()
     assert snapshot(target) == before
@@ -282,7 +293,7 @@ def test_read_at_a_hard_link_owner_and_size(folder, victim):
     assert _sealing.read_at(fd, "linked", "x") == VICTIM_CONTENT  # only refused when the caller asks
     with pytest.raises(SealingError, match="%s has 2 hard links: .* refusing. Remove it" % os.path.join(path, "linked")):
         _sealing.read_at(fd, "linked", os.path.join(path, "linked"), single_link=True)
-    with pytest.raises(SealingError, match="is owned by user root, not by user nobody; refusing to read it"):
+    with pytest.raises(SealingError, match="is owned by user %s, not by user nobody; refusing to read it" % pwd.getpwuid(os.geteuid()).pw_name):
         _sealing.read_at(fd, "linked", os.path.join(path, "linked"), owner=NOBODY.pw_uid)
     with pytest.raises(SealingError, match="is larger than 8 bytes, far more than a settings file; refusing to read it"):
         _sealing.read_at(fd, "linked", os.path.join(path, "linked"), max_size=8)
@@ -316,7 +327,7 @@ def test_write_at_never_opens_an_existing_temporary_name(folder, victim, monkeyp
     user_symlink(victim, os.path.join(path, tmp))
     before = snapshot(victim)
     with pytest.raises(SealingError, match="Cannot create a temporary file beside .*: every name tried exists already"):
-        _sealing.write_at(fd, "settings-acme.xml.sealed", os.path.join(path, "settings-acme.xml.sealed"), b"FAKE-sealed", 0o644, NOBODY.pw_uid)
+        _sealing.write_at(fd, "settings-acme.xml.sealed", os.path.join(path, "settings-acme.xml.sealed"), b"FAKE-sealed", 0o644, USER.pw_uid)
     assert snapshot(victim) == before
 
 
@@ -333,7 +344,7 @@ def test_write_at_notices_a_file_swapped_in_after_the_rename(folder, victim, mon
     before = snapshot(victim)
     target = os.path.join(path, "settings-acme.xml.sealed")
     with pytest.raises(SealingError, match="%s was replaced by something else while it was written" % target):
-        _sealing.write_at(fd, "settings-acme.xml.sealed", target, b"FAKE-sealed", 0o644, NOBODY.pw_uid, NOBODY.pw_gid)
+        _sealing.write_at(fd, "settings-acme.xml.sealed", target, b"FAKE-sealed", 0o644, USER.pw_uid, USER.pw_gid)
     assert snapshot(victim) == before
     assert sorted(os.listdir(path)) == ["settings-acme.xml.sealed"] and os.path.islink(target)
 

@@ -17,16 +17,18 @@ import time
 import pytest
 
 from ansible_collections.preauth.oauth2.plugins.module_utils import _sealing
+from helpers import COLLECTIONS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 MODULE = os.path.join(ROOT, "plugins", "modules", "sealed_file.py")
-COLLECTIONS = os.path.join(ROOT, "build", "collections")
 
 FAKE = "<settings>FAKE-api-client-secret-0a1b2c FAKE-refresh-token-3d4e5f</settings>\n"
 FAKE_CHANGED = "<settings>FAKE-api-client-secret-0a1b2c FAKE-refresh-token-999999</settings>\n"
 MACHINE_ID = "0123456789abcdef0123456789abcdef\n"
 
 SYSTEMD_CREDS_WORKS = _sealing.systemd_creds_works(_sealing.find_systemd_creds())
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root to give a file to another user, the user nobody (CI runs the unit tests as root)")
 
 
 class Target:
@@ -48,7 +50,8 @@ class Target:
         self.runs += 1
         args_file = self.root / ("args-%d.json" % self.runs)
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+        # ansible-test units finds ansible itself through PYTHONPATH: keep it behind the collection.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get("PYTHONPATH")])))
         proc = subprocess.run([sys.executable, MODULE, str(args_file)], capture_output=True, text=True, env=env, check=False, timeout=timeout)
         args_file.unlink()  # it held the fake content
         for value in (FAKE, FAKE_CHANGED, "FAKE-api-client-secret", "FAKE-refresh-token"):
@@ -191,6 +194,7 @@ def test_state_absent_removes_a_file_from_another_machine(tmp_path, target, path
     assert other.run(path=path, state="absent")["changed"] is True and not os.path.exists(path)
 
 
+@needs_root
 def test_owner_group_and_mode_are_applied(target, path):
     nobody = pwd.getpwnam("nobody")
     group = grp.getgrgid(nobody.pw_gid).gr_name
@@ -284,10 +288,11 @@ def test_plain_method_in_check_mode_writes_nothing(target, path):
 #
 # The settings files live in a folder of the product's service user, who can rename, link and replace
 # anything in it while root writes. These tests use the real unprivileged account nobody; they run as
-# root, as the CI does.
+# root, as the CI does. As a normal user, that user is the service user: the refusals are tested all the same,
+# and what needs root (files of root's that a race could give away, a change of owner) skips.
 
-NOBODY = pwd.getpwnam("nobody")
-NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name
+SERVICE = pwd.getpwnam("nobody") if IS_ROOT else pwd.getpwuid(os.geteuid())
+SERVICE_GROUP = grp.getgrgid(SERVICE.pw_gid).gr_name
 VICTIM_CONTENT = b"FAKE-root-only-content\n"
 PADDING = "<!-- padding -->\n" * (1 << 14)
 
@@ -299,7 +304,7 @@ def attributes(path: str) -> tuple:
 
 @pytest.fixture
 def victim(tmp_path) -> str:
-    """A file of root's, mode 0600, in a directory of root's."""
+    """A file of root's (the service user's own, without root), mode 0600, in a directory of root's."""
     directory = tmp_path / "root-only"
     directory.mkdir(mode=0o700)
     path = directory / "victim"
@@ -313,27 +318,33 @@ def home(tmp_path) -> str:
     """The service user's own folder, where the settings files go."""
     path = tmp_path / "svc"
     path.mkdir()
-    os.chown(str(path), NOBODY.pw_uid, NOBODY.pw_gid)
+    os.chown(str(path), SERVICE.pw_uid, SERVICE.pw_gid)
     path.chmod(0o700)
     return str(path)
 
 
-def as_nobody(directory: str, action) -> None:
-    """Run ``action(dir_fd)`` as nobody in a forked child that holds only a descriptor of ``directory``."""
+def become_the_service_user() -> None:
+    """In a forked child: drop root for the service user's ids (a normal user is that user already)."""
+    if IS_ROOT:
+        os.setgroups([])
+        os.setgid(SERVICE.pw_gid)
+        os.setuid(SERVICE.pw_uid)
+
+
+def as_service_user(directory: str, action) -> None:
+    """Run ``action(dir_fd)`` as the service user in a forked child that holds only a descriptor of ``directory``."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            os.setgroups([])
-            os.setgid(NOBODY.pw_gid)
-            os.setuid(NOBODY.pw_uid)
+            become_the_service_user()
             action(dir_fd)
             code = 0
         finally:
             os._exit(code)
     os.close(dir_fd)
-    assert os.waitpid(pid, 0)[1] == 0, "the action as nobody failed"
+    assert os.waitpid(pid, 0)[1] == 0, "the action as the service user failed"
 
 
 def run_in_process(args: dict) -> dict:
@@ -371,9 +382,7 @@ class Attacker:
             code = 1
             try:
                 os.close(read_end)
-                os.setgroups([])
-                os.setgid(NOBODY.pw_gid)
-                os.setuid(NOBODY.pw_uid)
+                become_the_service_user()
                 os.write(write_end, json.dumps(self._attack(dir_fd)).encode())
                 code = 0
             finally:
@@ -422,7 +431,7 @@ class Attacker:
 
 
 def put_back(path: str, data: bytes) -> None:
-    """Put a regular file of nobody's with ``data`` at ``path`` unless one is there: exclusive create, fchown, no name followed."""
+    """Put a regular file of the service user's with ``data`` at ``path`` unless one is there: exclusive create, fchown, no name followed."""
     while True:
         try:
             st = os.lstat(path)
@@ -438,17 +447,25 @@ def put_back(path: str, data: bytes) -> None:
             continue
         try:
             os.write(fd, data)
-            os.fchown(fd, NOBODY.pw_uid, NOBODY.pw_gid)
+            os.fchown(fd, SERVICE.pw_uid, SERVICE.pw_gid)
         finally:
             os.close(fd)
 
 
+# Without root the victim is the user's own: a chown or chmod by name could not change it, so the test could not fail.
+@pytest.mark.skipif(not IS_ROOT, reason="needs root, whose files a race in the folder of the user nobody could give away (CI runs as root)")
 def test_a_symlink_race_on_the_temporary_file_never_reaches_a_file_of_roots(target, home, victim):
     """Bug 1: the temporary file was chowned and chmodded by name, in the user's folder."""
     name = "settings-acme-nl.xml.sealed"
     path = os.path.join(home, name)
     args = dict(
-        path=path, method="hostkey", owner="nobody", group=NOGROUP, mode="0600", host_key_path=target.host_key_path, machine_id_path=target.machine_id_path
+        path=path,
+        method="hostkey",
+        owner=SERVICE.pw_name,
+        group=SERVICE_GROUP,
+        mode="0600",
+        host_key_path=target.host_key_path,
+        machine_id_path=target.machine_id_path,
     )
     assert run_in_process(dict(args, content=FAKE))["changed"] is True
     sealed = read(path)
@@ -478,18 +495,20 @@ def test_a_symlinked_folder_with_directory_mode_is_refused(target, home, tmp_pat
     roots.chmod(0o755)
     (roots / "keep").write_bytes(b"root's file\n")
     before = (os.stat(str(roots)).st_uid, stat.S_IMODE(os.stat(str(roots)).st_mode), sorted(os.listdir(str(roots))))
-    as_nobody(home, lambda dir_fd: os.symlink(str(roots), "invantive", dir_fd=dir_fd))
+    as_service_user(home, lambda dir_fd: os.symlink(str(roots), "invantive", dir_fd=dir_fd))
     path = os.path.join(home, "invantive", "settings-acme-nl.xml.sealed")
 
     def roots_unchanged() -> bool:
         return (os.stat(str(roots)).st_uid, stat.S_IMODE(os.stat(str(roots)).st_mode), sorted(os.listdir(str(roots)))) == before
 
     # the walk to the file's directory refuses the link: it sits in a folder the user can change
-    result = target.run(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0600")
+    result = target.run(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0600")
     assert roots_unchanged(), "root wrote into its own directory through the user's link"
-    assert result["failed"] is True and "is a symbolic link, and the directory %s that holds it is owned by user nobody" % home in result["msg"]
+    assert result["failed"] is True and "is a symbolic link, and the directory %s that holds it is owned by user %s" % (home, SERVICE.pw_name) in result["msg"]
     for check_mode in (True, False):
-        result = target.run(check_mode=check_mode, path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0600", directory_mode="0700")
+        result = target.run(
+            check_mode=check_mode, path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0600", directory_mode="0700"
+        )
         assert result["failed"] is True and result["reason"] == "path"
         assert result["msg"].startswith("%s is a symbolic link; refusing to follow it" % os.path.join(home, "invantive"))
         assert roots_unchanged()
@@ -499,9 +518,9 @@ def test_a_fifo_at_the_path_fails_at_once_and_is_named(target, home):
     """Bug 3: a FIFO at the sealed file's path made every deploy hang."""
     name = "settings-acme-nl.xml.sealed"
     path = os.path.join(home, name)
-    as_nobody(home, lambda dir_fd: os.mkfifo(name, dir_fd=dir_fd))
+    as_service_user(home, lambda dir_fd: os.mkfifo(name, dir_fd=dir_fd))
     started = time.monotonic()
-    result = target.run(timeout=20, path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0600")
+    result = target.run(timeout=20, path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0600")
     assert time.monotonic() - started < 10
     assert result["failed"] is True and result["reason"] == "path"
     assert result["msg"] == "%s is a named pipe (FIFO), not a regular file; refusing to use it. Remove it (rm %s) and run again." % (path, path)
@@ -514,8 +533,8 @@ def test_a_symlink_at_the_path_is_refused_and_not_read(target, home, victim):
     name = "settings-acme-nl.xml.sealed"
     path = os.path.join(home, name)
     before = attributes(victim)
-    as_nobody(home, lambda dir_fd: os.symlink(victim, name, dir_fd=dir_fd))
-    result = target.run(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0600")
+    as_service_user(home, lambda dir_fd: os.symlink(victim, name, dir_fd=dir_fd))
+    result = target.run(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0600")
     assert result["failed"] is True and result["msg"].startswith("%s is a symbolic link; refusing to read it." % path)
     assert attributes(victim) == before and os.path.islink(path)
     removed = target.run(path=path, state="absent")
@@ -527,25 +546,26 @@ def test_a_hard_link_to_a_file_of_roots_is_refused(target, home, victim):
     os.link(victim, path)  # as root: fs.protected_hardlinks stops the user, but a host may have it off
     before = attributes(victim)
     for method in ("hostkey", "plain"):
-        result = target.run(path=path, content=FAKE, method=method, owner="nobody", group=NOGROUP, mode="0640")
+        result = target.run(path=path, content=FAKE, method=method, owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0640")
         assert result["failed"] is True and result["reason"] == "path"
         assert result["msg"].startswith("%s has 2 hard links: it is also another file under another name" % path)
         assert VICTIM_CONTENT.decode().strip() not in result["msg"]
         assert attributes(victim) == before
 
 
+@needs_root
 def test_an_existing_file_whose_owner_and_mode_differ_is_rewritten(target, home):
     path = os.path.join(home, "settings-acme-nl.xml.sealed")
     target.run(path=path, content=FAKE, method="hostkey", mode="0600")
     sealed, inode = read(path), os.stat(path).st_ino
-    result = target.run(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0640")
+    result = target.run(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0640")
     st = os.stat(path)
-    assert result["changed"] is True and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY.pw_uid, NOBODY.pw_gid, 0o640)
+    assert result["changed"] is True and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (SERVICE.pw_uid, SERVICE.pw_gid, 0o640)
     assert st.st_ino != inode, "a new file, not a chown/chmod of the old one"
     assert read(path) == sealed and unseal(target, path) == FAKE
     assert result["diff"]["before"]["mode"] == "0600" and result["diff"]["after"]["mode"] == "0640"
-    assert result["diff"]["before"]["owner"] == 0 and result["diff"]["after"]["owner"] == NOBODY.pw_uid
-    assert target.run(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0640")["changed"] is False
+    assert result["diff"]["before"]["owner"] == 0 and result["diff"]["after"]["owner"] == SERVICE.pw_uid
+    assert target.run(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0640")["changed"] is False
     assert target.run(path=path, content=FAKE, method="hostkey", mode="u=rw,g=r")["changed"] is False
     assert sorted(os.listdir(home)) == ["settings-acme-nl.xml.sealed"]
 
@@ -556,7 +576,7 @@ def test_an_existing_file_with_a_second_hard_link_is_not_touched(target, home, t
     other_name = str(tmp_path / "root-only-copy")
     os.link(path, other_name)
     before = attributes(other_name)
-    result = target.run(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0644")
+    result = target.run(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0644")
     assert result["failed"] is True and "has 2 hard links" in result["msg"]
     assert attributes(other_name) == before and attributes(path) == before
 
@@ -564,17 +584,17 @@ def test_an_existing_file_with_a_second_hard_link_is_not_touched(target, home, t
 def test_directory_mode_creates_the_folder_then_is_idempotent(target, home):
     folder = os.path.join(home, "invantive")
     path = os.path.join(folder, "settings-acme-nl.xml.sealed")
-    args = dict(path=path, content=FAKE, method="hostkey", owner="nobody", group=NOGROUP, mode="0600", directory_mode="0700")
+    args = dict(path=path, content=FAKE, method="hostkey", owner=SERVICE.pw_name, group=SERVICE_GROUP, mode="0600", directory_mode="0700")
 
     predicted = target.run(check_mode=True, **args)
     assert predicted["changed"] is True and not os.path.exists(folder)
     assert predicted["diff"]["before"]["directory"] == {"path": folder, "state": "absent"}
-    assert predicted["diff"]["after"]["directory"] == {"path": folder, "state": "directory", "mode": "0700", "owner": NOBODY.pw_uid, "group": NOBODY.pw_gid}
+    assert predicted["diff"]["after"]["directory"] == {"path": folder, "state": "directory", "mode": "0700", "owner": SERVICE.pw_uid, "group": SERVICE.pw_gid}
 
     first = target.run(**args)
     st = os.stat(folder)
-    assert first["changed"] is True and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY.pw_uid, NOBODY.pw_gid, 0o700)
-    assert unseal(target, path) == FAKE and os.stat(path).st_uid == NOBODY.pw_uid
+    assert first["changed"] is True and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (SERVICE.pw_uid, SERVICE.pw_gid, 0o700)
+    assert unseal(target, path) == FAKE and os.stat(path).st_uid == SERVICE.pw_uid
 
     again = target.run(**args)
     assert again["changed"] is False and again["diff"]["before"]["directory"] == again["diff"]["after"]["directory"]

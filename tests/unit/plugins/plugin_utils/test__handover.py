@@ -194,7 +194,7 @@ def test_no_store(sim, tmp_path):
     assert result["failed"] is True
     assert result["msg"] == (
         "connection nope has no token store in %s, so there is no chain to hand over; preauthenticate it first: run "
-        "playbooks/preauthenticate.yml with -e preauth_connection=nope" % p["store_dir"]
+        "ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=nope" % p["store_dir"]
     )
     back = hand(p, state="controller")
     assert back["msg"] == "connection nope has no token store in %s; there is no ownership to return" % p["store_dir"]
@@ -207,8 +207,8 @@ def test_a_store_without_a_completed_preauthentication(sim, tmp_path):
     result = hand(p, host="dwh01")
     assert result["failed"] is True
     assert result["msg"] == (
-        "connection half cannot be handed over: it holds no tokens; preauthenticate it again: run playbooks/preauthenticate.yml with "
-        "-e preauth_connection=half"
+        "connection half cannot be handed over: it holds no tokens; preauthenticate it again: run ansible-playbook "
+        "preauth.oauth2.preauthenticate -e preauth_connection=half"
     )
 
 
@@ -219,7 +219,7 @@ def test_revoked_chain(exact):
     result = hand(exact, host="dwh01")
     assert result["msg"] == (
         "connection acme-nl cannot be handed over: its tokens were revoked at 2027-01-15T08:00:00Z; preauthenticate it again: "
-        "run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl"
+        "run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl"
     )
 
 
@@ -229,7 +229,7 @@ def test_chain_that_needs_reauthorization(exact):
     assert result["failed"] is True
     assert result["msg"] == (
         "connection acme-nl cannot be handed over: its chain needs reauthorization since 2027-01-15T08:00:00Z (the refresh token "
-        "was already used); preauthenticate it again: run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl"
+        "was already used); preauthenticate it again: run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl"
     )
 
 
@@ -250,7 +250,8 @@ def test_chain_with_a_refresh_in_flight(exact):
         ({"host": "a", "state": "elsewhere"}, "value of state must be one of: host, controller, got: elsewhere"),
         (
             {"host": "a", "client_id": "x"},
-            "invalid arguments: client_id. Supported parameters include: connection, host, state, store_dir, store_url, vault_id",
+            "invalid arguments: client_id. Supported parameters include: ca_path, connection, host, state, store_dir, store_url, timeout,"
+            " validate_certs, vault_id",
         ),
     ],
 )
@@ -276,6 +277,6 @@ def test_a_dead_chain_whatever_its_marker_holds_is_refused_with_a_message(exact,
     reason = reauth["reason"] if isinstance(reauth, dict) else "no reason recorded"
     assert result["failed"] and result["msg"] == (
         "connection acme-nl cannot be handed over: its chain needs reauthorization since an unknown time (%s); preauthenticate it "
-        "again: run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl" % reason
+        "again: run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl" % reason
     )
     assert file_hash(exact) == before and stored(exact)["owner"]["kind"] == "controller"

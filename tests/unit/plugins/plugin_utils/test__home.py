@@ -22,6 +22,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import HOME_F
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
 from chains import VAULT, google_params, params, preauthenticate, stored
+from helpers import ansible_command
 from simulator.timewarp import warp
 
 DAY = 86400
@@ -351,7 +352,7 @@ def test_the_refresh_playbook_adopts_with_preauth_adopt_store(exact, tmp_path, m
     env["COLUMNS"] = "10000"  # warnings on one line
 
     def playbook(*extra: str) -> subprocess.CompletedProcess:
-        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), "--vault-password-file", str(password)]
+        command = [ansible_command("ansible-playbook"), "-i", str(inventory), "--vault-password-file", str(password)]
         command += ["preauth.oauth2.refresh", *extra]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
 

@@ -222,23 +222,25 @@ def test_non_rotating_chain_goes_to_many_hosts(google):
 
 
 @pytest.mark.parametrize(
-    "change, words",
+    "change, words, command",
     [
-        ({"tokens": None}, "holds no tokens"),
-        ({"reauthorization_required": {"since": 1.0, "reason": "invalid_grant"}}, "new preauthentication"),
-        ({"in_flight": {"started_at": 1.0, "fingerprint": "x"}}, "unknown outcome"),
+        ({"tokens": None}, "holds no tokens", "preauthenticate -e preauth_connection=acme-nl"),
+        ({"reauthorization_required": {"since": 1.0, "reason": "invalid_grant"}}, "new preauthentication", "preauthenticate -e preauth_connection=acme-nl"),
+        ({"in_flight": {"started_at": 1.0, "fingerprint": "x"}}, "unknown outcome", "refresh -e preauth_only=acme-nl"),
     ],
 )
-def test_chains_that_cannot_be_deployed(exact, change, words):
+def test_chains_that_cannot_be_deployed(exact, change, words, command):
     with open_store(exact, VAULT).locked("acme-nl") as record:
         record.data.update(change)
     result = plan(exact, [entry(exact, hosts=["target1"])])
     assert result["failed"] and words in result["msg"] and "acme-nl" in result["msg"]
+    assert "run ansible-playbook preauth.oauth2." + command in result["msg"]
 
 
 def test_missing_chain_and_definition_mismatch(exact):
     missing = plan(exact, [dict(entry(exact), name="nobody-nl", hosts=["target1"])])
-    assert missing["failed"] and "has no stored chain in" in missing["msg"] and "preauthenticate.yml" in missing["msg"]
+    assert missing["failed"] and "has no stored chain in" in missing["msg"]
+    assert missing["msg"].endswith("run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=nobody-nl")
     other = plan(exact, [entry(exact, hosts=["target1"], client_id="11111111-1111-4111-8111-111111111111")])
     assert other["failed"] and "client_id" in other["msg"] and "preauthenticate" in other["msg"]
 
@@ -253,7 +255,7 @@ def test_a_rotating_chain_given_to_two_hosts_goes_to_neither(exact):
 
 def test_redeploy_only_leaves_the_first_handover_to_deploy(exact, google):
     skipped = plan(exact, [entry(exact, hosts=["target1"])], redeploy_only=True)
-    assert skipped["files"][0]["action"] == "skip" and "deploy.yml" in skipped["files"][0]["msg"] and skipped["contents"] == {}
+    assert skipped["files"][0]["action"] == "skip" and "ansible-playbook preauth.oauth2.deploy" in skipped["files"][0]["msg"] and skipped["contents"] == {}
     controller = plan(exact, [entry(exact, hosts=["target1"], owner="controller")], redeploy_only=True)
     assert controller["files"][0]["action"] == "deploy"
     spec = {"provider": "GoogleFake", "keys": {"client_id": "api-client-id", "refresh_token": "api-refresh-token"}}
@@ -343,5 +345,5 @@ def test_a_dead_chain_is_neither_deployed_nor_handed_over(exact, reauth, why):
     assert result["failed"] and "contents" not in result
     assert result["msg"] == (
         "host target1: connection acme-nl needs a new preauthentication %s: its chain is dead, so it is neither deployed nor handed "
-        "over; run playbooks/preauthenticate.yml with -e preauth_connection=acme-nl" % why
+        "over; run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl" % why
     )

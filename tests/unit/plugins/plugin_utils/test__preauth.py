@@ -344,8 +344,12 @@ def test_contact_fields_are_validated(chained, contact, message):
 
 
 def test_no_pending_attempt(exact):
-    with pytest.raises(PreauthError, match=r"there is no pending authorization to complete; first create an authorization URL"):
+    with pytest.raises(PreauthError) as caught:
         finish(exact, redirect_url="https://preauth.example.test/callback?code=x&state=y")
+    assert caught.value.msg == (
+        "there is no pending authorization to complete; first create an authorization URL (preauth.oauth2.authorization_url, "
+        "or ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl -e preauth_step=url)"
+    )
 
 
 def _free_port() -> int:

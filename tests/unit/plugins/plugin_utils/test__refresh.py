@@ -103,7 +103,7 @@ def test_idle_30_day_expiry_means_reauthorization(exact, control):
     result = refresh(exact)
     assert (result.status, result.reason) == ("failed", "reauthorization_required")
     assert "the refresh token expired (the token endpoint refused the request (HTTP 400 invalid_request: The refresh token expired at" in result.msg
-    assert result.msg.endswith("run playbooks/preauthenticate.yml for this connection")
+    assert result.msg.endswith("run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl")
     again = refresh(exact)
     assert again.reason == "reauthorization_required" and again.token_calls == 0
 
@@ -125,7 +125,8 @@ def test_a_lost_answer_keeps_the_token_and_the_next_run_learns_it_was_spent(exac
     assert spent.msg.startswith("needs a new preauthentication: the refresh at ")
     assert (
         "lost its answer after the platform had already rotated the token, and the platform now refuses it (the token endpoint refused "
-        "the request (HTTP 401 unauthorized_client: Old refresh token used.)); run playbooks/preauthenticate.yml for this connection"
+        "the request (HTTP 401 unauthorized_client: Old refresh token used.)); run ansible-playbook preauth.oauth2.preauthenticate "
+        "-e preauth_connection=acme-nl"
     ) in spent.msg
     assert_needs_preauthentication(exact, control, "Old refresh token used.")
 
@@ -165,8 +166,8 @@ def test_a_copied_chain_that_someone_else_refreshed_needs_a_new_preauthenticatio
     assert (result.status, result.reason, result.reauthorization_required) == ("failed", "reauthorization_required", True)
     assert result.msg == (
         "needs a new preauthentication: the platform refuses the refresh token: it was used elsewhere, revoked or expired (the token "
-        "endpoint refused the request (HTTP 401 unauthorized_client: Old refresh token used.)); run playbooks/preauthenticate.yml for "
-        "this connection"
+        "endpoint refused the request (HTTP 401 unauthorized_client: Old refresh token used.)); run ansible-playbook "
+        "preauth.oauth2.preauthenticate -e preauth_connection=acme-nl"
     )
     assert_needs_preauthentication(exact, control, "Old refresh token used.")
 
@@ -261,12 +262,13 @@ def test_a_changed_definition_is_refused(exact):
     result = refresh(dict(exact, client_id="00000000-0000-4000-8000-0000000000ff"))
     assert result.reason == "definition_changed"
     assert "the inventory's definition no longer matches the stored chain (client_id: stored" in result.msg
+    assert result.msg.endswith("; preauthenticate again: run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl")
 
 
 def test_no_stored_chain(sim, tmp_path):
     p = params(sim, tmp_path, connection="never")
     result = refresh(p)
-    assert result.reason == "no_chain" and "run playbooks/preauthenticate.yml for this connection to create one" in result.msg
+    assert result.reason == "no_chain" and "run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=never to create one" in result.msg
 
 
 def test_batch_keeps_going_past_failures(sim, tmp_path, control):
@@ -309,7 +311,10 @@ def test_a_revoked_connection_says_so(exact):
     result = refresh(exact)
     assert result.reason == "no_chain"
     assert result.msg.startswith("the tokens were revoked at 2026-11-18T")
-    assert "preauthenticate with playbooks/preauthenticate.yml for this connection again, or remove the connection from preauth_connections" in result.msg
+    assert (
+        "preauthenticate again with ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=acme-nl, "
+        "or remove the connection from preauth_connections"
+    ) in result.msg
 
 
 # -- the index: a no-op without decrypting, and never a skipped refresh ---------------------

@@ -446,9 +446,11 @@ def test_status_against_a_store_with_a_missing_chain_and_a_host_owned_chain(sim,
     assert acme_row.split()[:6] == ["acme-nl", "exact_online", "dwh01", "1", "-", "-"]
     assert acme_row.endswith("kept alive by dwh01 since %s (the host refreshes it; its expiry is not known here)" % acme["owner_since"])
     assert missing_row.split()[:6] == ["hr-nl", "exact_online", "-", "-", "-", "-"]
-    assert missing_row.endswith("MISSING: in preauth_connections, but no chain is stored; run playbooks/preauthenticate.yml -e preauth_connection=hr-nl")
+    assert missing_row.endswith(
+        "MISSING: in preauth_connections, but no chain is stored; run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=hr-nl"
+    )
     assert status_failure(result) == (
-        "no chain is stored for 1 connection(s) of preauth_connections: hr-nl; preauthenticate each with playbooks/preauthenticate.yml "
+        "no chain is stored for 1 connection(s) of preauth_connections: hr-nl; preauthenticate each with ansible-playbook preauth.oauth2.preauthenticate "
         "-e preauth_connection=NAME"
     )
 
@@ -487,12 +489,12 @@ def test_status_of_a_store_that_does_not_exist_says_so_once(tmp_path):
     header, line = status_lines(result, preauth_connections=INVENTORY)
     assert line == (
         "The token store %s does not exist: nothing was preauthenticated with this store_dir yet - 3 connection(s) of preauth_connections "
-        "have no chain (acme-nl, crm, hr-nl); preauthenticate each with playbooks/preauthenticate.yml -e preauth_connection=NAME, "
+        "have no chain (acme-nl, crm, hr-nl); preauthenticate each with ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME, "
         "or set preauth_store_dir to the right store." % store_dir
     )
     assert status_failure(result) == (
         "the token store %s does not exist, so none of the 3 connection(s) of preauth_connections has a chain: preauthenticate each "
-        "with playbooks/preauthenticate.yml -e preauth_connection=NAME, or set preauth_store_dir to the right store" % store_dir
+        "with ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME, or set preauth_store_dir to the right store" % store_dir
     )
     nothing = run_action(TokenInfo, {"store_dir": store_dir, "expected": []})
     lines = status_lines(nothing, preauth_connections=[])
@@ -507,11 +509,11 @@ def test_status_of_an_empty_store_says_so_once(tmp_path):
     assert result["store_exists"] is True and result["missing"] == ["acme-nl", "crm"]
     assert status_lines(result, preauth_connections=INVENTORY[:2])[1:] == [
         "The token store %s holds no chain - 2 connection(s) of preauth_connections have none (acme-nl, crm); "
-        "preauthenticate each with playbooks/preauthenticate.yml -e preauth_connection=NAME." % store_dir
+        "preauthenticate each with ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME." % store_dir
     ]
     assert status_failure(result) == (
         "no chain is stored for 2 connection(s) of preauth_connections: acme-nl, crm; preauthenticate each with "
-        "playbooks/preauthenticate.yml -e preauth_connection=NAME"
+        "ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=NAME"
     )
 
 
@@ -562,7 +564,7 @@ def test_a_named_connection_without_a_store_says_how_to_create_one(three):
         assert result["failed"] is True
         assert result["msg"] == (
             "connection nope has no stored chain in %s; create one by preauthenticating it: run "
-            "playbooks/preauthenticate.yml with -e preauth_connection=nope, or check the store options" % open_store(exact, VAULT).location
+            "ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=nope, or check the store options" % open_store(exact, VAULT).location
         )
 
 
@@ -627,6 +629,7 @@ def test_one_unreadable_record_is_reported_with_its_reason_and_every_other_as_us
     gl, hr = (u["reason"] for u in result["unreadable"])
     # The store's own words (tests/unit/plugins/plugin_utils/test__store.py and test__pgstore.py hold them to their text).
     assert store.where("gl-nl") in gl and "is damaged (not valid ansible-vault data); nothing was changed." in gl
+    assert gl.endswith("or move it away and run ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=gl-nl again.")
     assert store.where("hr-nl") in hr and hr.startswith("cannot decrypt ") and "with the vault secrets of this run" in hr
     said = "connection %s cannot be read, so it is reported as unreadable: %s"
     assert result["warnings"][-2:] == [said % ("gl-nl", gl), said % ("hr-nl", hr)]
@@ -688,10 +691,14 @@ def test_connection_and_connections_are_mutually_exclusive(tmp_path):
 
 
 def test_shared_connection_options_are_refused(tmp_path):
-    # A connection option set for the oauth2 action group reaches token_info too, and is refused by name.
-    result = run_action(TokenInfo, {"store_dir": str(tmp_path), "client_id": "x"})
+    # A connection option set for the oauth2 action group reaches token_info too, and is refused by name; the group's
+    # store and HTTP options are taken.
+    result = run_action(TokenInfo, {"store_dir": str(tmp_path), "client_id": "x", "timeout": 5, "validate_certs": False, "ca_path": str(tmp_path)})
     assert result["failed"] is True
-    assert result["msg"].startswith("preauth.oauth2.token_info: invalid arguments: client_id. Supported parameters include: connection, connections,")
+    assert result["msg"] == (
+        "preauth.oauth2.token_info: invalid arguments: client_id. Supported parameters include: ca_path, connection, connections, expected,"
+        " prometheus_file, return_secrets, store_dir, store_url, timeout, validate_certs, vault_id."
+    )
 
 
 def test_a_prometheus_file_in_a_missing_directory(three, tmp_path):

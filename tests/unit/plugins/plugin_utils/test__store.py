@@ -10,12 +10,12 @@ import pwd
 import shutil
 import stat
 import subprocess
-import sys
 
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+from helpers import ansible_command
 
 FAKE_TOKEN = "FAKE-refresh-token-0a1b2c"
 PASSWORD = b"FAKE-vault-password-for-tests"
@@ -56,7 +56,7 @@ def test_ansible_vault_view_shows_the_store_to_a_person_with_the_password(store,
     password_file = tmp_path / "pw"
     password_file.write_bytes(PASSWORD)
     view = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "view", "--vault-password-file", str(password_file), store.path("acme-nl")],
+        [ansible_command("ansible-vault"), "view", "--vault-password-file", str(password_file), store.path("acme-nl")],
         capture_output=True,
         text=True,
         check=True,
@@ -590,7 +590,7 @@ def test_the_same_password_under_another_vault_id_label_keeps_the_files_label(tm
     password_file = tmp_path / "pw"
     password_file.write_bytes(PASSWORD)
     view = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "view", "--vault-id", "default@%s" % password_file, path],
+        [ansible_command("ansible-vault"), "view", "--vault-id", "default@%s" % password_file, path],
         capture_output=True,
         text=True,
         check=False,
