@@ -94,7 +94,7 @@ install_pip_shim() {
 # ------------------------------------------------------------------ per core line
 units() { # venv core
     local venv=$1 core=$2 log="$logs/units-$2.log" rc
-    timeout --kill-after=30 1500 "$venv/bin/python" -m pytest -q -p no:randomly -n "$lanes" --dist loadfile -rs >"$log" 2>&1
+    timeout --kill-after=30 1500 "$venv/bin/python" -m pytest -q -p no:randomly -n "$lanes" --dist loadfile -rs --durations=25 >"$log" 2>&1
     rc=$?
     pytest_record "unit tests (core $core)" "$log" "$rc"
 }
@@ -346,8 +346,10 @@ if [ "${PREAUTH_TEST_LINES:-all}" != new ]; then
     if [ -x "$OLD/bin/python" ] && [ "$(core_of "$OLD")" != "$new_core" ]; then lines+=("$OLD"); fi
 fi
 [ "$new_core" = 2.21 ] || missing_lines+=(2.21)
-declare -A rank
-for venv in "${lines[@]}"; do rank[$venv]=${#rank[@]}; done
+rank_of() { # venv: its place in lines, for the order of the summary
+    local i
+    for i in "${!lines[@]}"; do [ "${lines[$i]}" = "$1" ] && echo "$i"; done
+}
 # Integration runs on the newest and the oldest line; 2.20 gets units and sanity.
 int_lines=("$NEW")
 if [ ${#lines[@]} -gt 1 ] && [ "${lines[-1]}" = "$OLD" ]; then int_lines+=("$OLD"); fi
@@ -381,8 +383,8 @@ lane_a() {
     if wants integration; then
         for venv in "${int_lines[@]}"; do
             core=$(core_of "$venv")
-            [ ${#machine[@]} -eq 0 ] || stage "${rank[$venv]}-$core-4-int-machine" integration "$venv" "$core" machine "${machine[@]}"
-            [ ${#pg_targets[@]} -eq 0 ] || stage "${rank[$venv]}-$core-5-int-pg" integration "$venv" "$core" postgresql "${pg_targets[@]}"
+            [ ${#machine[@]} -eq 0 ] || stage "$(rank_of "$venv")-$core-4-int-machine" integration "$venv" "$core" machine "${machine[@]}"
+            [ ${#pg_targets[@]} -eq 0 ] || stage "$(rank_of "$venv")-$core-5-int-pg" integration "$venv" "$core" postgresql "${pg_targets[@]}"
         done
     fi
     if wants lint; then
@@ -396,6 +398,7 @@ lane_a() {
         stage 9-2-ee execution_environment
         stage 9-3-importer galaxy_importer
     fi
+    return 0
 }
 
 lane_b() {
@@ -403,7 +406,7 @@ lane_b() {
     if wants integration && [ ${#controller[@]} -gt 0 ]; then
         for venv in "${int_lines[@]}"; do
             core=$(core_of "$venv")
-            stage "${rank[$venv]}-$core-3-int-controller" integration "$venv" "$core" controller "${controller[@]}"
+            stage "$(rank_of "$venv")-$core-3-int-controller" integration "$venv" "$core" controller "${controller[@]}"
         done
     fi
     if wants all; then
@@ -413,21 +416,22 @@ lane_b() {
             sleep 2
             waited=$((waited + 2))
         done
-        stage "${rank[$NEW]}-$new_core-1-units-installed" units_installed
+        stage "$(rank_of "$NEW")-$new_core-1-units-installed" units_installed
     fi
     if wants units; then
         for venv in "${lines[@]}"; do
             core=$(core_of "$venv")
-            if [ "$venv" != "$NEW" ] || ! wants all; then stage "${rank[$venv]}-$core-1-units" units "$venv" "$core"; fi
-            stage "${rank[$venv]}-$core-2-pg" units_postgresql "$venv" "$core"
+            if [ "$venv" != "$NEW" ] || ! wants all; then stage "$(rank_of "$venv")-$core-1-units" units "$venv" "$core"; fi
+            stage "$(rank_of "$venv")-$core-2-pg" units_postgresql "$venv" "$core"
         done
     fi
     if wants all; then
         for venv in "${lines[@]}"; do
             core=$(core_of "$venv")
-            stage "${rank[$venv]}-$core-6-sanity" sanity "$venv" "$core"
+            stage "$(rank_of "$venv")-$core-6-sanity" sanity "$venv" "$core"
         done
     fi
+    return 0
 }
 
 kill_tree() { # pid: the process and everything below it, children first
@@ -443,6 +447,9 @@ stop_all() {
     exit 130
 }
 trap stop_all INT TERM HUP
+lane_failed() { # a lane that stopped before its end (a bug of this script) fails the run
+    stage "9-9-lane-$1" record "lane $1 of tools/test.sh" 0 1 0 "stopped early; see its messages above"
+}
 
 echo "== tools/test.sh ${what[*]}: ansible-core $(for v in "${lines[@]}"; do printf '%s ' "$(core_of "$v")"; done)in $lanes lane(s)"
 for m in "${missing_lines[@]}"; do
@@ -452,11 +459,14 @@ done
 if [ "$lanes" -gt 1 ]; then
     # Each lane prints its stage lines as they finish; the summary below puts them in order.
     lane_a &
+    a=$!
     lane_b &
-    wait
+    b=$!
+    wait "$a" || lane_failed A
+    wait "$b" || lane_failed B
 else
-    lane_a
-    lane_b
+    lane_a || lane_failed A
+    lane_b || lane_failed B
 fi
 
 echo
