@@ -62,3 +62,20 @@ def pg_db(pg: PostgresServer) -> t.Iterator[str]:
         yield url
     finally:
         pg.drop_database(name)
+
+
+# Tests of what does not depend on ansible-core or the controller's Python (the test PostgreSQL server, the simulator,
+# the docs and their pages in a browser): make test runs them once, on the newest line, and sets
+# PREAUTH_TEST_CORE_INDEPENDENT=skip for the other lines, where they are counted as skipped with this reason.
+CORE_INDEPENDENT = ("test_pgserver.py", "docs/", "simulator/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PREAUTH_TEST_CORE_INDEPENDENT") != "skip":
+        return
+    unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit") + os.sep
+    skip = pytest.mark.skip(reason="does not depend on ansible-core: make test runs it on the newest line only")
+    for item in items:
+        path = str(item.path)
+        if path.startswith(unit) and path[len(unit) :].startswith(CORE_INDEPENDENT):
+            item.add_marker(skip)

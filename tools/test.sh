@@ -9,9 +9,9 @@
 #
 #   tools/test.sh [STAGE...]   STAGE: all (default), units, lint, integration; TARGET=name narrows integration
 #
-# The stages run in two lanes side by side (the machine's two cores; PREAUTH_TEST_LANES=1 runs them one
-# after the other). Integration targets that change the machine (needs/root: users, sshd, /var/lib/preauth)
-# run in one lane only, one core line after the other, so they never meet. Prints one line per stage with
+# Two workers (the machine's two cores; PREAUTH_TEST_LANES=1: one) take the stages from one queue, longest first.
+# Integration targets that change the machine (needs/root: users, sshd, /var/lib/preauth) take a lock, so
+# they never meet. Prints one line per stage with
 # its counts and wall time, the reasons of every skip, and ends with "N passed, M failed, K skipped".
 # Interrupted (Ctrl-C, a CI timeout's SIGTERM), it stops every stage it started and what they started.
 set -uo pipefail
@@ -71,7 +71,7 @@ pytest_record() { # name log rc [note]
     skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
     if [ "$rc" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
     [ "$rc" -eq 0 ] || fail_log "$name" "$log"
-    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+:[0-9]+: /\1\t/' \
+    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+(:[0-9]+)?: /\1\t/' \
         | awk -F'\t' -v stage="$name" '{n[$2]+=$1} END {for (r in n) printf "%s: %d skipped: %s\n", stage, n[r], r}' \
             >"$results/$stage_id.skips"
     record "$name" "${passed:-0}" "$failed" "${skipped:-0}" "${4:-}"
@@ -93,8 +93,10 @@ install_pip_shim() {
 
 # ------------------------------------------------------------------ per core line
 units() { # venv core
-    local venv=$1 core=$2 log="$logs/units-$2.log" rc
-    timeout --kill-after=30 1500 "$venv/bin/python" -m pytest -q -p no:randomly -n "$lanes" --dist loadfile -rs --durations=25 >"$log" 2>&1
+    local venv=$1 core=$2 log="$logs/units-$2.log" rc once=run
+    # with the newest line in the same run, the tests that do not depend on ansible-core run there only
+    if [ "$venv" != "$NEW" ] && wants all; then once=skip; fi
+    PREAUTH_TEST_CORE_INDEPENDENT=$once timeout --kill-after=30 1500 "$venv/bin/python" -m pytest -q -p no:randomly -n "$lanes" --dist loadfile -rs --durations=25 >"$log" 2>&1
     rc=$?
     pytest_record "unit tests (core $core)" "$log" "$rc"
 }
@@ -135,8 +137,13 @@ integration() { # venv core label targets...
         return
     fi
     tree=$(tools/collection-tree.sh "$root/build/ansible-test-integration-$core-$label")
+    # the targets that change the machine (users, sshd, /var/lib/preauth) never run twice at once
+    exec 7>"$logs/$label.lock"
+    flock 7
     (cd "$tree" && timeout --kill-after=30 2400 "$root/$venv/bin/ansible-test" integration --local --python "$py" --color no --allow-destructive "$@") >"$log" 2>&1
     rc=$?
+    flock -u 7
+    exec 7>&-
     if [ $rc -eq 0 ]; then
         record "integration, $label (core $core)" "$n" 0 0 "$*"
     else
@@ -261,6 +268,11 @@ galaxy_importer() {
 
 units_installed() { # ansible-test units in the collection as ansible-galaxy installs it from the tarball
     local log="$logs/units-installed.log" tarball rc passed failed skipped
+    local waited=0
+    while [ ! -f "$results/9-1-build" ] && [ $waited -lt 600 ]; do # the build is first in the queue
+        sleep 2
+        waited=$((waited + 2))
+    done
     tarball=$(tarball_or_skip "ansible-test units, installed tarball") || return
     install_pip_shim "$NEW"
     timeout --kill-after=30 1500 tools/units-installed.sh "$tarball" "$NEW" >"$log" 2>&1
@@ -268,7 +280,7 @@ units_installed() { # ansible-test units in the collection as ansible-galaxy ins
     read -r passed failed skipped < <(grep -oE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' | tr '\n' ' ')
     if [ $rc -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
     [ $rc -eq 0 ] || fail_log "ansible-test units (installed)" "$log"
-    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+:[0-9]+: /\1\t/' \
+    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+(:[0-9]+)?: /\1\t/' \
         | awk -F'\t' '{n[$2]+=$1} END {for (r in n) printf "ansible-test units (installed): %d skipped: %s\n", n[r], r}' >"$results/$stage_id.skips"
     record "unit tests, installed tarball (core $(core_of "$NEW"))" "${passed:-0}" "${failed:-0}" "${skipped:-0}"
 }
@@ -371,66 +383,70 @@ if [ -n "${TARGET:-}" ] && [ $((${#machine[@]} + ${#controller[@]})) -eq 0 ]; th
     exit 2
 fi
 
-# Lane A: the integration targets that change the machine (one line after the other) and the PostgreSQL
-# target, then the once-only checks. Lane B: the other targets, unit tests and sanity of every line, and the units
-# of the installed tarball. The split keeps the two lanes about as long as each other on a 2-core machine.
+# The stages go into one queue, longest first (as measured on a 2-core machine), and $lanes workers take them
+# from it in turn, so that the two cores stay busy to the end. The targets that change the machine take a lock:
+# never two at once. The units of the installed tarball wait for the build, which is first in the queue.
 heavy=(refresh_postgresql)
 mapfile -t pg_targets < <(selected "${heavy[@]}")
 mapfile -t controller < <(comm -23 <(printf '%s\n' "${controller[@]}" | sed '/^$/d') <(printf '%s\n' "${heavy[@]}"))
-lane_a() {
+queue="$logs/queue"
+plan() { # one line per stage: id function args...
     local venv core
-    if wants all; then stage 9-1-build build; fi
+    if wants all; then echo "9-1-build build"; fi
     if wants integration; then
         for venv in "${int_lines[@]}"; do
             core=$(core_of "$venv")
-            [ ${#machine[@]} -eq 0 ] || stage "$(rank_of "$venv")-$core-4-int-machine" integration "$venv" "$core" machine "${machine[@]}"
-            [ ${#pg_targets[@]} -eq 0 ] || stage "$(rank_of "$venv")-$core-5-int-pg" integration "$venv" "$core" postgresql "${pg_targets[@]}"
+            [ ${#controller[@]} -eq 0 ] || echo "$(rank_of "$venv")-$core-3-int-controller integration $venv $core controller ${controller[*]}"
+            if wants all && [ "$venv" = "$NEW" ]; then echo "$(rank_of "$NEW")-$new_core-1-units-installed units_installed"; fi
+            [ ${#machine[@]} -eq 0 ] || echo "$(rank_of "$venv")-$core-4-int-machine integration $venv $core machine ${machine[*]}"
+            [ ${#pg_targets[@]} -eq 0 ] || echo "$(rank_of "$venv")-$core-5-int-pg integration $venv $core postgresql ${pg_targets[*]}"
         done
-    fi
-    if wants lint; then
-        stage 8-1-lint lint
-        stage 8-2-static static
-        stage 8-3-docs-lint docs_lint
-        stage 8-4-changelog changelog
-        stage 8-5-docs docs
-    fi
-    if wants all; then
-        stage 9-2-ee execution_environment
-        stage 9-3-importer galaxy_importer
-    fi
-    return 0
-}
-
-lane_b() {
-    local venv core waited=0
-    if wants integration && [ ${#controller[@]} -gt 0 ]; then
-        for venv in "${int_lines[@]}"; do
-            core=$(core_of "$venv")
-            stage "$(rank_of "$venv")-$core-3-int-controller" integration "$venv" "$core" controller "${controller[@]}"
-        done
-    fi
-    if wants all; then
-        # The newest line's unit tests run once, in the collection installed from the tarball (lane A builds it
-        # first); the older lines run them in this checkout, where the tests of tools/ and the demo run too.
-        while [ ! -f "$results/9-1-build" ] && [ $waited -lt 2400 ]; do
-            sleep 2
-            waited=$((waited + 2))
-        done
-        stage "$(rank_of "$NEW")-$new_core-1-units-installed" units_installed
+    elif wants all; then
+        echo "$(rank_of "$NEW")-$new_core-1-units-installed units_installed"
     fi
     if wants units; then
         for venv in "${lines[@]}"; do
             core=$(core_of "$venv")
-            if [ "$venv" != "$NEW" ] || ! wants all; then stage "$(rank_of "$venv")-$core-1-units" units "$venv" "$core"; fi
-            stage "$(rank_of "$venv")-$core-2-pg" units_postgresql "$venv" "$core"
+            # The newest line's unit tests run in the collection installed from the tarball when make test runs it all;
+            # the older lines run them in this checkout, where the tests of tools/ and the demo run too.
+            if [ "$venv" != "$NEW" ] || ! wants all; then echo "$(rank_of "$venv")-$core-1-units units $venv $core"; fi
+        done
+        for venv in "${lines[@]}"; do
+            core=$(core_of "$venv")
+            # The middle line gets unit tests and sanity; the PostgreSQL store's tests run on the newest and the oldest.
+            [ "$venv" = "$MID" ] || echo "$(rank_of "$venv")-$core-2-pg units_postgresql $venv $core"
         done
     fi
     if wants all; then
         for venv in "${lines[@]}"; do
-            core=$(core_of "$venv")
-            stage "$(rank_of "$venv")-$core-6-sanity" sanity "$venv" "$core"
+            echo "$(rank_of "$venv")-$(core_of "$venv")-6-sanity sanity $venv $(core_of "$venv")"
         done
     fi
+    if wants lint; then
+        printf '%s\n' "8-1-lint lint" "8-2-static static" "8-3-docs-lint docs_lint" "8-4-changelog changelog" "8-5-docs docs"
+    fi
+    if wants all; then
+        printf '%s\n' "9-2-ee execution_environment" "9-3-importer galaxy_importer"
+    fi
+}
+
+pop() { # the next stage of the queue, taken under its lock
+    local next
+    exec 8>"$queue.lock"
+    flock 8
+    next=$(head -n 1 "$queue")
+    sed -i 1d "$queue"
+    flock -u 8
+    exec 8>&-
+    echo "$next"
+}
+
+worker() {
+    local next spec
+    while next=$(pop) && [ -n "$next" ]; do
+        read -ra spec <<<"$next"
+        stage "${spec[@]}"
+    done
     return 0
 }
 
@@ -447,8 +463,8 @@ stop_all() {
     exit 130
 }
 trap stop_all INT TERM HUP
-lane_failed() { # a lane that stopped before its end (a bug of this script) fails the run
-    stage "9-9-lane-$1" record "lane $1 of tools/test.sh" 0 1 0 "stopped early; see its messages above"
+lane_failed() { # a worker that stopped before the queue was empty (a bug of this script) fails the run
+    stage "9-9-worker-$1" record "worker $1 of tools/test.sh" 0 1 0 "stopped early; see its messages above"
 }
 
 echo "== tools/test.sh ${what[*]}: ansible-core $(for v in "${lines[@]}"; do printf '%s ' "$(core_of "$v")"; done)in $lanes lane(s)"
@@ -456,18 +472,17 @@ for m in "${missing_lines[@]}"; do
     stage "7-skip-$m" skip_stage "ansible-core $m line" "no Python 3.12+ readable by $(id -un) (see tools/bootstrap.sh's message above)"
 done
 
-if [ "$lanes" -gt 1 ]; then
-    # Each lane prints its stage lines as they finish; the summary below puts them in order.
-    lane_a &
-    a=$!
-    lane_b &
-    b=$!
-    wait "$a" || lane_failed A
-    wait "$b" || lane_failed B
-else
-    lane_a || lane_failed A
-    lane_b || lane_failed B
+plan >"$queue"
+if [ -n "${PREAUTH_TEST_PLAN:-}" ]; then # PREAUTH_TEST_PLAN=1: print the queue, run nothing
+    cat "$queue"
+    exit 0
 fi
+workers=()
+for n in $(seq 1 "$lanes"); do
+    worker &
+    workers+=("$!")
+done
+for pid in "${workers[@]}"; do wait "$pid" || lane_failed "$pid"; done
 
 echo
 echo "== summary (logs in build/test-logs; wall time $((SECONDS - started)) s)"

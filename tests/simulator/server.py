@@ -178,11 +178,15 @@ def _variants(value: str) -> set[bytes]:
 
 
 def scan_files(secrets: dict[str, list[str]], paths: list[str], exclude: list[str]) -> dict[str, t.Any]:
-    """Look for every known secret in files (directories are walked); report kinds, never values."""
+    """Look for every known secret in files (directories are walked); report kinds, never values.
+
+    ``exclude``: files, or directories whose every file is left out (an installed collection's own tests hold the
+    simulator's fake secrets)."""
     import os
     import stat
 
     skipped = {os.path.realpath(p) for p in exclude}
+    skipped_dirs = tuple(p + os.sep for p in skipped if os.path.isdir(p))
     files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
@@ -194,7 +198,8 @@ def scan_files(secrets: dict[str, list[str]], paths: list[str], exclude: list[st
     leaks = []
     scanned = 0
     for name in files:
-        if os.path.realpath(name) in skipped:
+        real = os.path.realpath(name)
+        if real in skipped or real.startswith(skipped_dirs):
             continue
         st = os.lstat(name)
         # Only regular files hold content: not a link, nor a socket (a PostgreSQL server's, in a normal user's demo workspace) or a FIFO.

@@ -73,7 +73,9 @@ def test_access_token_min_ttl(exact, control):
     later(exact, control, 590)
     assert refresh(exact).status == "unchanged"
     result = refresh(exact, access_token_min_ttl=60)
-    assert result.status == "refreshed" and re.search(r"the access token has (9|10) s left", result.msg)
+    # 10 s were left after the clock moved; the real seconds the three calls took (a loaded machine) count too.
+    left = re.search(r"the access token has (\d+) s left", result.msg)
+    assert result.status == "refreshed" and left and 0 < int(left.group(1)) <= 10
 
 
 def test_a_forced_refresh_inside_570_seconds_is_skipped_without_a_call(exact, control):
