@@ -63,7 +63,13 @@ fail_log() { # stage logfile
 core_of() { "$1/bin/python" -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))'; }
 python_of() { "$1/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
 
-# pytest's counts and its skip reasons (-rs: "SKIPPED [n] file:line: reason") into the stage's record.
+# pytest's skip reasons (-rs: "SKIPPED [n] file:line: reason"), counted per reason, for the summary.
+skip_reasons() { # stage-name log
+    grep -E '^SKIPPED \[[0-9]+\]' "$2" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+(:[0-9]+)?: /\1\t/' \
+        | awk -F'\t' -v stage="$1" '{n[$2]+=$1} END {for (r in n) printf "%s: %d skipped: %s\n", stage, n[r], r}' >"$results/$stage_id.skips"
+}
+
+# pytest's counts and its skip reasons into the stage's record.
 pytest_record() { # name log rc [note]
     local name=$1 log=$2 rc=$3 passed failed skipped
     passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
@@ -71,25 +77,11 @@ pytest_record() { # name log rc [note]
     skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
     if [ "$rc" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
     [ "$rc" -eq 0 ] || fail_log "$name" "$log"
-    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+(:[0-9]+)?: /\1\t/' \
-        | awk -F'\t' -v stage="$name" '{n[$2]+=$1} END {for (r in n) printf "%s: %d skipped: %s\n", stage, n[r], r}' \
-            >"$results/$stage_id.skips"
+    skip_reasons "$name" "$log"
     record "$name" "${passed:-0}" "$failed" "${skipped:-0}" "${4:-}"
 }
 
-# ansible-test --venv bootstraps pip with a script it downloads from a host outside the
-# reachable package registries; put a stand-in that uses ensurepip + the package index in its cache.
-install_pip_shim() {
-    local venv=$1 file version dest
-    file=$(ls "$venv"/lib/python3.*/site-packages/ansible_test/_internal/python_requirements.py)
-    grep -oE "pip='[0-9.]+'" "$file" | grep -oE '[0-9.]+' | sort -u | while read -r version; do
-        dest="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
-        if [ ! -f "$dest" ]; then
-            mkdir -p "$(dirname "$dest")"
-            cp tools/get_pip_shim.py "$dest"
-        fi
-    done
-}
+install_pip_shim() { tools/pip-shim.sh "$1"; } # ansible-test --venv's pip, from the package index
 
 # ------------------------------------------------------------------ per core line
 units() { # venv core
@@ -274,14 +266,12 @@ units_installed() { # ansible-test units in the collection as ansible-galaxy ins
         waited=$((waited + 2))
     done
     tarball=$(tarball_or_skip "ansible-test units, installed tarball") || return
-    install_pip_shim "$NEW"
     timeout --kill-after=30 1500 tools/units-installed.sh "$tarball" "$NEW" >"$log" 2>&1
     rc=$?
     read -r passed failed skipped < <(grep -oE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' | tr '\n' ' ')
     if [ $rc -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
     [ $rc -eq 0 ] || fail_log "ansible-test units (installed)" "$log"
-    grep -E '^SKIPPED \[[0-9]+\]' "$log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^:]+(:[0-9]+)?: /\1\t/' \
-        | awk -F'\t' '{n[$2]+=$1} END {for (r in n) printf "ansible-test units (installed): %d skipped: %s\n", n[r], r}' >"$results/$stage_id.skips"
+    skip_reasons "ansible-test units (installed)" "$log"
     record "unit tests, installed tarball (core $(core_of "$NEW"))" "${passed:-0}" "${failed:-0}" "${skipped:-0}"
 }
 

@@ -27,13 +27,8 @@ tarball=$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")
 venv=$(cd "$venv" && pwd)
 python=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-# ansible-test --venv bootstraps pip with a script it would download from outside the package index; the same
-# small stand-in tools/test.sh uses, which installs pip from the index, is put in its cache first.
-grep -ohE "pip='[0-9.]+'" "$venv"/lib/python3.*/site-packages/ansible_test/_internal/python_requirements.py \
-    | grep -oE '[0-9.]+' | sort -u | while read -r version; do
-        dest="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
-        [ -f "$dest" ] || { mkdir -p "$(dirname "$dest")" && cp "$root/tools/get_pip_shim.py" "$dest"; }
-    done
+# ansible-test --venv bootstraps pip with a script it would download from outside the package index.
+"$root/tools/pip-shim.sh" "$venv"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/preauth-units-installed.XXXXXX")
 trap 'rm -rf "$work"' EXIT
