@@ -88,6 +88,10 @@ def test_a_token_with_less_than_min_ttl_left_is_refreshed_and_works(sim, exact, 
 
 
 def test_two_concurrent_lookups_make_one_token_call(sim, exact, control):
+    # Ansible loads a plugin and its doc fragments once, in the main process, before its workers run the lookup;
+    # two threads that race through the plugin loader's first import of a fragment would test ansible-core's
+    # loader, not the store's single flight.
+    lookup_loader.get("preauth.oauth2.access_token")
     later(exact, control, 590)
     calls = control.state()["token_calls_total"]
     start = threading.Barrier(2)
