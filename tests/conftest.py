@@ -70,6 +70,16 @@ def pg_db(pg: PostgresServer) -> t.Iterator[str]:
 CORE_INDEPENDENT = ("test_pgserver.py", "docs/", "simulator/")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # ansible-test units runs pytest with --strict-markers and its own configuration file: the marker is declared here.
+    config.addinivalue_line(
+        "markers",
+        "checkout: needs this repository's checkout or its tools (tools/, galaxy.yml, git, changelogs/fragments, antsibull-changelog), "
+        "in whole or in part; an installed collection skips that part, so make test runs these tests again from the checkout on "
+        "the newest line (pytest -m checkout)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("PREAUTH_TEST_CORE_INDEPENDENT") != "skip":
         return

@@ -11,6 +11,7 @@ import yaml
 pytest.importorskip("markdown_it", reason="tools/docsite.py needs markdown-it-py")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+pytestmark = pytest.mark.checkout
 if not os.path.isfile(os.path.join(ROOT, "tools", "docsite.py")):
     pytest.skip("tools/docsite.py is a contributor's tool that the built collection leaves out", allow_module_level=True)
 spec = importlib.util.spec_from_file_location("docsite", os.path.join(ROOT, "tools", "docsite.py"))

@@ -240,6 +240,7 @@ def test_the_pages_have_links_to_check(shipped):
     assert any(link.startswith("https://docs.ansible.com/") for link in links)
 
 
+@pytest.mark.checkout
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "galaxy.yml")), reason="an installed collection has no galaxy.yml")
 def test_galaxy_buttons_lead_somewhere():
     with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as handle:

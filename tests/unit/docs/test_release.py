@@ -84,6 +84,7 @@ def test_the_releases_name_everything_the_collection_ships():
     assert sorted(name for name in names if "preauth.oauth2.%s" % name.split(" ", 1)[1] not in said) == []
 
 
+@pytest.mark.checkout
 def test_the_changelog_files_are_what_antsibull_changelog_generates(tmp_path, monkeypatch, capfd):
     info = collection_info()
     (tmp_path / "changelogs").mkdir()
@@ -100,6 +101,7 @@ def test_the_changelog_files_are_what_antsibull_changelog_generates(tmp_path, mo
         assert ours == (tmp_path / name).read_text(encoding="utf-8"), "%s is not what changelogs/changelog.yaml gives: run antsibull-changelog generate" % name
 
 
+@pytest.mark.checkout
 @pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, "changelogs", "fragments")), reason="the fragments stay in the repository")
 def test_the_fragments_and_the_changelog_lint_clean(monkeypatch, capfd):
     for args in (("lint",), ("lint-changelog-yaml", "changelogs/changelog.yaml")):
@@ -112,6 +114,7 @@ def git_visible() -> set[str]:
     return {name for name in out.decode("utf-8").split("\0") if name and os.path.isfile(os.path.join(ROOT, name))}
 
 
+@pytest.mark.checkout
 def test_the_tarball_carries_the_release_notes():
     wanted = set(outputs()) | {"changelogs/changelog.yaml"}
     if not CHECKOUT:

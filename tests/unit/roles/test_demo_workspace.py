@@ -20,6 +20,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEMO = os.path.join(ROOT, "tools", "demo.py")
+pytestmark = pytest.mark.checkout
 if not os.path.isfile(DEMO):
     pytest.skip("make demo (tools/demo.py) is a contributor's tool that the built collection leaves out", allow_module_level=True)
 sys.path.insert(0, os.path.join(ROOT, "tools"))

@@ -6,12 +6,15 @@
 #  3. Exact Online rules: a forced refresh inside 570 s is skipped without a call; 30 idle days
 #     surface as "needs a new preauthentication"; the daily budget is never exceeded;
 #  4. injected faults (500 after commit, timeout after commit, HTML 502, 429 with and without
-#     headers) and SIGKILL of the playbook at random points in 30 runs: every store decrypts and
-#     every chain works or says why it needs a new preauthentication;
+#     headers) and SIGKILL of the playbook inside its refresh in 12 runs (before and after the token
+#     call, ../setup_simulator/kills.sh): every store decrypts and every chain works or says why it needs
+#     a new preauthentication;
 #  5. no secret in any output, log or file outside the stores (everything ran at -vvvv).
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
+# shellcheck source=/dev/null
+source ../setup_simulator/kills.sh
 start_simulator
 
 work=$(mktemp -d)
@@ -74,15 +77,9 @@ for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 
 done
 "$py" tool.py check "$SIM_URL" "$work" any
 
-# 4b. SIGKILL at random points in 30 runs.
-for run in $(seq 1 30); do
-    setsid ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh" \
-        -e preauth_force=true -e preauth_only="strict-0$((run % 10))" >"$work/killed.out" 2>&1 &
-    victim=$!
-    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", (r % 160) / 100 }')"
-    kill -9 -- "-$victim" 2>/dev/null || true
-    wait "$victim" 2>/dev/null || true
-done
+# 4b. SIGKILL inside the refresh in 12 runs, before and after the token call.
+forced() { echo "-e preauth_force=true -e preauth_only=strict-0$(($1 % 10))"; }
+killed_runs 12 "$work" forced ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh"
 pb "$refresh" -e preauth_access_token_min_ttl=60 >"$work/after-kill.out" 2>&1 || true
 "$py" tool.py check "$SIM_URL" "$work" any
 

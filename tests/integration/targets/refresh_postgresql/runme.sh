@@ -5,9 +5,9 @@
 #  2. a re-run with nothing to do changes nothing and makes no token call;
 #  3. two controllers (own working directory, HOME, ansible.cfg and ANSIBLE_LOCAL_TEMP each), one
 #     database, at once: nothing refreshed twice, nothing lost;
-#  4. injected faults (500 after commit, timeout after commit, 429) and SIGKILL of the playbook at
-#     random points in 30 runs: every row decrypts, every chain works or says why it needs a new
-#     preauthentication;
+#  4. injected faults (500 after commit, timeout after commit, 429) and SIGKILL of the playbook inside
+#     its refresh in 12 runs (before and after the token call, ../setup_simulator/kills.sh): every row
+#     decrypts, every chain works or says why it needs a new preauthentication;
 #  5. the database session terminated between the platform's answer and the write: the write is
 #     retried on a new session, the chain is refreshed and alive;
 #  6. the server restarted at that moment: committed after the restart, or kept in a rescue file that
@@ -19,6 +19,8 @@
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
+# shellcheck source=/dev/null
+source ../setup_simulator/kills.sh
 start_simulator
 
 py="$SIM_PYTHON"
@@ -129,24 +131,16 @@ for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 
 done
 lap "4a. faults"
 
-# 4b. SIGKILL at random points in 30 runs (a run reaches its token call after about 2 s).
-before=$(calls)
-for run in $(seq 1 30); do
-    setsid ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh" \
-        -e preauth_force=true -e preauth_only="strict-0$((run % 7 + 3))" >"$work/killed.out" 2>&1 &
-    victim=$!
-    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.8 + (r % 300) / 100 }')"
-    kill -9 -- "-$victim" 2>/dev/null || true
-    wait "$victim" 2>/dev/null || true
-done
-echo "killed runs: $(($(calls) - before)) token call(s) before the kills"
+# 4b. SIGKILL inside the refresh in 12 runs, before and after the token call.
+forced() { echo "-e preauth_force=true -e preauth_only=strict-0$(($1 % 7 + 3))"; }
+killed_runs 12 "$work" forced ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$refresh"
 "$py" tool.py in-flight "$work"
 # Two minutes later every in-flight marker a killed run left has passed its deadline: the next run decides.
 "$py" tool.py later "$SIM_URL" "$work" 120
 pb "$refresh" -e preauth_access_token_min_ttl=60 >"$work/after-kill.out" 2>&1 || true
 grep -o '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work/after-kill.out"
 "$py" tool.py check "$SIM_URL" "$work" any
-lap "4b. 30 killed runs"
+lap "4b. 12 killed runs"
 
 # 5 and 6: the database goes away while the platform's answer (already committed there) trickles in.
 interrupted() {
