@@ -15,7 +15,7 @@ help:
 	@echo "make demo                      run the story against the local simulator"
 	@echo "make test                      every gate, on ansible-core 2.21, 2.20 and 2.19"
 	@echo "make units                     unit tests on the newest line (file and PostgreSQL store)"
-	@echo "make lint                      ansible-lint, ruff, mypy, antsibull-docs, changelog, ansible-doc"
+	@echo "make lint                      ansible-lint, ruff, mypy, antsibull-docs, docs site, changelog, ansible-doc"
 	@echo "make integration TARGET=name   one integration target (comma-separated names; none: all) on the newest line"
 
 system-deps:

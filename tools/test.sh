@@ -3,7 +3,7 @@
 # (tools/bootstrap.sh makes them): .venv (2.21, newest Python), .venv-2.20 (units and sanity) and
 # .venv-2.19 (Python 3.11). Per line: unit tests (pytest-xdist), the flows' tests again on the
 # PostgreSQL store, integration targets and ansible-test sanity. Once, with .venv: ansible-lint,
-# ruff + mypy, antsibull-docs lint, changelog lint, collection build and tarball content, galaxy-importer
+# ruff + mypy, antsibull-docs lint, the docs site built offline, changelog lint, collection build and tarball content, galaxy-importer
 # on the tarball, ansible-test units from the installed tarball, the execution-environment build
 # context, ansible-doc of every module and role.
 #
@@ -201,6 +201,18 @@ docs_lint() { # antsibull-docs lint-collection-docs (from .venv-lint) with ansib
     rc=$?
     [ $rc -eq 0 ] || fail_log "antsibull-docs lint-collection-docs" "$log"
     if [ $rc -eq 0 ]; then record "antsibull-docs lint-collection-docs" 1 0 0; else record "antsibull-docs lint-collection-docs" 0 1 0; fi
+}
+
+docsite() { # the docs site, built offline as antsibull-docs makes it (sphinx-build -W), and its pages checked
+    local log="$logs/docsite.log" rc
+    PATH="$root/$NEW/bin:$PATH" timeout 900 "$root/.venv-lint/bin/python" tools/docsite_build.py "$root/build/docsite" >"$log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || fail_log "docs site build" "$log"
+    if [ $rc -eq 0 ]; then
+        record "docs site build (sphinx-build -W, offline)" 1 0 0 "$(grep -oE '[0-9]+ pages checked' "$log")"
+    else
+        record "docs site build (sphinx-build -W, offline)" 0 1 0
+    fi
 }
 
 changelog() {
@@ -424,7 +436,7 @@ plan() { # one line per stage: id function args...
         done
     fi
     if wants lint; then
-        printf '%s\n' "8-1-lint lint" "8-2-static static" "8-3-docs-lint docs_lint" "8-4-changelog changelog" "8-5-docs docs"
+        printf '%s\n' "8-1-lint lint" "8-2-static static" "8-3-docs-lint docs_lint" "8-4-changelog changelog" "8-5-docs docs" "8-6-docsite docsite"
     fi
     if wants all; then
         printf '%s\n' "9-2-ee execution_environment" "9-3-importer galaxy_importer"
