@@ -10,28 +10,12 @@ import typing as t
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, template_keeping_vaulted
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, Connection, connection_args, http_client, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import ENTRY_KEYS, ENTRY_SPEC, Connection, connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
 
-# The keys of one inventory entry (preauth_connections) that describe the connection.
-ENTRY_KEYS = (
-    "platform",
-    "country",
-    "tenant",
-    "environment",
-    "base_url",
-    "client_id",
-    "client_secret",
-    "redirect_uri",
-    "scopes",
-    "endpoints",
-    "issuer",
-    "client_auth",
-)
-ENTRY_SPEC = {"connection": CONNECTION_ARGS["connection"], **{k: CONNECTION_ARGS[k] for k in ENTRY_KEYS}}
 SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
 
 

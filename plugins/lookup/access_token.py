@@ -93,8 +93,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.preauth.oauth2.plugins.action.token_refresh import ENTRY_KEYS, ENTRY_SPEC
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, new_client, open_store, resolve
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import ENTRY_KEYS, ENTRY_SPEC, HTTP_ARGS, STORE_ARGS, new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import ChainResult, Policy, Refresher

@@ -77,6 +77,23 @@ HTTP_ARGS: dict[str, t.Any] = {
     "timeout": {"type": "float", "default": 30.0},
 }
 CONNECTION_ARGS: dict[str, t.Any] = {**IDENTITY_ARGS, **PLATFORM_ARGS, **STORE_ARGS, **HTTP_ARGS}
+# The keys of one inventory entry (preauth_connections) that describe the connection, and their spec: what
+# token_refresh's list form and the access_token lookup take from an entry.
+ENTRY_KEYS = (
+    "platform",
+    "country",
+    "tenant",
+    "environment",
+    "base_url",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "scopes",
+    "endpoints",
+    "issuer",
+    "client_auth",
+)
+ENTRY_SPEC: dict[str, t.Any] = {"connection": CONNECTION_ARGS["connection"], **{k: CONNECTION_ARGS[k] for k in ENTRY_KEYS}}
 
 
 def store_args(**extra: t.Any) -> dict[str, t.Any]:

@@ -33,6 +33,10 @@ class PreauthError(Exception):
         return self.msg
 
 
+class StoreError(PreauthError):
+    """The store cannot be read or written; the message names the file and the next step."""
+
+
 def preauthenticate_command(connection: str) -> str:
     """The command that preauthenticates a connection, as a user of the installed collection runs it."""
     return "ansible-playbook preauth.oauth2.preauthenticate -e preauth_connection=%s" % connection

@@ -35,7 +35,8 @@ import socket
 import time
 import typing as t
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, _open_private, _read_all, replace_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._files import open_private, read_all, replace_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 HOME_FILE = ".home"
@@ -92,13 +93,13 @@ def read_home(store_dir: str) -> dict[str, t.Any] | None:
     """The home record, or None when the store has none. StoreError for an untrusted file, _Damaged for bad content."""
     path = _path(store_dir)
     try:
-        fd = _open_private(path, os.O_RDONLY, "home record")
+        fd = open_private(path, os.O_RDONLY, "home record")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StoreError("cannot read the home record %s of the token store: %s" % (path, exc.strerror)) from None
     try:
-        raw = _read_all(fd, HOME_MAX_BYTES + 1)
+        raw = read_all(fd, HOME_MAX_BYTES + 1)
     finally:
         os.close(fd)
     if len(raw) > HOME_MAX_BYTES:

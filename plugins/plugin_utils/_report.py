@@ -27,7 +27,9 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import host_
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._chain import section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_hint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, VaultStore, check_connection_name, replace_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._files import replace_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore, check_connection_name
 
 CONTROLLER = "controller"
 

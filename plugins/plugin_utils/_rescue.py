@@ -32,15 +32,15 @@ import time
 import typing as t
 import uuid
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, _login, _untrusted
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._files import NOFOLLOW, login, untrusted
 
 CONTROLLER_FILE = ".controller"
 CONTROLLER_MAX_BYTES = 4096
 # More entries than this in a rescue directory is not a controller's doing: listing stops there.
 MAX_ENTRIES = 100000
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_FLAGS = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _FLAGS
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW
 
 
 def _trusted_file(fd: int, what: str, path: str, single_link: bool) -> str | None:
@@ -52,7 +52,7 @@ def _trusted_file(fd: int, what: str, path: str, single_link: bool) -> str | Non
             "the %s %s has %d names (hard links), so another place can change it; nothing was changed. Find out who linked it, "
             "then keep one copy of it in a rescue directory of your own" % (what, path, info.st_nlink)
         )
-    return _untrusted(info, what, path, "0600")
+    return untrusted(info, what, path, "0600")
 
 
 class RescueDir:
@@ -92,7 +92,7 @@ class RescueDir:
             raise self._refused("cannot open the rescue directory %s (%s)" % (self.path, exc.strerror)) from None
         try:
             info = os.fstat(fd)
-            problem = _untrusted(info, "rescue directory", self.path, "0700")
+            problem = untrusted(info, "rescue directory", self.path, "0700")
             if problem:
                 raise self._refused(problem.rstrip("."))
             if stat.S_IMODE(info.st_mode) & 0o077:
@@ -114,7 +114,7 @@ class RescueDir:
     def _read(self, dir_fd: int, name: str, limit: int, single_link: bool = True) -> bytes | None:
         path = os.path.join(self.path, name)
         try:
-            fd = os.open(name, os.O_RDONLY | _FLAGS, dir_fd=dir_fd)
+            fd = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=dir_fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -141,7 +141,7 @@ class RescueDir:
     @staticmethod
     def _write(dir_fd: int, name: str, content: bytes) -> None:
         tmp = ".%s~%s.tmp" % (name, secrets.token_hex(8))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600, dir_fd=dir_fd)
         try:
             try:
                 view = memoryview(content)
@@ -192,7 +192,7 @@ class RescueDir:
                     return None
                 body = json.dumps({"format": 1, "id": str(uuid.uuid4()), "created_at": round(time.time(), 3)}, sort_keys=True).encode("utf-8")
                 tmp = ".%s~%s.tmp" % (CONTROLLER_FILE, secrets.token_hex(8))
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600, dir_fd=dir_fd)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600, dir_fd=dir_fd)
                 try:
                     try:
                         os.write(fd, body)
@@ -219,4 +219,4 @@ class RescueDir:
                 "the controller file %s is damaged (it holds no controller id). Rescue files beside it stay as they are; move the "
                 "controller file away only after no in-flight marker in the store names this directory" % os.path.join(self.path, CONTROLLER_FILE)
             )
-        return {"id": found, "host": os.uname().nodename[:64], "user": _login(os.geteuid()), "rescue_dir": self.path}
+        return {"id": found, "host": os.uname().nodename[:64], "user": login(os.geteuid()), "rescue_dir": self.path}

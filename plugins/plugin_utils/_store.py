@@ -42,10 +42,8 @@ import hashlib
 import hmac
 import json
 import os
-import pwd
 import re
 import stat
-import tempfile
 import threading
 import time
 import typing as t
@@ -59,7 +57,9 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError, preauthenticate_command
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._files import open_private, read_all, replace_file, untrusted
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import adopt, check_home, ensure_home
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
 
 SCHEMA = 1
@@ -73,119 +73,6 @@ INDEX_MAX_BYTES = 16384
 # never a cheaper way to test guesses of the vault password than the store file beside it.
 INDEX_KEY_ROUNDS = 100000
 INDEX_TOKEN_FIELDS = ("obtained_at", "access_expires_at", "refresh_expires_at", "last_refresh_at", "refresh_fingerprint")
-
-
-class StoreError(PreauthError):
-    """The store cannot be read or written; the message names the file and the next step."""
-
-
-# Opens that never follow a symbolic link in the store directory, and never leak into a child process.
-_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-def _login(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _user(uid: int) -> str:
-    login = _login(uid)
-    return "uid %d" % uid if login == str(uid) else "%s (uid %d)" % (login, uid)
-
-
-def _untrusted(info: os.stat_result, what: str, path: str, fix_mode: str) -> str | None:
-    """Why a file or directory of the store must not be used (another owner, writable by others), or None."""
-    me = os.geteuid()
-    if info.st_uid != me:
-        # Never advise chown: taking over another user's file would trust whatever that user put in it.
-        return (
-            "the %s %s is owned by %s, not by %s who runs this, so it is not used; nothing was changed. Use a directory of your "
-            "own instead, and copy into it only what you have checked" % (what, path, _user(info.st_uid), _user(me))
-        )
-    if stat.S_IMODE(info.st_mode) & 0o022:
-        return (
-            "group or others can write to the %s %s (mode %04o), so it is not trusted; nothing was changed. Check what it holds, "
-            "then restrict it: chmod %s %s" % (what, path, stat.S_IMODE(info.st_mode), fix_mode, path)
-        )
-    return None
-
-
-def _open_private(path: str, flags: int, what: str, mode: int = 0o600) -> int:
-    """Open a file of the store without following a link; refuse one another user owns or others can write."""
-    try:
-        fd = os.open(path, flags | _NOFOLLOW, mode)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
-            raise StoreError(
-                "the %s %s is a symbolic link; the token store never follows links (another user could point it anywhere). "
-                "Replace it with the file itself; nothing was changed." % (what, path)
-            ) from None
-        raise
-    try:
-        info = os.fstat(fd)
-        problem = None if stat.S_ISREG(info.st_mode) else "the %s %s is not a regular file; move it away; nothing was changed" % (what, path)
-        problem = problem or _untrusted(info, what, path, "0600")
-    except BaseException:
-        os.close(fd)
-        raise
-    if problem:
-        os.close(fd)
-        raise StoreError(problem)
-    return fd
-
-
-def _create_exclusive(path: str) -> int:
-    """A new file at ``path`` (0600), never an existing one: a leftover, link or planted file is removed first."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-
-
-def replace_file(path: str, content: bytes, mode: int = 0o600, tmp: str | None = None, durable: bool = True) -> os.stat_result:
-    """Put ``content`` at ``path`` atomically: a new temporary file beside it, written whole, renamed over it.
-
-    The one way the controller writes its files (store, index, rescue, metrics): a reader sees the
-    old file or the new one, never half of one. ``tmp`` names the temporary file (removed first, then
-    created exclusively, so a planted link is never written through); without it a random name is
-    used. ``durable`` fsyncs the file before and the directory after the rename. Returns the new
-    file's status; OSError is the caller's to word, with the temporary file already removed.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    if tmp is None:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    else:
-        fd = _create_exclusive(tmp)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    return info
-
-
-def _read_all(fd: int, limit: int = -1) -> bytes:
-    with os.fdopen(fd, "rb", closefd=False) as handle:
-        return handle.read(limit)
 
 
 def definition_fingerprint(definition: t.Any) -> str | None:
@@ -349,7 +236,7 @@ class VaultStore:
         lock out the runs that decrypt it by its own label (``vault_id_match``).
         """
         from ansible.errors import AnsibleError
-        from ansible.parsing.vault import is_encrypted, parse_vaulttext_envelope
+        from ansible.parsing.vault import CIPHER_ALLOWLIST, AnsibleVaultError, AnsibleVaultFormatError, is_encrypted, parse_vaulttext_envelope
 
         named = self._named(path)
         if not is_encrypted(b_data):
@@ -357,29 +244,36 @@ class VaultStore:
                 "%s is not an ansible-vault encrypted file, so it is not used as the token store of connection %s; "
                 "nothing was changed. Move it away, or encrypt it with ansible-vault if it is a store you decrypted by hand." % (path, connection)
             )
+        damaged = StoreError(
+            "%s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
+            "backup, or move it away and run %s again." % (named, preauthenticate_command(connection))
+        )
         try:
-            file_vault_id = parse_vaulttext_envelope(b_data)[3]
-            file_vault_id = None if file_vault_id == "default" else file_vault_id
+            _body, _version, cipher, file_vault_id = parse_vaulttext_envelope(b_data)
         except AnsibleError:
-            file_vault_id = None
+            raise damaged from None
+        file_vault_id = None if file_vault_id == "default" else file_vault_id
+        if cipher not in CIPHER_ALLOWLIST:  # VaultLib says AnsibleVaultError for it too, as for a wrong password
+            raise damaged
         if not self.vault.secrets:
             raise StoreError(
                 "%s is vault-encrypted and this run has no vault secret; run ansible-playbook with "
                 "--ask-vault-pass or --vault-id %s@prompt (or a password file)" % (named, file_vault_id or "<id>")
             )
+        # By type (ansible.parsing.vault): AnsibleVaultFormatError for data that is not vault text (a broken envelope or hex),
+        # AnsibleVaultError when no secret of this run passes the HMAC (a wrong password, or a file changed after it was
+        # written: the two look the same), any other AnsibleError for the rest.
         try:
             b_plain, _secret_id, secret = self.vault.decrypt_and_get_vault_id(b_data)
-        except AnsibleError as exc:
-            text = str(exc)
-            if "HMAC verification failed" in text or "no vault secrets were found that could decrypt" in text or "Decryption failed" in text:
-                raise StoreError(
-                    "cannot decrypt %s with the vault secrets of this run%s; use the vault password it was written with%s. Nothing was changed."
-                    % (named, " (its vault id is '%s')" % file_vault_id if file_vault_id else "", self._view_hint(path))
-                ) from None
+        except AnsibleVaultFormatError:
+            raise damaged from None
+        except AnsibleVaultError:
             raise StoreError(
-                "%s is damaged (not valid ansible-vault data); nothing was changed. Restore it from a "
-                "backup, or move it away and run %s again." % (named, preauthenticate_command(connection))
+                "cannot decrypt %s with the vault secrets of this run%s; use the vault password it was written with%s. Nothing was changed."
+                % (named, " (its vault id is '%s')" % file_vault_id if file_vault_id else "", self._view_hint(path))
             ) from None
+        except AnsibleError:
+            raise damaged from None
         try:
             data = yaml.load(b_plain, Loader=_Loader)  # nosec - a safe loader
         except yaml.YAMLError:
@@ -615,7 +509,7 @@ class TokenStore(VaultStore):
             raise StoreError("cannot use the token store directory %s: %s" % (self.store_dir, exc.strerror)) from None
         if not stat.S_ISDIR(info.st_mode):
             raise StoreError("the token store directory %s is not a directory; set store_dir to a directory of your own" % self.store_dir)
-        problem = _untrusted(info, "token store directory", self.store_dir, "0700")
+        problem = untrusted(info, "token store directory", self.store_dir, "0700")
         if problem:
             raise StoreError(problem)
         return True
@@ -635,7 +529,6 @@ class TokenStore(VaultStore):
                 raise StoreError(
                     "the token store directory %s is accessible to other users (mode %o) and cannot be restricted: %s" % (self.store_dir, mode, exc.strerror)
                 ) from None
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import ensure_home
 
         ensure_home(self.store_dir)  # a new store, or one older than the home record, is at home here
 
@@ -647,14 +540,14 @@ class TokenStore(VaultStore):
         if not self._check_dir():
             return Record(connection, None, None)
         try:
-            fd = _open_private(path, os.O_RDONLY, "token store")
+            fd = open_private(path, os.O_RDONLY, "token store")
         except FileNotFoundError:
             return Record(connection, None, None)
         except OSError as exc:
             raise StoreError("cannot read the token store %s: %s" % (path, exc.strerror)) from None
         try:
             mtime_ns = os.fstat(fd).st_mtime_ns
-            b_data = _read_all(fd)
+            b_data = read_all(fd)
         except OSError as exc:
             raise StoreError("cannot read the token store %s: %s" % (path, exc.strerror)) from None
         finally:
@@ -670,7 +563,7 @@ class TokenStore(VaultStore):
         self.ensure_dir()
         lock_path = self.lock_path(connection)
         try:
-            fd = _open_private(lock_path, os.O_RDWR | os.O_CREAT, "lock file")
+            fd = open_private(lock_path, os.O_RDWR | os.O_CREAT, "lock file")
         except OSError as exc:
             raise StoreError("cannot open the lock file %s of connection %s: %s" % (lock_path, connection, exc.strerror)) from None
         try:
@@ -740,21 +633,21 @@ class TokenStore(VaultStore):
         try:
             if not self._check_dir():
                 return None
-            fd = _open_private(self.index_path(connection), os.O_RDONLY, "index")
+            fd = open_private(self.index_path(connection), os.O_RDONLY, "index")
             try:
-                raw = _read_all(fd, INDEX_MAX_BYTES + 1)
+                raw = read_all(fd, INDEX_MAX_BYTES + 1)
             finally:
                 os.close(fd)
             body = self._verified(connection, raw)
             if body is None:
                 return None
             source = body["store"]
-            fd = _open_private(self.path(connection), os.O_RDONLY, "token store")
+            fd = open_private(self.path(connection), os.O_RDONLY, "token store")
             try:
                 info = os.fstat(fd)
                 if info.st_size != source.get("size") or info.st_mtime_ns != source.get("mtime_ns"):
                     return None
-                b_data = _read_all(fd)
+                b_data = read_all(fd)
             finally:
                 os.close(fd)
             if not hmac.compare_digest(hashlib.sha256(b_data).hexdigest(), str(source.get("sha256"))):
@@ -775,9 +668,9 @@ class TokenStore(VaultStore):
         path = self.index_path(record.connection)
         tmp = os.path.join(self.store_dir, "." + record.connection + "~index.tmp")
         try:
-            fd = _open_private(path, os.O_RDONLY, "index")
+            fd = open_private(path, os.O_RDONLY, "index")
             try:
-                if content is not None and _read_all(fd, INDEX_MAX_BYTES + 1) == content:
+                if content is not None and read_all(fd, INDEX_MAX_BYTES + 1) == content:
                     return
             finally:
                 os.close(fd)
@@ -796,14 +689,12 @@ class TokenStore(VaultStore):
 
     def check_home(self) -> None:
         """StoreCopyError (a StoreError) when this directory is a copy found away from its home."""
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import check_home
 
         if self._check_dir():
             check_home(self.store_dir)
 
     def adopt(self, check_mode: bool = False) -> dict[str, t.Any]:
         """Make this place the store's home; ``changed``, ``from`` and ``to`` say what moved."""
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import adopt
 
         if not self._check_dir():
             return {"changed": False, "from": None, "to": None}

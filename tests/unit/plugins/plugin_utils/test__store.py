@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import multiprocessing
@@ -85,6 +86,62 @@ def test_the_files_vault_id_is_kept(tmp_path):
     other = TokenStore(str(tmp_path), two, encrypt_vault_id="dev")
     write(other, "acme", generation=2)
     assert open(store.path("acme"), "rb").read().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod")
+
+
+def vault_parts(raw: bytes) -> tuple[bytes, list[bytes]]:
+    """A vault file's header line and its payload's three lines (salt, HMAC, ciphertext; each hex)."""
+    header, _newline, body = raw.partition(b"\n")
+    return header, binascii.unhexlify(b"".join(body.split())).split(b"\n")
+
+
+def vault_file(header: bytes, parts: list[bytes]) -> bytes:
+    return header + b"\n" + binascii.hexlify(b"\n".join(parts)) + b"\n"
+
+
+def tampered(raw: bytes) -> bytes:
+    """The ciphertext changed in one hex digit: still vault data, but no password passes its HMAC."""
+    header, parts = vault_parts(raw)
+    digit = parts[2][:1]
+    parts[2] = (b"1" if digit != b"1" else b"2") + parts[2][1:]
+    return vault_file(header, parts)
+
+
+def broken_hex(raw: bytes) -> bytes:
+    header, parts = vault_parts(raw)
+    parts[2] = b"zz" + parts[2][2:]
+    return vault_file(header, parts)
+
+
+def unknown_cipher(raw: bytes) -> bytes:
+    return raw.replace(b"$ANSIBLE_VAULT;1.1;AES256", b"$ANSIBLE_VAULT;1.1;AES512", 1)
+
+
+def no_payload(raw: bytes) -> bytes:
+    return raw.partition(b"\n")[0] + b"\n"
+
+
+CANNOT_DECRYPT = r"cannot decrypt the token store .*acme.yml with the vault secrets of this run; use the vault password"
+DAMAGED = r"the token store .*acme.yml is damaged \(not valid ansible-vault data\); nothing was changed\. Restore it from a backup"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [(tampered, CANNOT_DECRYPT), (broken_hex, DAMAGED), (unknown_cipher, DAMAGED), (no_payload, DAMAGED)],
+    ids=["changed-ciphertext", "broken-hex", "unknown-cipher", "no-payload"],
+)
+def test_the_vaults_failures_are_told_apart_by_type_and_change_nothing(store, change, expected):
+    """ansible-core's exception classes, not its messages: AnsibleVaultError (no secret passes the HMAC) against
+    AnsibleVaultFormatError (not vault data), and a cipher VaultLib does not know is damage too."""
+    write(store, "acme", generation=1, tokens={"refresh_token": FAKE_TOKEN})
+    changed = change(open(store.path("acme"), "rb").read())
+    with open(store.path("acme"), "wb") as handle:
+        handle.write(changed)
+    with pytest.raises(StoreError, match=expected) as info:
+        store.read("acme")
+    assert FAKE_TOKEN not in str(info.value)
+    with pytest.raises(StoreError, match=expected):
+        write(store, "acme", generation=5)
+    assert open(store.path("acme"), "rb").read() == changed
 
 
 def test_several_vault_ids_need_a_choice(tmp_path):
