@@ -177,10 +177,10 @@ def read_encrypted(path: str, vault: t.Any) -> dict[str, t.Any]:
 
 
 def user_files_from_store(store_dir: str, token_dir: str, names: list[str], vault: t.Any) -> None:
-    """Move chains from a scratch TokenStore into one user-format vault file per connection."""
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+    """Move chains from a scratch FileTokenStore into one user-format vault file per connection."""
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
 
-    store = TokenStore(store_dir, vault)
+    store = FileTokenStore(store_dir, vault)
     os.makedirs(token_dir, mode=0o700, exist_ok=True)
     for name in names:
         tokens = store.read(name).data["tokens"]

@@ -121,11 +121,11 @@ def demo_vault(work: dict[str, str]):
 
 
 def open_store(work: dict[str, str]):
-    """The demo store, opened with the collection's own TokenStore and the demo vault password."""
+    """The demo store, opened with the collection's own FileTokenStore and the demo vault password."""
     vault = demo_vault(work)
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
 
-    return TokenStore(os.path.join(WORK, "tokens"), vault)
+    return FileTokenStore(os.path.join(WORK, "tokens"), vault)
 
 
 def echo(chunk: bytes) -> None:

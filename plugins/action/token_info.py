@@ -9,7 +9,7 @@ import time
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
 
 
 class ActionModule(PreauthAction):
@@ -36,7 +36,7 @@ class ActionModule(PreauthAction):
         found = collect(store, names, now, with_secrets=params["return_secrets"], unreadable=unreadable)
         unreadable = unreadable or []
         result = {"connections": found, "count": len(found), "unreadable": unreadable, "store": store.location}
-        if isinstance(store, TokenStore):
+        if isinstance(store, FileTokenStore):
             result["store_dir"] = store.location  # the older name of "store", kept for file stores only
         missing: list[str] = []
         if params["expected"] is not None:

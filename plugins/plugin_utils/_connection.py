@@ -29,7 +29,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     normalize_country,
     resolve_endpoints,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore, VaultStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore, VaultStore, check_connection_name
 
 STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
 STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"
@@ -195,7 +195,7 @@ def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> VaultStore:
         from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
 
         return PgTokenStore(url, vault, encrypt_vault_id=params.get("vault_id"))
-    return TokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))
+    return FileTokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))
 
 
 def new_client(params: t.Mapping[str, t.Any]) -> OAuthClient:

@@ -54,9 +54,9 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, 
 # Token requests of one connection in one run, the first included, whatever 429/503 answers say.
 MAX_ATTEMPTS = 4
 # The shortest wait between two of them: "Retry-After: 0" or a reset time in the past is no reason to hammer.
-# Seconds past a request's deadline that its in-flight marker still means "being answered" (see lease_can_be_lost).
-IN_FLIGHT_MARGIN = 60
 MIN_WAIT = 1.0
+# Seconds past a request's deadline that its in-flight marker still means "being answered" (see VaultStore.lease_can_be_lost).
+IN_FLIGHT_MARGIN = 60
 
 
 @dataclasses.dataclass

@@ -445,7 +445,7 @@ class VaultStore:
         return any(hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac) for key in self._keys_for(body["vault_id"]))
 
 
-class TokenStore(VaultStore):
+class FileTokenStore(VaultStore):
     """The file store: ``<store_dir>/<connection>.yml`` beside its lock and index files."""
 
     kind = "file"

@@ -2,7 +2,7 @@
 
 The collection decides with the controller's clock and the platform enforces its rules with its
 own; a test that wants "24 days later" moves both. Store files are decrypted and re-encrypted
-with the collection's own TokenStore (same vault secrets, same atomic writes), never written in
+with the collection's own FileTokenStore (same vault secrets, same atomic writes), never written in
 plaintext.
 """
 
@@ -40,7 +40,7 @@ def shift_record(data: dict[str, t.Any], seconds: float) -> None:
 
 
 def warp(seconds: float, control: t.Any = None, store: t.Any = None) -> None:
-    """Advance the simulator (a ControlClient) and age every file of a TokenStore by ``seconds``."""
+    """Advance the simulator (a ControlClient) and age every file of a FileTokenStore by ``seconds``."""
     if control is not None:
         control.advance_clock(seconds)
     if store is not None:

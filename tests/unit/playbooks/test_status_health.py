@@ -198,13 +198,13 @@ def test_a_record_the_run_cannot_read_is_shown_and_watched_and_the_rest_reported
     from ansible.parsing.vault import VaultLib, VaultSecret
     from prometheus_client.parser import text_string_to_metric_families
 
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
 
     password = tmp_path / "vault-password"
     password.write_text("FAKE-status-vault-password\n", encoding="utf-8")
     now = time.time()
     for name, secret in (("acme-nl", b"FAKE-status-vault-password"), ("hr-nl", b"FAKE-another-vault-password")):
-        store = TokenStore(str(tmp_path / "tokens"), VaultLib([("default", VaultSecret(secret))]))
+        store = FileTokenStore(str(tmp_path / "tokens"), VaultLib([("default", VaultSecret(secret))]))
         with store.locked(name) as chain:
             chain.data.update(
                 definition={"platform": "exact_online", "client_id": "FAKE-client"},

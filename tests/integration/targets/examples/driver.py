@@ -52,7 +52,7 @@ from ansible.utils.collection_loader._collection_finder import _AnsibleCollectio
 
 _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore  # noqa: E402
 from pgserver import PostgresServer  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
@@ -341,7 +341,7 @@ def main(sim: str, work: str) -> None:
             helper = threading.Thread(target=browser, args=(sim, urls["3"], errors), daemon=True)
             helper.start()
         if name == "token_info":
-            warp(24 * 86400, control, TokenStore(os.path.join(work, "tokens"), vault(work)))
+            warp(24 * 86400, control, FileTokenStore(os.path.join(work, "tokens"), vault(work)))
         if name == "token_move":
             with PostgresServer() as server:
                 _PG["url"] = server.url

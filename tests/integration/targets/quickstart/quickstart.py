@@ -223,12 +223,12 @@ def later(sim: str, home: str, seconds: float) -> None:
     from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # pylint: disable=import-outside-toplevel
 
     _AnsibleCollectionFinder(paths=[collections])._install()  # pylint: disable=protected-access
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import TokenStore  # pylint: disable=import-outside-toplevel
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore  # pylint: disable=import-outside-toplevel
     from simulator.control import ControlClient  # pylint: disable=import-outside-toplevel
     from simulator.timewarp import warp  # pylint: disable=import-outside-toplevel
 
     tokens = os.path.join(home, ".local", "share", "preauth.oauth2", "tokens")
-    warp(seconds, ControlClient(sim), TokenStore(tokens, VaultLib([("prod", VaultSecret(VAULT_PASSWORD.encode()))])))
+    warp(seconds, ControlClient(sim), FileTokenStore(tokens, VaultLib([("prod", VaultSecret(VAULT_PASSWORD.encode()))])))
 
 
 def expect(text: str, pattern: str, what: str) -> None:

@@ -18,7 +18,7 @@ from ansible.utils.collection_loader._collection_finder import _AnsibleCollectio
 
 _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
 
@@ -30,8 +30,8 @@ def vault(work: str) -> VaultLib:
         return VaultLib([("default", VaultSecret(handle.read().strip()))])
 
 
-def store(work: str) -> TokenStore:
-    return TokenStore(os.path.join(work, "tokens"), vault(work))
+def store(work: str) -> FileTokenStore:
+    return FileTokenStore(os.path.join(work, "tokens"), vault(work))
 
 
 def inventory(sim: str, work: str, strict: str, exact: str) -> None:

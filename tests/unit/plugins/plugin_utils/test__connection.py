@@ -20,7 +20,7 @@ from ansible_collections.preauth.oauth2.plugins.action.token_refresh import Acti
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore
 from chains import VAULT, begin, preauthenticate, stored, strict_params
 
 
@@ -220,6 +220,6 @@ def test_both_store_variables_in_the_environment_are_refused_and_an_option_wins_
     )
     result = run_action(TokenRefresh, {k: v for k, v in given(p).items() if k not in ("store_dir", "store_url")})
     assert result["failed"] and BOTH in result["msg"]
-    assert isinstance(open_store(dict(p, store_dir=str(tmp_path / "tokens"), store_url=None), VAULT), TokenStore)
+    assert isinstance(open_store(dict(p, store_dir=str(tmp_path / "tokens"), store_url=None), VAULT), FileTokenStore)
     monkeypatch.delenv("PREAUTH_OAUTH2_STORE_URL")
     assert open_store(dict(p, store_dir=None, store_url=None), VAULT).location == str(tmp_path / "env-tokens")

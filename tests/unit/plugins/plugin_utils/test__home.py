@@ -20,7 +20,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils import _home
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import HOME_FILE, HISTORY_LIMIT, StoreCopyError, home_problem, machine
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore
 from chains import VAULT, google_params, params, preauthenticate, stored
 from helpers import ansible_command
 from simulator.timewarp import warp
@@ -46,8 +46,8 @@ def on_machine(machine_id_file: str, machine_id: str) -> None:
         handle.write(machine_id + "\n")
 
 
-def new_store(tmp_path, name: str = "tokens") -> TokenStore:
-    store = TokenStore(str(tmp_path / name), VAULT)
+def new_store(tmp_path, name: str = "tokens") -> FileTokenStore:
+    store = FileTokenStore(str(tmp_path / name), VAULT)
     with store.locked("acme") as record:
         record.data["generation"] = 1
     return store
@@ -105,7 +105,7 @@ def test_a_copy_at_another_path_refuses_with_why_and_how(tmp_path):
     assert "If the original is still in use, keep using that one and remove this copy" in problem
     assert problem.endswith("To share chains among several controllers, use the PostgreSQL store (store_url).")
     with pytest.raises(StoreCopyError) as raised:
-        TokenStore(copy, VAULT).check_home()
+        FileTokenStore(copy, VAULT).check_home()
     assert isinstance(raised.value, StoreError) and raised.value.msg == problem
     assert home_problem(store.store_dir) is None  # the original is at home
 
@@ -140,7 +140,7 @@ def test_a_store_without_a_record_predates_it_and_is_adopted_silently(tmp_path):
     copy = copy_of(store.store_dir, tmp_path)
     # Read-only uses write nothing; the next write records wherever the store is then.
     assert home_problem(copy) is None and not os.path.exists(os.path.join(copy, HOME_FILE))
-    assert TokenStore(copy, VAULT).adopt() == {"changed": False, "from": None, "to": {"host": machine()["hostname"], "path": copy}}
+    assert FileTokenStore(copy, VAULT).adopt() == {"changed": False, "from": None, "to": {"host": machine()["hostname"], "path": copy}}
     assert home_of(copy)["path"] == copy
     with store.locked("acme"):
         pass
@@ -152,9 +152,9 @@ def test_adoption_makes_here_the_home_and_keeps_the_history(tmp_path):
     original = home_of(store.store_dir)
     copy = copy_of(store.store_dir, tmp_path)
     before = open(os.path.join(copy, HOME_FILE), "rb").read()
-    predicted = TokenStore(copy, VAULT).adopt(check_mode=True)
+    predicted = FileTokenStore(copy, VAULT).adopt(check_mode=True)
     assert open(os.path.join(copy, HOME_FILE), "rb").read() == before
-    moved = TokenStore(copy, VAULT).adopt()
+    moved = FileTokenStore(copy, VAULT).adopt()
     host = machine()["hostname"]
     assert moved == predicted == {"changed": True, "from": {"host": host, "path": store.store_dir}, "to": {"host": host, "path": copy}}
     assert home_problem(copy) is None
@@ -162,7 +162,7 @@ def test_adoption_makes_here_the_home_and_keeps_the_history(tmp_path):
     assert home["path"] == copy and home["created_at"] == original["created_at"] and home["adopted_at"].endswith("Z")
     (left,) = home["adopted_from"]
     assert (left["path"], left["inode"], left["machine"]) == (store.store_dir, original["inode"], original["machine"])
-    assert TokenStore(copy, VAULT).adopt()["changed"] is False
+    assert FileTokenStore(copy, VAULT).adopt()["changed"] is False
     assert [n for n in os.listdir(copy) if n.endswith(".tmp")] == []
 
 

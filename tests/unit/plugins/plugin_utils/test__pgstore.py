@@ -412,7 +412,7 @@ def test_without_psycopg_the_message_says_how_to_install_it(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script, TESTS, str(tmp_path)], capture_output=True, text=True, check=True, timeout=60)
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == "TokenStore"
+    assert lines[0] == "FileTokenStore"
     assert lines[1].startswith("store_url selects the PostgreSQL token store, which needs the Python package psycopg (version 3)")
     assert "python3 -m pip install 'psycopg[binary]>=3.1'" in lines[1]
 

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, TokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore
 from helpers import ansible_command
 
 FAKE_TOKEN = "FAKE-refresh-token-0a1b2c"
@@ -26,14 +26,14 @@ def vault(*pairs: tuple[str, bytes]) -> VaultLib:
     return VaultLib([(vid, VaultSecret(pw)) for vid, pw in pairs] or [("default", VaultSecret(PASSWORD))])
 
 
-def write(store: TokenStore, connection: str, **fields) -> None:
+def write(store: FileTokenStore, connection: str, **fields) -> None:
     with store.locked(connection) as record:
         record.data.update(fields)
 
 
 @pytest.fixture
-def store(tmp_path) -> TokenStore:
-    return TokenStore(str(tmp_path / "tokens"), vault())
+def store(tmp_path) -> FileTokenStore:
+    return FileTokenStore(str(tmp_path / "tokens"), vault())
 
 
 def test_round_trip_with_modes_and_vault_header(store):
@@ -79,11 +79,11 @@ def test_unchanged_content_writes_nothing(store):
 
 def test_the_files_vault_id_is_kept(tmp_path):
     two = vault(("dev", b"FAKE-dev-password"), ("prod", b"FAKE-prod-password"))
-    store = TokenStore(str(tmp_path), two, encrypt_vault_id="prod")
+    store = FileTokenStore(str(tmp_path), two, encrypt_vault_id="prod")
     write(store, "acme", generation=1)
     assert open(store.path("acme"), "rb").read().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod")
     # Another run that would choose "dev" for new files still keeps the file's own id.
-    other = TokenStore(str(tmp_path), two, encrypt_vault_id="dev")
+    other = FileTokenStore(str(tmp_path), two, encrypt_vault_id="dev")
     write(other, "acme", generation=2)
     assert open(store.path("acme"), "rb").read().startswith(b"$ANSIBLE_VAULT;1.2;AES256;prod")
 
@@ -145,11 +145,11 @@ def test_the_vaults_failures_are_told_apart_by_type_and_change_nothing(store, ch
 
 
 def test_several_vault_ids_need_a_choice(tmp_path):
-    store = TokenStore(str(tmp_path), vault(("dev", b"FAKE-1"), ("prod", b"FAKE-2")))
+    store = FileTokenStore(str(tmp_path), vault(("dev", b"FAKE-1"), ("prod", b"FAKE-2")))
     with pytest.raises(StoreError, match=r"several vault identities are loaded \(dev, prod\); choose the one .* with the vault_id option"):
         write(store, "acme", generation=1)
     assert not os.path.exists(store.path("acme"))
-    missing = TokenStore(str(tmp_path), vault(("dev", b"FAKE-1")), encrypt_vault_id="prod")
+    missing = FileTokenStore(str(tmp_path), vault(("dev", b"FAKE-1")), encrypt_vault_id="prod")
     with pytest.raises(StoreError, match=r"vault id 'prod' is not loaded in this run"):
         write(missing, "acme", generation=1)
 
@@ -157,7 +157,7 @@ def test_several_vault_ids_need_a_choice(tmp_path):
 def test_wrong_password_is_a_clear_error_and_changes_nothing(store, tmp_path):
     write(store, "acme", generation=1)
     content = open(store.path("acme"), "rb").read()
-    wrong = TokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password")))
+    wrong = FileTokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password")))
     with pytest.raises(StoreError, match=r"cannot decrypt the token store .*acme.yml with the vault secrets of this run; use the vault password"):
         wrong.read("acme")
     with pytest.raises(StoreError):
@@ -167,7 +167,7 @@ def test_wrong_password_is_a_clear_error_and_changes_nothing(store, tmp_path):
 
 def test_no_vault_secret_is_a_clear_error(store):
     write(store, "acme", generation=1)
-    none = TokenStore(store.store_dir, VaultLib([]))
+    none = FileTokenStore(store.store_dir, VaultLib([]))
     with pytest.raises(StoreError, match=r"this run has no vault secret; run ansible-playbook with --ask-vault-pass"):
         none.read("acme")
     with pytest.raises(StoreError, match=r"no vault secret is loaded"):
@@ -255,7 +255,7 @@ def test_connection_names_are_checked(store, name):
 
 
 def _increment(store_dir: str, rounds: int) -> None:
-    store = TokenStore(store_dir, vault())
+    store = FileTokenStore(store_dir, vault())
     for _round in range(rounds):
         with store.locked("shared") as record:
             record.data["counter"] = record.data.get("counter", 0) + 1
@@ -275,7 +275,7 @@ def test_concurrent_writers_are_serialised(store):
 
 def test_a_held_lock_times_out_with_a_message(store):
     write(store, "acme", generation=1)
-    impatient = TokenStore(store.store_dir, vault(), lock_timeout=0.3)
+    impatient = FileTokenStore(store.store_dir, vault(), lock_timeout=0.3)
     with store.locked("acme"):
         with pytest.raises(StoreError, match=r"connection acme is locked by another run for more than 0 s"):
             with impatient.locked("acme"):
@@ -286,7 +286,7 @@ def test_a_loose_store_directory_is_tightened(tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o755)
     os.chmod(loose, 0o755)
-    write(TokenStore(str(loose), vault()), "acme", generation=1)
+    write(FileTokenStore(str(loose), vault()), "acme", generation=1)
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
 
 
@@ -328,7 +328,7 @@ def test_a_store_directory_another_user_owns_is_refused(tmp_path, mode):
     shared.mkdir()
     os.chmod(shared, mode)
     os.chown(shared, NOBODY.pw_uid, NOBODY.pw_gid)
-    store = TokenStore(str(shared), vault())
+    store = FileTokenStore(str(shared), vault())
     expected = (
         "the token store directory %s is owned by nobody (uid %d), not by %s (uid %d) who runs this, so it is not used; nothing was "
         "changed. Use a directory of your own instead, and copy into it only what you have checked" % (shared, NOBODY.pw_uid, ME, os.geteuid())
@@ -345,7 +345,7 @@ def test_a_store_directory_others_can_write_to_is_refused(tmp_path, mode):
     loose = tmp_path / "loose"
     loose.mkdir()
     os.chmod(loose, mode)
-    store = TokenStore(str(loose), vault())
+    store = FileTokenStore(str(loose), vault())
     with pytest.raises(StoreError) as info:
         write(store, "acme", generation=1)
     assert str(info.value) == (
@@ -453,7 +453,7 @@ FAKE_VALUES = {
 }
 
 
-def chain(store: TokenStore, connection: str = "acme", **fields) -> None:
+def chain(store: FileTokenStore, connection: str = "acme", **fields) -> None:
     """A store with every kind of value the collection keeps, fake secrets included."""
     write(
         store,
@@ -476,11 +476,11 @@ def chain(store: TokenStore, connection: str = "acme", **fields) -> None:
     )
 
 
-def index_bytes(store: TokenStore, connection: str = "acme") -> bytes:
+def index_bytes(store: FileTokenStore, connection: str = "acme") -> bytes:
     return open(store.index_path(connection), "rb").read()
 
 
-def rewrite_index(store: TokenStore, change, connection: str = "acme") -> None:
+def rewrite_index(store: FileTokenStore, change, connection: str = "acme") -> None:
     body = json.loads(index_bytes(store, connection))
     change(body)
     open(store.index_path(connection), "w", encoding="utf-8").write(json.dumps(body))
@@ -554,7 +554,7 @@ def test_an_index_of_another_connection_or_another_directory_is_not_believed(sto
     shutil.copyfile(store.index_path("other"), store.index_path("acme"))
     assert store.index("acme") is None
     # The pair of another directory, copied with its times: describes those bytes, but not under this key.
-    elsewhere = TokenStore(str(tmp_path / "elsewhere"), vault())
+    elsewhere = FileTokenStore(str(tmp_path / "elsewhere"), vault())
     chain(elsewhere, "acme")
     shutil.copy2(elsewhere.path("acme"), store.path("acme"))
     shutil.copy2(elsewhere.index_path("acme"), store.index_path("acme"))
@@ -564,10 +564,10 @@ def test_an_index_of_another_connection_or_another_directory_is_not_believed(sto
 
 def test_an_index_needs_the_vault_secret_the_store_was_written_with(store):
     chain(store)
-    assert TokenStore(store.store_dir, vault(("default", b"FAKE-another-password"))).index("acme") is None
-    assert TokenStore(store.store_dir, vault(("other", PASSWORD))).index("acme") is None
-    assert TokenStore(store.store_dir, VaultLib([])).index("acme") is None
-    assert TokenStore(store.store_dir, vault()).index("acme") is not None
+    assert FileTokenStore(store.store_dir, vault(("default", b"FAKE-another-password"))).index("acme") is None
+    assert FileTokenStore(store.store_dir, vault(("other", PASSWORD))).index("acme") is None
+    assert FileTokenStore(store.store_dir, VaultLib([])).index("acme") is None
+    assert FileTokenStore(store.store_dir, vault()).index("acme") is not None
 
 
 @pytest.mark.parametrize("damage", ["missing", "empty", "not json", "a list", "too large", "deeply nested", "store touched", "store missing"])
@@ -636,10 +636,10 @@ def _header(path: str) -> bytes:
 def test_the_same_password_under_another_vault_id_label_keeps_the_files_label(tmp_path):
     """--vault-id prod@file with the password of a plain (default id) store must not relabel it, nor flip it back."""
     directory = str(tmp_path / "tokens")
-    write(TokenStore(directory, vault(("default", PASSWORD))), "acme", generation=1)
+    write(FileTokenStore(directory, vault(("default", PASSWORD))), "acme", generation=1)
     path = os.path.join(directory, "acme.yml")
     assert _header(path) == b"$ANSIBLE_VAULT;1.1;AES256"
-    prod = TokenStore(directory, vault(("prod", PASSWORD)))
+    prod = FileTokenStore(directory, vault(("prod", PASSWORD)))
     assert prod.read("acme").data["generation"] == 1
     write(prod, "acme", generation=2)
     assert _header(path) == b"$ANSIBLE_VAULT;1.1;AES256"
@@ -656,19 +656,19 @@ def test_the_same_password_under_another_vault_id_label_keeps_the_files_label(tm
     assert view.returncode == 0, view.stderr
     assert "generation: 2" in view.stdout and FAKE_TOKEN not in view.stdout + view.stderr
     # A label of its own is kept the same way, whichever label of the same password writes.
-    write(TokenStore(directory, vault(("prod", PASSWORD)), encrypt_vault_id="prod"), "other", generation=1)
+    write(FileTokenStore(directory, vault(("prod", PASSWORD)), encrypt_vault_id="prod"), "other", generation=1)
     other = os.path.join(directory, "other.yml")
     assert _header(other) == b"$ANSIBLE_VAULT;1.2;AES256;prod"
-    write(TokenStore(directory, vault(("default", PASSWORD))), "other", generation=2)
+    write(FileTokenStore(directory, vault(("default", PASSWORD))), "other", generation=2)
     assert _header(other) == b"$ANSIBLE_VAULT;1.2;AES256;prod"
-    assert TokenStore(directory, vault(("prod", PASSWORD))).read("other").data["generation"] == 2
+    assert FileTokenStore(directory, vault(("prod", PASSWORD))).read("other").data["generation"] == 2
 
 
 def test_a_decryption_failure_names_the_file_store_in_its_own_words(tmp_path):
-    store = TokenStore(str(tmp_path / "tokens"), vault())
+    store = FileTokenStore(str(tmp_path / "tokens"), vault())
     write(store, "acme", generation=1)
     with pytest.raises(StoreError) as info:
-        TokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password"))).read("acme")
+        FileTokenStore(store.store_dir, vault(("default", b"FAKE-wrong-password"))).read("acme")
     assert str(info.value) == (
         "cannot decrypt the token store %s with the vault secrets of this run; use the vault password it was written with (ansible-vault "
         "view %s shows it to a person who has it). Nothing was changed." % (store.path("acme"), store.path("acme"))
