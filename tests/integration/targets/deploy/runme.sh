@@ -25,20 +25,18 @@ set -eu
 source ../setup_simulator/simulator.sh
 # shellcheck source=/dev/null
 source ../setup_sshd/sshd.sh
-start_simulator
+work=$(mktemp -d)
+py="$SIM_PYTHON"
+start_work "$work" --ansible-env
 
 leftovers=(/home/preauth-svc1/invantive /home/preauth-svc2/invantive /var/lib/preauth/sealed/preauth-svc1 /var/lib/preauth/sealed/preauth-svc2
     /run/preauth/preauth-svc1 /run/preauth/preauth-svc2 /dev/shm/preauth-integration /var/lib/preauth/health/preauth-svc1
     /var/lib/preauth/health/preauth-svc2)
-work=$(mktemp -d)
 sshd_dir=$(mktemp -d)
 STANDIN_DIR=$(mktemp -d)
 export STANDIN_DIR
-cleanup() { stop_sshd; rm -rf "$work" "$sshd_dir" "$STANDIN_DIR" "${leftovers[@]}"; stop_simulator; }
-trap cleanup EXIT
-start_sshd "$sshd_dir"
-
-py="$SIM_PYTHON"
+cleanup_extra() { rm -rf "$sshd_dir" "$STANDIN_DIR" "${leftovers[@]}"; }
+start_sshd "$sshd_dir" # it puts stop_sshd ahead of start_work's exit trap
 driver=../preauthenticate/driver.py
 tool="$py tool.py"
 chmod 0755 "$STANDIN_DIR"
@@ -48,11 +46,8 @@ chmod 0755 "$STANDIN_DIR/standin.py"
 # Earlier runs on this machine leave the service users' folders, sealed files and runtime directories behind.
 rm -rf "${leftovers[@]}"
 
-echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
 $tool inventory "$SIM_URL" "$work"
 mkdir "$work/units"   # /etc/systemd/system on a real host
-export ANSIBLE_LOG_PATH="$work/ansible.log"
-export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
 run() { ansible-playbook -i "$work/inventory.yml" -i "$SSHD_INVENTORY" --vault-password-file "$work/vault-pw" -vvvv "$@"; }
 outputs=()
 play() { # name playbook [args...]: run, keep the output, show its end on failure

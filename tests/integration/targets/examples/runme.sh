@@ -6,11 +6,8 @@
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
-start_simulator
-
 work=$(mktemp -d)
-cleanup() { rm -rf "$work"; stop_simulator; }
-trap cleanup EXIT
+start_work "$work"
 export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
 # The examples' service user (sealed_file owner and group); created like the deploy target's users.
 if ! id -u invantive >/dev/null 2>&1; then

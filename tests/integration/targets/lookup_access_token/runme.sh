@@ -9,18 +9,12 @@
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
-start_simulator
-
 work=$(mktemp -d)
-cleanup() { rm -rf "$work"; stop_simulator; }
-trap cleanup EXIT
 py="$SIM_PYTHON"
+start_work "$work" --ansible-env
 driver=../preauthenticate/driver.py
 tool=../refresh/tool.py
-echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
 "$py" "$driver" inventory "$SIM_URL" "$work"
-export ANSIBLE_LOG_PATH="$work/ansible.log"
-export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
 run() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" -e "sim_url=$SIM_URL" -vvvv "$@"; }
 calls() { "$py" "$tool" counter "$SIM_URL" calls; }
 

@@ -7,16 +7,10 @@
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
-start_simulator
-
 work=$(mktemp -d)
-cleanup() { rm -rf "$work"; stop_simulator; }
-trap cleanup EXIT
 py="$SIM_PYTHON"
-echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
+start_work "$work" --ansible-env
 "$py" driver.py inventory "$SIM_URL" "$work"
-export ANSIBLE_LOG_PATH="$work/ansible.log"
-export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
 playbook="$COLLECTION_ROOT/playbooks/preauthenticate.yml"
 run() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" "$playbook" -vvvv "$@"; }
 expect_failure() { # name, expected text, args...

@@ -9,10 +9,7 @@
 set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
-start_simulator
-
 work=$(mktemp -d)
-cleanup() { rm -rf "$work"; stop_simulator; }
-trap cleanup EXIT
+start_work "$work"
 "$SIM_PYTHON" quickstart.py "$SIM_URL" "$work"
 echo "quickstart: the README's command lines run as written"

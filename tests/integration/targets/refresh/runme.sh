@@ -14,19 +14,13 @@ set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
 # shellcheck source=/dev/null
-source ../setup_simulator/kills.sh
-start_simulator
-
+source ../setup_simulator/fleet.sh
 work=$(mktemp -d)
-cleanup() { rm -rf "$work"; stop_simulator; }
-trap cleanup EXIT
 py="$SIM_PYTHON"
-echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
-export ANSIBLE_LOG_PATH="$work/ansible.log"
-export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
+start_work "$work" --ansible-env
 refresh="$COLLECTION_ROOT/playbooks/refresh.yml"
 pb() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" -vvvv "$@"; }
-calls() { "$py" tool.py counter "$SIM_URL" calls; }
+calls() { sim_calls; }
 
 "$py" tool.py inventory "$SIM_URL" "$work" 20 3
 pb seed.yml >"$work/seed.out" 2>&1 || { tail -40 "$work/seed.out"; exit 1; }
@@ -41,40 +35,16 @@ echo "570 s rule: forced refresh skipped without a token call"
 # 1. An hour later every strict access token has expired: 8 processes at once.
 "$py" tool.py later "$SIM_URL" "$work" 3601
 strict=$(seq -f 'strict-%02g' -s, 0 19)
-pids=()
-for i in $(seq 1 8); do
-    pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/parallel-$i.out" 2>&1 &
-    pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+parallel_runs pb "$work" 8 "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict"
 "$py" tool.py check "$SIM_URL" "$work" once
-grep -ho '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work"/parallel-*.out | sort | uniq -c
 
 # 2. Nothing to do: no change, no token call.
-before=$(calls)
-pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/noop.out" 2>&1
-grep -q "0 refreshed, 20 unchanged, 0 skipped, 0 failed, 0 token call(s)" "$work/noop.out"
-grep -q "changed=0" "$work/noop.out"
-[ "$(calls)" = "$before" ] || { echo "the no-op run called the token endpoint" >&2; exit 1; }
-echo "no-op re-run: unchanged, zero token calls"
+noop_run pb "$work" 20 "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict"
 
 # 4a. Faults, one connection each, then a normal run: works or says why.
 "$py" tool.py later "$SIM_URL" "$work" 3601
-inject() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/faults" >/dev/null; }
-i=0
-for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 3}' '{"kind": "html_502"}' \
-    '{"kind": "http_429", "retry_after": "1"}' '{"kind": "http_429"}' '{"kind": "reset_before"}'; do
-    name="strict-0$i"
-    i=$((i + 1))
-    inject "$fault"
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/fault.out" 2>&1 || true
-    first=$(grep -o "$name: [a-z]* - [^\"]*" "$work/fault.out" | head -1 | cut -c1-110)
-    # preauth_report_unchanged: a line for the connection also when the second run has nothing to do.
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 -e preauth_report_unchanged=true >"$work/after-fault.out" 2>&1 || true
-    second=$(grep -o "$name: [a-z]* - [^\"]*" "$work/after-fault.out" | head -1 | cut -c1-110)
-    printf 'fault %s\n    run 1: %s\n    run 2: %s\n' "$fault" "$first" "$second"
-    [ -n "$first" ] && [ -n "$second" ]
-done
+fault_runs pb "$work" "$refresh" '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 3}' '{"kind": "html_502"}' \
+    '{"kind": "http_429", "retry_after": "1"}' '{"kind": "http_429"}' '{"kind": "reset_before"}'
 "$py" tool.py check "$SIM_URL" "$work" any
 
 # 4b. SIGKILL inside the refresh in 12 runs, before and after the token call.

@@ -20,32 +20,25 @@ set -eu
 # shellcheck source=/dev/null
 source ../setup_simulator/simulator.sh
 # shellcheck source=/dev/null
-source ../setup_simulator/kills.sh
-start_simulator
-
-py="$SIM_PYTHON"
-pgserver="$COLLECTION_ROOT/tests/pgserver.py"
+source ../setup_simulator/fleet.sh
 work=$(mktemp -d)
+py="$SIM_PYTHON"
+start_work "$work" --ansible-env
+pgserver="$COLLECTION_ROOT/tests/pgserver.py"
 # The server's own files (env.sh and server.json hold its password) stay outside the scanned work directory.
 pgdir=$(mktemp -d)
-cleanup() {
+cleanup_extra() {
     "$py" "$pgserver" stop "$pgdir" || true
-    rm -rf "$work" "$pgdir"
-    stop_simulator
+    rm -rf "$pgdir"
 }
-trap cleanup EXIT
 "$py" "$pgserver" start "$pgdir"
 # shellcheck source=/dev/null
 source "$pgdir/env.sh"
 
-echo "FAKE-vault-password-for-integration" >"$work/vault-pw"
-export ANSIBLE_LOG_PATH="$work/ansible.log"
-export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
 export PREAUTH_OAUTH2_RESCUE_DIR="$work/rescue"
 refresh="$COLLECTION_ROOT/playbooks/refresh.yml"
 pb() { ansible-playbook -i "$work/inventory.yml" --vault-password-file "$work/vault-pw" -vvvv "$@"; }
-calls() { "$py" tool.py counter "$SIM_URL" calls; }
-inject() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/faults" >/dev/null; }
+calls() { sim_calls; }
 lap_start=$SECONDS
 lap() {
     echo "timing: $1: $((SECONDS - lap_start)) s"
@@ -61,23 +54,12 @@ lap "seed 23 chains"
 
 # 1. An hour later every strict access token has expired: 8 processes at once.
 "$py" tool.py later "$SIM_URL" "$work" 3601
-pids=()
-for i in $(seq 1 8); do
-    pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/parallel-$i.out" 2>&1 &
-    pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+parallel_runs pb "$work" 8 "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict"
 "$py" tool.py check "$SIM_URL" "$work" refreshed-1
-grep -ho '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work"/parallel-*.out | sort | uniq -c
 lap "1. 8 processes at once"
 
 # 2. Nothing to do: no change, no token call.
-before=$(calls)
-pb "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict" >"$work/noop.out" 2>&1
-grep -q "0 refreshed, 20 unchanged, 0 skipped, 0 failed, 0 token call(s)" "$work/noop.out"
-grep -q "changed=0" "$work/noop.out"
-[ "$(calls)" = "$before" ] || { echo "the no-op run called the token endpoint" >&2; exit 1; }
-echo "no-op re-run: unchanged, zero token calls"
+noop_run pb "$work" 20 "$refresh" -e preauth_access_token_min_ttl=60 -e preauth_only="$strict"
 lap "2. no-op re-run"
 
 # 3. Two controllers share the database: 4 processes each, at once.
@@ -111,24 +93,12 @@ for name in a b; do
     [ -s "$work/controller-$name/ansible.log" ] || { echo "controller $name did not log to its own log_path" >&2; exit 1; }
 done
 "$py" tool.py check "$SIM_URL" "$work" refreshed-2
-grep -ho '[0-9]* refreshed, [0-9]* unchanged, [0-9]* skipped, [0-9]* failed, [0-9]* token call(s)' "$work"/controller-*/run-*.out | sort | uniq -c
+summaries "$work"/controller-*/run-*.out
 lap "3. two controllers at once"
 
 # 4a. Faults, one connection each, then a normal run: works or says why.
 "$py" tool.py later "$SIM_URL" "$work" 3601
-i=0
-for fault in '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 3}' '{"kind": "http_429", "retry_after": "1"}'; do
-    name="strict-0$i"
-    i=$((i + 1))
-    inject "$fault"
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 >"$work/fault.out" 2>&1 || true
-    first=$(grep -o "$name: [a-z]* - [^\"]*" "$work/fault.out" | head -1 | cut -c1-110)
-    # preauth_report_unchanged: a line for the connection also when the second run has nothing to do.
-    pb "$refresh" -e preauth_only="$name" -e preauth_access_token_min_ttl=60 -e preauth_report_unchanged=true >"$work/after-fault.out" 2>&1 || true
-    second=$(grep -o "$name: [a-z]* - [^\"]*" "$work/after-fault.out" | head -1 | cut -c1-110)
-    printf 'fault %s\n    run 1: %s\n    run 2: %s\n' "$fault" "$first" "$second"
-    [ -n "$first" ] && [ -n "$second" ]
-done
+fault_runs pb "$work" "$refresh" '{"kind": "http_500_after"}' '{"kind": "timeout_after", "seconds": 3}' '{"kind": "http_429", "retry_after": "1"}'
 lap "4a. faults"
 
 # 4b. SIGKILL inside the refresh in 12 runs, before and after the token call.

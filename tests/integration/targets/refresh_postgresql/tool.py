@@ -10,28 +10,14 @@ import json
 import os
 import sys
 
-import yaml
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "setup_simulator"))
 
-COLLECTIONS = os.environ["ANSIBLE_COLLECTIONS_PATH"].split(":")[0]
-sys.path.insert(0, os.path.join(COLLECTIONS, "ansible_collections", "preauth", "oauth2", "tests"))
-
-from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: E402
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
-
-_AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
+from fleet import check_chains, counter, main, scan_paths, state, vault, write_inventory  # noqa: E402
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store  # noqa: E402
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import STORE_URL_ENV, PgTokenStore  # noqa: E402
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import shift_record  # noqa: E402
-
-SECRETS = {"exact": "FAKE-exact-client-secret-for-tests", "strict": "FAKE-strict-client-secret-for-tests"}
-
-
-def vault(work: str) -> VaultLib:
-    with open(os.path.join(work, "vault-pw"), "rb") as handle:
-        return VaultLib([("default", VaultSecret(handle.read().strip()))])
 
 
 def store(work: str) -> PgTokenStore:
@@ -43,56 +29,8 @@ def store(work: str) -> PgTokenStore:
 
 
 def inventory(sim: str, work: str, strict: str, exact: str) -> None:
-    """STRICT connections on the rotating_strict profile, EXACT ones on the Exact profile; no store_dir."""
-    lib = vault(work)
-
-    class Vaulted(str):
-        pass
-
-    yaml.SafeDumper.add_representer(Vaulted, lambda d, v: d.represent_scalar("!vault", str(v), style="|"))
-    connections = []
-    for i in range(int(strict)):
-        connections.append(
-            {
-                "name": "strict-%02d" % i,
-                "platform": "generic",
-                "endpoints": {"authorize": sim + "/strict/authorize", "token": sim + "/strict/token", "whoami": sim + "/strict/userinfo"},
-                "client_id": "strict-demo-client",
-                "client_secret": Vaulted(lib.encrypt(SECRETS["strict"]).decode()),
-                "redirect_uri": "https://preauth.example.test/callback",
-                "scopes": ["openid", "offline_access"],
-            }
-        )
-    for i in range(int(exact)):
-        connections.append(
-            {
-                "name": "exact-%02d" % i,
-                "platform": "exact_online",
-                "country": "nl",
-                "base_url": sim + "/nl",
-                "client_id": "00000000-0000-4000-8000-00000000e0e1",
-                "client_secret": Vaulted(lib.encrypt(SECRETS["exact"]).decode()),
-                "redirect_uri": "https://preauth.example.test/callback",
-            }
-        )
-    doc = {
-        "all": {
-            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
-            "vars": {
-                "sim_url": sim,
-                "preauth_contact": {
-                    "first_name": "Ada",
-                    "last_name": "Jansen",
-                    "job_title": "Controller",
-                    "email": "ada@example.test",
-                    "company": "Example B.V.",
-                },
-                "preauth_connections": connections,
-            },
-        }
-    }
-    with open(os.path.join(work, "inventory.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(doc, handle, sort_keys=False)
+    """The inventory without a store: every run finds it in the environment (PREAUTH_OAUTH2_STORE_URL)."""
+    write_inventory(sim, work, strict, exact, None)
 
 
 def _shift(data: dict, delta: float) -> None:
@@ -156,48 +94,12 @@ def copy_db(pgdir: str, name: str) -> None:
     print(pg.url_for(name))
 
 
-def state(sim: str) -> dict:
-    return ControlClient(sim).state()
-
-
 def check(sim: str, work: str, mode: str) -> None:
-    """Every row decrypts; every chain works or says why it needs a new preauthentication.
-
-    mode "refreshed-N": additionally every strict chain was refreshed exactly N times and none revoked.
-    """
     tokens = store(work)
-    chains = state(sim)["chains"]
-    by_fingerprint = {c["refresh_fingerprint"]: c for c in chains if c["refresh_fingerprint"]}
-    working = needs = 0
-    names = tokens.connections()
     try:
-        for name in names:
-            try:
-                data = tokens.read(name).data
-            except StoreError as exc:
-                raise SystemExit("%s does not decrypt: %s" % (name, exc)) from None
-            reauth = data.get("reauthorization_required")
-            if reauth:
-                if not reauth.get("reason"):
-                    raise SystemExit("%s needs reauthorization without a reason" % name)
-                needs += 1
-                continue
-            chain = by_fingerprint.get(data["tokens"]["refresh_fingerprint"])
-            if chain is None or chain["state"] != "alive":
-                raise SystemExit("%s: the stored refresh token is not the live one at the platform, and nothing says so" % name)
-            working += 1
+        check_chains(tokens, sim, mode, "rows")
     finally:
         tokens.close()
-    if not names:
-        raise SystemExit("the PostgreSQL store holds no connection")
-    if mode.startswith("refreshed-"):
-        wanted = int(mode[len("refreshed-") :])
-        counts = sorted({c["refreshes"] for c in chains if c["profile"] == "rotating_strict"})
-        if counts != [wanted]:
-            raise SystemExit("strict chains were refreshed %s times, not exactly %d" % (counts, wanted))
-        if state(sim)["chains_revoked"]:
-            raise SystemExit("%d chains were revoked" % state(sim)["chains_revoked"])
-    print("checked %d rows: %d working, %d need a new preauthentication (with a reason)" % (working + needs, working, needs))
 
 
 def live(sim: str, work: str, name: str) -> None:
@@ -224,16 +126,6 @@ def in_flight(work: str) -> None:
     print("%d row(s) left marked in flight: %s" % (len(marked), ", ".join(marked) or "none"))
 
 
-def counter(sim: str, what: str) -> None:
-    report = state(sim)
-    if what == "calls":
-        print(report["token_calls_total"])
-    elif what == "revoked":
-        print(report["chains_revoked"])
-    elif what == "max-daily":
-        print(max([d["calls"] for d in report["daily_token_calls"]] or [0]))
-
-
 def dump(work: str, path: str) -> None:
     """Every column of every row as text, for the secret scan: the database must hold ciphertext only."""
     tokens = store(work)
@@ -252,13 +144,7 @@ def dump(work: str, path: str) -> None:
 
 
 def scan(sim: str, *paths: str) -> None:
-    """No secret of the simulator's (client secrets, codes, tokens) in any file under ``paths``."""
-    report = ControlClient(sim)._call("POST", "/_sim/scan", {"paths": list(paths), "exclude": []})
-    if report["leaks"]:
-        raise SystemExit("secrets leaked: " + "; ".join("%(kind)s in %(path)s" % leak for leak in report["leaks"]))
-    if not report["files"]:
-        raise SystemExit("the secret scan found no file to scan")
-    print("secret scan: %(values)d secret values, %(files)d files, clean" % report)
+    scan_paths(sim, list(paths), [])
 
 
 def server(pgdir: str, action: str) -> None:
@@ -312,4 +198,19 @@ def move_sides(work: str, name: str, store_dir: str, expected: str) -> None:
 
 
 if __name__ == "__main__":
-    globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])
+    main(
+        {
+            "inventory": inventory,
+            "later": later,
+            "copy_db": copy_db,
+            "check": check,
+            "live": live,
+            "in_flight": in_flight,
+            "counter": counter,
+            "dump": dump,
+            "scan": scan,
+            "server": server,
+            "rescue_is_ciphertext": rescue_is_ciphertext,
+            "move_sides": move_sides,
+        }
+    )
