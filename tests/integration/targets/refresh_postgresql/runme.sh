@@ -114,8 +114,11 @@ lap "4b. 12 killed runs"
 
 # 5 and 6: the database goes away while the platform's answer (already committed there) trickles in.
 interrupted() {
-    local name=$1 action=$2 before victim
-    inject '{"kind": "drip_after", "interval": 0.02}'
+    local name=$1 action=$2 before victim interval=0.02
+    # The outage must begin while the answer still trickles in (about 15 s at 0.06 s a byte): stopping the server
+    # (a Python process and pg_ctl) takes seconds on a busy machine.
+    [ "$action" != outage ] || interval=0.06
+    inject '{"kind": "drip_after", "interval": '"$interval"'}'
     before=$(calls)
     pb "$refresh" -e preauth_only="$name" -e preauth_force=true >"$work/$action.out" 2>&1 &
     victim=$!

@@ -82,7 +82,7 @@ killed_runs() {
         setsid "$@" "${extra[@]}" >"$out" 2>&1 &
         victim=$!
         polls=0
-        until grep -q 'TASK \[Refresh the chains that need it\]' "$out" || ! kill -0 "$victim" 2>/dev/null || [ $polls -ge 1200 ]; do
+        until grep -qs 'TASK \[Refresh the chains that need it\]' "$out" || ! kill -0 "$victim" 2>/dev/null || [ $polls -ge 1200 ]; do
             sleep 0.05
             polls=$((polls + 1))
         done
