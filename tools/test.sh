@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Every quality gate of `make test`, on every ansible-core line whose virtual environment exists
 # (tools/bootstrap.sh makes them): .venv (2.21, newest Python), .venv-2.20 (units and sanity) and
-# .venv-2.19 (Python 3.11). Per line: unit tests (pytest-xdist), the flows' tests again on the
-# PostgreSQL store, integration targets and ansible-test sanity. Once, with .venv: ansible-lint,
-# ruff + mypy, antsibull-docs lint, the docs site built offline, changelog lint, collection build and tarball content, galaxy-importer
-# on the tarball, ansible-test units from the installed tarball, the execution-environment build
-# context, ansible-doc of every module and role.
+# .venv-2.19 (Python 3.11). Per line: unit tests (pytest-xdist) and ansible-test sanity; integration targets on
+# the newest and the oldest line. Once, with .venv: the flows' tests again on the PostgreSQL store and the
+# refresh_postgresql target, ansible-test units from the installed tarball and the tests only a checkout can run,
+# ansible-lint, ruff + mypy, antsibull-docs lint, the docs site built offline, changelog lint, collection build and
+# tarball content, galaxy-importer on the tarball, the execution-environment build context, ansible-doc of every
+# module and role. The README's Development section has the table.
 #
 #   tools/test.sh [STAGE...]   STAGE: all (default), units, lint, integration; TARGET=name narrows integration
 #
@@ -412,7 +413,7 @@ plan() { # one line per stage: id function args...
             [ ${#machine[@]} -eq 0 ] || echo "$(rank_of "$venv")-$core-4-int-machine integration $venv $core machine ${machine[*]}"
             # The PostgreSQL backend (_pgstore.py, psycopg, SQL) calls no ansible-core API of its own: what it shares with the
             # file store (the vault envelope, the flows, the playbooks) the older line tests with refresh and the unit tests.
-            if [ ${#pg_targets[@]} -gt 0 ] && { [ "$venv" = "$NEW" ] || ! wants all; }; then
+            if [ ${#pg_targets[@]} -gt 0 ] && [ "$venv" = "$NEW" ]; then
                 echo "$(rank_of "$venv")-$core-5-int-pg integration $venv $core postgresql ${pg_targets[*]}"
             fi
         done

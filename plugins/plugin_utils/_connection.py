@@ -16,7 +16,7 @@ import dataclasses
 import os
 import typing as t
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, StoreError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
@@ -29,7 +29,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     normalize_country,
     resolve_endpoints,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore, VaultStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore, VaultStore, check_connection_name
 
 STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
 STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"

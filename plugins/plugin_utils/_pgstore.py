@@ -44,12 +44,12 @@ import typing as t
 import urllib.parse
 import uuid
 
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._home import ADOPT_HOW, StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._rescue import RescueDir
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import (
     CONNECTION_NAME,
     Record,
-    StoreError,
     VaultLike,
     VaultStore,
     check_connection_name,
