@@ -130,7 +130,7 @@ class Creator:
     def one(self, where: str, name: str) -> str:
         """Preauthenticate one connection into the store ``where``; return its refresh-token fingerprint."""
         from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import resolve
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.preauth import complete, start
 
         params = _params(self.sim_url, where, name)
         client = self._client(params)
@@ -178,7 +178,7 @@ def read_encrypted(path: str, vault: t.Any) -> dict[str, t.Any]:
 
 def user_files_from_store(store_dir: str, token_dir: str, names: list[str], vault: t.Any) -> None:
     """Move chains from a scratch FileTokenStore into one user-format vault file per connection."""
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
 
     store = FileTokenStore(store_dir, vault)
     os.makedirs(token_dir, mode=0o700, exist_ok=True)
@@ -252,7 +252,7 @@ def age_user_files(token_dir: str, names: list[str], seconds: float, vault: t.An
 def stored_fingerprints(variant: str, where: str, names: list[str], vault: t.Any) -> dict[str, str | None]:
     """name -> fingerprint of the refresh token the variant has stored now."""
     from ansible.errors import AnsibleError
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import fingerprint
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth.client import fingerprint
 
     found: dict[str, str | None] = {}
     if variant in ("a", "d"):

@@ -12,7 +12,7 @@ import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS, new_client, open_store, resolve
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete, start
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.preauth import complete, start
 from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator.browser import ScriptedBrowser
 
@@ -146,5 +146,5 @@ def strict_params(sim, tmp_path, **overrides: t.Any) -> dict[str, t.Any]:
 
 
 # For the few tests that look at the file store's own files (paths, modes, its index file) or retry a
-# lost answer at once (on PostgreSQL the in-flight marker waits for its "until"; test__pgstore covers it).
+# lost answer at once (on PostgreSQL the in-flight marker waits for its "until"; tests/unit/plugins/plugin_utils/_store/test_postgresql.py covers it).
 file_store_only = pytest.mark.skipif(STORE_BACKEND != "file", reason="about the file store itself")

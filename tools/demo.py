@@ -123,7 +123,7 @@ def demo_vault(work: dict[str, str]):
 def open_store(work: dict[str, str]):
     """The demo store, opened with the collection's own FileTokenStore and the demo vault password."""
     vault = demo_vault(work)
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
 
     return FileTokenStore(os.path.join(WORK, "tokens"), vault)
 
@@ -397,7 +397,7 @@ def run_together(runs: dict[str, tuple[list[str], dict[str, str]]]) -> dict[str,
 def open_pg_store(work: dict[str, str], server: PostgresServer) -> t.Any:
     """The shared store, opened with the collection's own PgTokenStore (the password is put in this process's environment by the caller)."""
     vault = demo_vault(work)
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.postgresql import PgTokenStore
 
     return PgTokenStore(server.url, vault, rescue_dir=os.path.join(WORK, "rescue"))
 

@@ -107,9 +107,9 @@ units_checkout() { # venv core
 units_postgresql() { # venv core
     local venv=$1 core=$2 log="$logs/units-postgresql-$2.log" rc
     PREAUTH_TEST_STORE=postgresql timeout --kill-after=30 900 "$venv/bin/python" -m pytest -q -p no:randomly -n "$lanes" --dist loadfile -rs \
-        tests/unit/plugins/plugin_utils/test__refresh.py tests/unit/plugins/plugin_utils/test__preauth.py \
-        tests/unit/plugins/plugin_utils/test__revoke.py tests/unit/plugins/plugin_utils/test__handover.py \
-        tests/unit/plugins/plugin_utils/test__invantive.py tests/unit/plugins/plugin_utils/test__report.py \
+        tests/unit/plugins/plugin_utils/_flows/test_refresh.py tests/unit/plugins/plugin_utils/_flows/test_preauth.py \
+        tests/unit/plugins/plugin_utils/_flows/test_revoke.py tests/unit/plugins/plugin_utils/_flows/test_handover.py \
+        tests/unit/plugins/plugin_utils/_flows/test_invantive.py tests/unit/plugins/plugin_utils/_flows/test_report.py \
         tests/unit/plugins/lookup/test_access_token.py >"$log" 2>&1
     rc=$?
     pytest_record "unit tests, PostgreSQL store (core $core)" "$log" "$rc"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._preauth import complete
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.preauth import complete
 
 
 class ActionModule(PreauthAction):

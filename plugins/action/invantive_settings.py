@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import DEPLOY, KEEP, SKIP, plan
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invantive import DEPLOY, KEEP, SKIP, plan
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 

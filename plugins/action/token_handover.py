@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import CONNECTION_ARGS
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import STATES, handover
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.handover import STATES, handover
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._report import collect, compare, prometheus_text, update_file
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
 
 
 class ActionModule(PreauthAction):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import KEEP_CHOICES, STATUSES, move
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.move import KEEP_CHOICES, STATUSES, move
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 
 

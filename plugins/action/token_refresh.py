@@ -14,7 +14,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import Policy, Refresher
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.refresh import Policy, Refresher
 
 SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
 

@@ -96,7 +96,7 @@ from ansible.utils.display import Display
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import ENTRY_KEYS, ENTRY_SPEC, HTTP_ARGS, STORE_ARGS, new_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._refresh import ChainResult, Policy, Refresher
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.refresh import ChainResult, Policy, Refresher
 
 display = Display()
 

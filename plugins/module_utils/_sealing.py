@@ -122,7 +122,7 @@ class SealingError(Exception):
 def fingerprint(plaintext: bytes) -> str:
     """The first 12 hex digits of the plaintext's SHA-256.
 
-    The same digest as the controller's ``plugin_utils._oauth.fingerprint`` (a plan's ``content_sha256``), which a
+    The same digest as the controller's ``plugin_utils._oauth.client.fingerprint`` (a plan's ``content_sha256``), which a
     target cannot import.
     """
     return hashlib.sha256(plaintext).hexdigest()[:12]

@@ -33,7 +33,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import Prea
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import HTTP_ARGS, STORE_ARGS, open_store, store_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import VaultStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.vault import VaultStore
 
 
 # What makes a string a template for Ansible (ansible-core's is_possibly_template with Jinja's default

@@ -17,9 +17,9 @@ import os
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, StoreError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth import OAuthClient
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth.client import OAuthClient
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import (
     PLATFORM_NAMES,
     Endpoints,
     Platform,
@@ -29,7 +29,8 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import (
     normalize_country,
     resolve_endpoints,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore, VaultStore, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.vault import VaultStore, check_connection_name
 
 STORE_DIR_ENV = "PREAUTH_OAUTH2_STORE_DIR"
 STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"
@@ -192,7 +193,7 @@ def open_store(params: t.Mapping[str, t.Any], vault: t.Any) -> VaultStore:
     url = store_url_of(params)
     if url:
         # Imported only here: psycopg is needed only by those who choose this store.
-        from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import PgTokenStore
+        from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.postgresql import PgTokenStore
 
         return PgTokenStore(url, vault, encrypt_vault_id=params.get("vault_id"))
     return FileTokenStore(store_dir_of(params), vault, encrypt_vault_id=params.get("vault_id"))

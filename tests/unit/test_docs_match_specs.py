@@ -17,7 +17,7 @@ import yaml
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORM_NAMES, PLATFORMS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import PLATFORM_NAMES, PLATFORMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = os.path.join(ROOT, "plugins", "modules")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import re
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORMS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import PLATFORMS
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SOURCES = ROOT / "docs" / "sources.md"

@@ -14,7 +14,7 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils import _preauth
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows import preauth as _preauth
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PLAYBOOKS = ("deploy", "preauthenticate", "refresh", "status", "store_migrate")

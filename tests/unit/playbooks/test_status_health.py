@@ -198,7 +198,7 @@ def test_a_record_the_run_cannot_read_is_shown_and_watched_and_the_rest_reported
     from ansible.parsing.vault import VaultLib, VaultSecret
     from prometheus_client.parser import text_string_to_metric_families
 
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
 
     password = tmp_path / "vault-password"
     password.write_text("FAKE-status-vault-password\n", encoding="utf-8")

@@ -127,8 +127,8 @@ def test_store_migrate_needs_exactly_one_destination(migrate, tmp_path):
 
 
 def test_store_migrate_killed_after_writing_the_destination_is_finished_by_the_next_run(sim, tmp_path, pg_env, pg_db, migrate):
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._move import PAUSE_ENV
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import moving_mark
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.move import PAUSE_ENV
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.ownership import moving_mark
 
     in_file = params(sim, tmp_path, store_dir=str(tmp_path / "tokens"), store_url=None)
     in_pg = params(sim, tmp_path, store_dir=None, store_url=pg_db)

@@ -15,8 +15,8 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._invantive import claimants
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import DEPLOY, PROCEED, REFUSE, SEVERAL_HOSTS, decide
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invantive import claimants
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.ownership import DEPLOY, PROCEED, REFUSE, SEVERAL_HOSTS, decide
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TASKS = os.path.join(ROOT, "roles", "settings", "tasks", "main.yml")

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 import requests
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms import PLATFORMS
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import PLATFORMS
 from helpers import EXACT, STRICT, TWINFIELD, USER
 from simulator import DEFAULT_CONFIG, fingerprint
 from simulator.authority import PROFILES

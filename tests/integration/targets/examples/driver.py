@@ -52,7 +52,7 @@ from ansible.utils.collection_loader._collection_finder import _AnsibleCollectio
 
 _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore  # noqa: E402
 from pgserver import PostgresServer  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402

@@ -223,7 +223,7 @@ def later(sim: str, home: str, seconds: float) -> None:
     from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # pylint: disable=import-outside-toplevel
 
     _AnsibleCollectionFinder(paths=[collections])._install()  # pylint: disable=protected-access
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore  # pylint: disable=import-outside-toplevel
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore  # pylint: disable=import-outside-toplevel
     from simulator.control import ControlClient  # pylint: disable=import-outside-toplevel
     from simulator.timewarp import warp  # pylint: disable=import-outside-toplevel
 

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from fleet import check_chains, counter, main, scan_paths, vault, write_inventory  # noqa: E402
 
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import FileTokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
 

@@ -4,7 +4,7 @@
 # each step of a move of one chain from the PostgreSQL store to a file store (issue 18, item 4). At every kill point
 # no store holds a copy that refreshes: a forced refresh against either store makes no token call and fails with the
 # message that names both stores and says to run the move again; running it again (or the reverse move) settles it
-# without a person. PREAUTH_OAUTH2_TEST_MOVE_PAUSE=<step>:<file> is a test-only seam of plugins/plugin_utils/_move.py:
+# without a person. PREAUTH_OAUTH2_TEST_MOVE_PAUSE=<step>:<file> is a test-only seam of plugins/plugin_utils/_flows/move.py:
 # the move writes its process id to <file> at that step and waits there, so the kill lands exactly there.
 migrate="$COLLECTION_ROOT/playbooks/store_migrate.yml"
 moving=strict-15

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from fleet import check_chains, counter, main, scan_paths, state, vault, write_inventory  # noqa: E402
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store  # noqa: E402
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._pgstore import STORE_URL_ENV, PgTokenStore  # noqa: E402
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.postgresql import STORE_URL_ENV, PgTokenStore  # noqa: E402
 from simulator.control import ControlClient  # noqa: E402
 from simulator.timewarp import shift_record  # noqa: E402
 
@@ -173,7 +173,7 @@ def rescue_is_ciphertext(path: str) -> None:
 
 
 def _side_state(record) -> str:
-    from ansible_collections.preauth.oauth2.plugins.plugin_utils._ownership import moving_mark
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.ownership import moving_mark
 
     if not record.exists:
         return "-"

@@ -18,7 +18,7 @@ from ansible.template import Templar
 
 from ansible_collections.preauth.oauth2.plugins.lookup import access_token
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import open_store
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._handover import handover
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.handover import handover
 from simulator.timewarp import warp
 from action_runner import pick
 from chains import VAULT, file_store_only, params, preauthenticate, stored
@@ -250,7 +250,7 @@ def test_check_mode_with_an_expired_token_fails_and_says_why(sim, exact, control
     assert control.state()["token_requests_total"] == calls
 
 
-# On PostgreSQL the marker waits for its until first (test__pgstore covers what happens then).
+# On PostgreSQL the marker waits for its until first (_store/test_postgresql.py covers what happens then).
 @file_store_only
 def test_check_mode_never_settles_a_lost_answer(sim, exact, control):
     later(exact, control, 24 * 86400)

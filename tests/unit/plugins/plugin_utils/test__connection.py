@@ -20,7 +20,8 @@ from ansible_collections.preauth.oauth2.plugins.action.token_refresh import Acti
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import new_client, http_client, open_store, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, FileTokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
 from chains import VAULT, begin, preauthenticate, stored, strict_params
 
 

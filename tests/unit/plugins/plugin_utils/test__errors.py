@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import StoreError, check_connection_name
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.vault import check_connection_name
 
 
 def test_the_named_connection_is_positional_so_a_connection_detail_stays_a_detail():
