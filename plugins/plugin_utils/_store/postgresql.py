@@ -55,7 +55,7 @@ try:
 except ImportError:  # pragma: no cover - a controller without the optional driver
     psycopg = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_URL_ENV = "PREAUTH_OAUTH2_STORE_URL"
 RESCUE_DIR_ENV = "PREAUTH_OAUTH2_RESCUE_DIR"
 DEFAULT_RESCUE_DIR = "~/.local/state/preauth.oauth2/rescue"
@@ -90,6 +90,53 @@ _SCHEMA_V1 = (
     "COMMENT ON TABLE preauth_oauth2_chain IS 'preauth.oauth2 token store: document is ansible-vault ciphertext; "
     "only facts with a valid mac are trusted, the other columns are informational copies'",
 )
+# Version 2: consent invitations and their landings (see _store/consent.py). The consent service's
+# database role gets column grants on these tables only (consent.grant_statements), never the chain.
+_SCHEMA_V2 = (
+    """CREATE TABLE preauth_oauth2_invitation (
+        id uuid PRIMARY KEY,
+        connection text NOT NULL CHECK (connection ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'),
+        token_sha256 text NOT NULL UNIQUE CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text,
+        expires_at timestamptz NOT NULL,
+        revoked_at timestamptz,
+        revoked_by text,
+        used_at timestamptz,
+        used_by jsonb,
+        landed_at timestamptz,
+        collected_at timestamptz,
+        invitee jsonb NOT NULL DEFAULT '{}'::jsonb,
+        request jsonb NOT NULL DEFAULT '{}'::jsonb
+    )""",
+    "CREATE INDEX preauth_oauth2_invitation_connection ON preauth_oauth2_invitation (connection, created_at)",
+    """CREATE TABLE preauth_oauth2_attempt (
+        state_sha256 text PRIMARY KEY CHECK (state_sha256 ~ '^[0-9a-f]{64}$'),
+        invitation uuid NOT NULL REFERENCES preauth_oauth2_invitation (id) ON DELETE CASCADE,
+        form jsonb NOT NULL DEFAULT '{}'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+    )""",
+    """CREATE TABLE preauth_oauth2_landing (
+        invitation uuid PRIMARY KEY REFERENCES preauth_oauth2_invitation (id) ON DELETE CASCADE,
+        connection text NOT NULL CHECK (connection ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'),
+        sealed bytea NOT NULL CHECK (octet_length(sealed) <= 65536),
+        consent jsonb NOT NULL DEFAULT '{}'::jsonb,
+        landed_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    """CREATE TABLE preauth_oauth2_landing_key (
+        id integer PRIMARY KEY CHECK (id = 1),
+        public_key text NOT NULL,
+        private_key text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    "COMMENT ON TABLE preauth_oauth2_invitation IS 'preauth.oauth2 consent invitations: only the SHA-256 of each link''s token is kept'",
+    "COMMENT ON TABLE preauth_oauth2_landing IS 'preauth.oauth2 landings: tokens sealed to preauth_oauth2_landing_key.public_key; "
+    "only a controller with the vault password opens them'",
+    "COMMENT ON TABLE preauth_oauth2_landing_key IS 'preauth.oauth2 landing key: private_key is ansible-vault ciphertext'",
+)
+# Each version's statements, applied in order under the schema lock by the first run that opens an older store.
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 # Any fixed 64-bit number names the schema lock; the per-connection leases hash their names.
 _SCHEMA_LOCK = 0x7072656175746832
 # store_id names rescue files and salts the facts' key: anything but a UUID is a changed table, not ours.
@@ -207,6 +254,7 @@ class PgTokenStore(VaultStore):
         self.rescue_dir = os.path.abspath(os.path.expanduser(rescue_dir or os.environ.get(RESCUE_DIR_ENV) or DEFAULT_RESCUE_DIR))
         self.connect_timeout = connect_timeout
         self.store_id: str | None = None
+        self.schema_version = 0
         self._local = threading.local()
         self._all: list[t.Any] = []
         self._all_lock = threading.Lock()
@@ -258,6 +306,8 @@ class PgTokenStore(VaultStore):
             self.store_id = self._schema(conn, create=write)
             if self.store_id is None:
                 return None
+        elif write and self.schema_version < SCHEMA_VERSION:
+            self._schema(conn, create=True)
         elif write and self._home_unrecorded:
             self._record_home(conn, self._here or self._place(conn))
         return conn
@@ -276,19 +326,26 @@ class PgTokenStore(VaultStore):
                 if version is None:
                     if not create:
                         return None
-                    for statement in _SCHEMA_V1:
-                        conn.execute(statement)
+                    for number in sorted(_MIGRATIONS):
+                        for statement in _MIGRATIONS[number]:
+                            conn.execute(statement)
                     store_id = str(uuid.uuid4())
                     conn.execute(
                         "INSERT INTO preauth_oauth2_meta (name, value) VALUES ('schema_version', %s), ('store_id', %s), ('home', %s)",
                         (str(SCHEMA_VERSION), store_id, _home_text(self._place(conn), time.time())),
                     )
+                    self.schema_version = SCHEMA_VERSION
                     return store_id
                 if not version.isdigit() or int(version) > SCHEMA_VERSION:
                     raise StoreError(
                         "the PostgreSQL token store %s has schema version %s, newer than this collection knows (%d); nothing was changed. "
                         "Upgrade preauth.oauth2 on this controller." % (self.location, version[:20], SCHEMA_VERSION)
                     )
+                # A read-only look at an older store reads its chains as they are; the first write migrates it.
+                self.schema_version = int(version)
+                if int(version) < SCHEMA_VERSION and create:
+                    self._migrate(conn, int(version))
+                    self.schema_version = SCHEMA_VERSION
                 found = rows.get("store_id")
                 if not isinstance(found, str) or not _STORE_ID.fullmatch(found):
                     raise StoreError(
@@ -304,6 +361,13 @@ class PgTokenStore(VaultStore):
                 "cannot use the PostgreSQL token store %s: %s. The role needs to own the database or have CREATE on its schema the first "
                 "time, then SELECT, INSERT, UPDATE, DELETE on preauth_oauth2_chain and preauth_oauth2_meta" % (self.location, self._reason(exc))
             ) from None
+
+    def _migrate(self, conn: t.Any, version: int) -> None:
+        """Bring an older schema up to SCHEMA_VERSION, inside the caller's transaction and schema lock."""
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[number]:
+                conn.execute(statement)
+        conn.execute("UPDATE preauth_oauth2_meta SET value = %s WHERE name = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- where the database lives (its home) -------------------------------------------------
 
