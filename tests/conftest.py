@@ -67,7 +67,7 @@ def pg_db(pg: PostgresServer) -> t.Iterator[str]:
 # Tests of what does not depend on ansible-core or the controller's Python (the test PostgreSQL server, the simulator,
 # the docs and their pages in a browser): make test runs them once, on the newest line, and sets
 # PREAUTH_TEST_CORE_INDEPENDENT=skip for the other lines, where they are counted as skipped with this reason.
-CORE_INDEPENDENT = ("test_pgserver.py", "docs/", "simulator/", "meta/test_import_graph.py")
+CORE_INDEPENDENT = ("test_pgserver.py", "docs/", "simulator/", "meta/test_import_graph.py", "plugins/plugin_utils/_consent/")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,7 +25,7 @@ DOCS = os.path.join(ROOT, "docs")
 RST_DIR = os.path.join(DOCS, "docsite", "rst")
 LABEL = "ansible_collections.preauth.oauth2.docsite.%s"
 # The guides in the order of the site's section, by file name without .md.
-GUIDES = ("exact-online-app", "deploy", "store", "awx", "monitoring", "security", "architecture", "sources")
+GUIDES = ("exact-online-app", "deploy", "store", "consent", "awx", "monitoring", "security", "architecture", "sources")
 UNDERLINE = {1: "=", 2: "-", 3: "^", 4: '"'}
 LANGUAGES = {"": "text", "sh": "shell", "console": "console", "yaml": "yaml", "yml": "yaml", "ini": "ini", "json": "json", "python": "python"}
 

@@ -23,7 +23,7 @@ DATA = os.path.join(ROOT, "playbooks", "vars", "variables.yml")
 PAGE = os.path.join(ROOT, "docs", "docsite", "rst", "playbooks.rst")
 LABEL = "ansible_collections.preauth.oauth2.docsite.playbooks"
 # The order of the page: the order a person meets them in.
-ORDER = ("preauthenticate", "deploy", "refresh", "status", "store_migrate")
+ORDER = ("preauthenticate", "invite", "deploy", "refresh", "status", "store_migrate")
 
 # What ansible-playbook returns (ansible.errors.ExitCode, the same in ansible-core 2.19 to 2.21).
 EXIT_CODES = (

@@ -9,7 +9,9 @@ import time
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request, group_args
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.report import collect, compare, prometheus_text, update_file
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.consent import overview
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 
 class ActionModule(PreauthAction):
@@ -45,6 +47,13 @@ class ActionModule(PreauthAction):
             missing = comparison["missing"]
         else:
             result["store_exists"] = store.exists()
+        if store.kind == "postgresql":
+            seen = overview(store, [c["connection"] for c in found] + missing)
+            result["invitations"] = {
+                name: dict(entry, open_until=iso(entry["open_until"]), last_consent=dict(entry["last_consent"], at=iso(entry["last_consent"]["at"]))
+                           if entry["last_consent"] else None)
+                for name, entry in seen.items()
+            }
         outcome = Outcome(result=result, carries_secrets=params["return_secrets"])
         outcome.warnings.extend("connection %s cannot be read, so it is reported as unreadable: %s" % (u["connection"], u["reason"]) for u in unreadable)
         # prometheus_text reads metadata fields only: secrets never reach the file or the result. It is returned

@@ -15,6 +15,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import Prea
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import DeferredSecret, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.refresh import Policy, Refresher
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invite import collect_many
 
 SHARED = ("store_dir", "store_url", "vault_id", "validate_certs", "ca_path", "timeout")
 
@@ -151,9 +152,11 @@ class ActionModule(PreauthAction):
             store = self.open_store(params)
             existed = store.exists()  # before a lock file or a schema is made
             adopted = self._adopt(store, request.check_mode) if params["adopt_store"] else None
+            # Consents that landed since the last run become the chains that are refreshed now.
+            landed = collect_many(store, [i for i in items if isinstance(i, Connection)], request.check_mode, hide=self.hide)
             refresher = Refresher(store, None if request.check_mode else client, policy, check_mode=request.check_mode)
             results = refresher.run_many(items, names, params["parallel"])
-        warnings = [w for r in results for w in r.warnings]
+        warnings = landed.warnings + [w for r in results for w in r.warnings]
         if adopted is not None:
             warnings.insert(0, adopted.pop("warning"))
         for chain in results:
@@ -187,6 +190,9 @@ class ActionModule(PreauthAction):
         }
         if params["connection"]:
             body.update({k: v for k, v in public[0].items() if k != "msg"})
+        if landed.result["collected"] or landed.result["landing_failures"]:
+            body["landings"] = landed.result
+            msg += "; %s %d landing(s) of consent invitations" % ("would import" if request.check_mode else "imported", len(landed.result["collected"]))
         if adopted is not None:
             body["adopted"] = adopted
         if counts["failed"] and params["fail_on_error"]:
@@ -200,7 +206,7 @@ class ActionModule(PreauthAction):
                 details["warnings"] = warnings
             raise PreauthError("%s. %s" % (msg, failed), **details)
         return Outcome(
-            changed=counts["refreshed"] > 0 or adopted is not None,
+            changed=counts["refreshed"] > 0 or adopted is not None or landed.changed,
             result=body,
             msg=msg,
             before={r.connection: r.before for r in results if r.before},

@@ -135,6 +135,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+invitations:
+  description:
+    - With the PostgreSQL store, per connection that has consent invitations (see M(preauth.oauth2.consent_invitation)) - C(open)
+      (how many are open), C(open_until) (the latest expiry of an open one), C(waiting) (consents whose landing was not imported
+      yet; M(preauth.oauth2.token_refresh) and M(preauth.oauth2.consent_invitation) import them) and C(last_consent) (when, which
+      invitation, and the name, e-mail and company the invitee gave).
+  returned: with the PostgreSQL store
+  type: dict
+  sample:
+    acme-nl:
+      open: 0
+      open_until: null
+      waiting: 0
+      last_consent: {"at": "2026-12-08T10:11:12Z", "invitation": "6f1c2a8e-0000-4000-8000-000000000000", "first_name": "Bea",
+                     "last_name": "Boekhouder", "email": "bea@client.example.com", "company": "Client B.V."}
 connections:
   description:
     - One entry per connection, sorted by RV(connections[].days_left), fewest first; connections whose refresh-token expiry

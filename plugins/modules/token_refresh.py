@@ -320,6 +320,14 @@ reauthorization_required:
   type: list
   elements: str
   sample: ["hr-nl"]
+landings:
+  description:
+    - With the PostgreSQL store, the landings of consent invitations (see M(preauth.oauth2.consent_invitation)) imported before the
+      refresh, one query for the whole run; C(collected) (connection, invitation, generation, refresh-token fingerprint, who consented)
+      and C(landing_failures) (connection, invitation, reason; such a landing is kept in the store and said in a warning).
+  returned: when a connection of the run had a landing
+  type: dict
+  sample: {"collected": [{"connection": "acme-nl", "invitation": "6f1c2a8e-0000-4000-8000-000000000000", "generation": 2}], "landing_failures": []}
 adopted:
   description: >-
     The file store's previous home (RV(adopted.from), V(null) when its home record was unreadable) and its new one

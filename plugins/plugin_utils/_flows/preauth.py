@@ -287,7 +287,7 @@ def complete(
             "%s. Nothing was stored." % conn.platform.no_refresh_token_hint
         )
     with store.locked(conn.name) as record:
-        generation = _store_chain(record, conn, tokens, audit, pending)
+        generation = store_chain(record, conn, tokens, audit, pending.get("state"))
         after = chain_summary(record)
     result = {
         "connection": conn.name,
@@ -313,7 +313,15 @@ def complete(
     return Outcome(changed=True, msg=msg, result=result, before=before, after=after)
 
 
-def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict[str, str], pending: dict[str, t.Any]) -> int:
+def store_chain(
+    record: Record, conn: Connection, tokens: TokenSet, audit: t.Mapping[str, t.Any], pending_state: str | None, event: str = "preauthenticated", **note: t.Any
+) -> int:
+    """Put a new chain in the record: a new generation owned by the controller, with ``audit`` as ``preauthenticated_by``.
+
+    Shared by the code exchange and the import of a consent landing. ``audit`` may say when (``at``);
+    the time of receipt otherwise. The pending attempt with ``pending_state`` is done with; ``note``
+    goes into the event (``invitation`` for a landing).
+    """
     data = record.data
     old = (data.get("tokens") or {}).get("refresh_fingerprint")
     generation = int(data.get("generation") or 0) + 1
@@ -329,8 +337,8 @@ def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict
         tokens.access_token, str(tokens.refresh_token), tokens.token_type, scope, received, access_life or None, refresh_life or None, None
     )
     data["preauthenticated_by"] = dict(
-        audit,
-        at=round(received, 3),
+        {"at": round(received, 3)},
+        **audit,
         controller_user=_controller_user(),
         controller_host=socket.gethostname(),
     )
@@ -338,9 +346,9 @@ def _store_chain(record: Record, conn: Connection, tokens: TokenSet, audit: dict
     data["reauthorization_required"] = None
     data["last_error"] = None
     data.pop("moved_to", None)  # a new chain preauthenticated here: this store holds it, no tombstone any more
-    if (data.get("pending") or {}).get("state") == pending["state"]:
+    if pending_state is not None and (data.get("pending") or {}).get("state") == pending_state:
         data.pop("pending", None)
-    record.add_event("preauthenticated", received, generation=generation, fingerprint=fingerprint(tokens.refresh_token), replaced=old)
+    record.add_event(event, received, generation=generation, fingerprint=fingerprint(tokens.refresh_token), replaced=old, **note)
     return generation
 
 

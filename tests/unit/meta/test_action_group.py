@@ -85,6 +85,12 @@ TASKS = [
     {"name": "token_move", "preauth.oauth2.token_move": {"to_store_dir": "{{ other_store }}"}, "check_mode": True, "register": "move"},
     {"name": "token_revoke", "preauth.oauth2.token_revoke": ACME, "check_mode": True, "register": "revoke"},
     {"name": "invantive_settings", "preauth.oauth2.invantive_settings": {"connections": [], "host": "localhost"}, "register": "plan"},
+    {
+        "name": "consent_invitation",
+        "preauth.oauth2.consent_invitation": dict(ACME, state="list"),
+        "register": "invitation",
+        "failed_when": "invitation.msg is not search('consent invitations need the PostgreSQL token store')",
+    },
 ]
 GROUP_DEFAULTS = {
     "store_dir": "{{ store }}",

@@ -17,7 +17,7 @@ import yaml
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows import preauth as _preauth
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PLAYBOOKS = ("deploy", "preauthenticate", "refresh", "status", "store_migrate")
+PLAYBOOKS = ("deploy", "invite", "preauthenticate", "refresh", "status", "store_migrate")
 VARIABLES = os.path.join(ROOT, "playbooks", "vars", "variables.yml")
 # The inventory's connections, for the variables that name connections of the inventory (only names: nothing is called).
 CONNECTIONS = [

@@ -8,7 +8,7 @@ One playbook per module (or lookup), made from its EXAMPLES block. The example t
    ``https://start.exactonline.XX`` in an ``ansible.builtin.uri`` URL becomes ``<simulator>/XX``;
 2. the test store: ``/srv/preauth/tokens`` becomes the run's own token store, which is also the default
    for examples that name none (the environment variable ``PREAUTH_OAUTH2_STORE_DIR``, as documented);
-3. token_move's PostgreSQL URI ``postgresql://preauth@db.example.com/...`` becomes a throw-away PostgreSQL
+3. token_move's and consent_invitation's PostgreSQL URI ``postgresql://preauth@db.example.com/...`` becomes a throw-away PostgreSQL
    server's (tests/pgserver.py, started for that block; its password in ``PGPASSWORD``, as documented);
 4. any other absolute path in a module option (``path``, ``prometheus_file``) is moved under the run's
    own root directory (``/etc/preauth/x`` -> ``<work>/root/etc/preauth/x``); sealed_file's host key
@@ -67,6 +67,7 @@ ORDER = [
     "invantive_settings",
     "token_handover",
     "token_move",
+    "consent_invitation",
     "token_revoke",
     "sealed_file",
 ]
@@ -86,6 +87,8 @@ EXPECTED: dict[str, dict[int, bool]] = {
     "token_handover": {1: True, 2: True},
     # crm goes to PostgreSQL and back: each move changes once, and nothing on its second run.
     "token_move": {1: True, 2: True},
+    # The service's role gets its rights (changed), an invitation is made, then revoked.
+    "consent_invitation": {1: True, 2: True, 4: True},
     "token_revoke": {1: True, 2: True},
     "sealed_file": {1: True, 2: True, 3: True},
 }
@@ -342,7 +345,15 @@ def main(sim: str, work: str) -> None:
             helper.start()
         if name == "token_info":
             warp(24 * 86400, control, FileTokenStore(os.path.join(work, "tokens"), vault(work)))
-        if name == "token_move":
+        if name == "consent_invitation":
+            with PostgresServer() as server:
+                with server.admin_connect() as admin:
+                    admin.execute("CREATE ROLE preauth_consent LOGIN")
+                _PG["url"] = server.url
+                results = run_block(name, sim, work, dict(extra, **server.env))
+                if "link" not in results["2"]["keys"]:
+                    raise SystemExit("consent_invitation: the invitation example returned no link")
+        elif name == "token_move":
             with PostgresServer() as server:
                 _PG["url"] = server.url
                 results = run_block(name, sim, work, dict(extra, **server.env))
