@@ -13,17 +13,29 @@
    moved into it with store_migrate.yml, the file store's tombstones refuse a refresh, both
    controllers run refresh.yml at the same moment, the simulator's counters show that each chain
    was refreshed once and none revoked, and status.yml on the second controller shows them;
-11. the simulator looks for every secret it issued or holds in what the demo printed and wrote.
+11. the person who consents is somewhere else: the database's administrator makes the consent service's
+   own role, the store's owner grants it its rights (consent_invitation's service_role), the consent
+   service (plugins/plugin_utils/_consent) starts as its own process on 127.0.0.1 with that role and an
+   apps file, playbooks/invite.yml prints a link for a new Exact Online connection, a scripted invitee
+   in headless chromium (Playwright) opens it, fills in the form in Dutch, signs in at the simulator with
+   two-step verification and sees the success page (screenshots in the workspace's consent/screenshots),
+   then refresh.yml on the other controller imports the landing and status.yml shows the chain and who
+   consented;
+12. the simulator looks for every secret it issued or holds in what the demo printed and wrote, the
+   consent service's log among it, and the demo looks for the link token (only in the invite playbook's
+   line with the link) and the service role's password.
 
 Everything runs against the simulator; the client secrets and the vault password are fake demo
 values, the secrets kept in a real ansible-vault file. Nothing leaves this machine.
 
 Everything the demo writes stays in its workspace, build/demo of the checkout, or the directory
 given with --workspace DIR (or PREAUTH_DEMO_WORKSPACE=DIR, e.g. make demo PREAUTH_DEMO_WORKSPACE=~/x):
-the stand-in host's sealed files, runner and health records, Ansible's temporary files and the
-controllers' homes. The exceptions are what must be elsewhere: the runner's run directory on a
-memory file system (a private directory under /dev/shm, removed at the end) and, as root, the
-PostgreSQL server's files in the temporary directory (its user cannot enter the workspace).
+the stand-in host's sealed files, runner and health records, Ansible's temporary files, the
+controllers' homes and the consent service's files, log and screenshots. The exceptions are what
+must be elsewhere: the runner's run directory on a memory file system (a private directory under
+/dev/shm, removed at the end), as root the PostgreSQL server's files in the temporary directory (its
+user cannot enter the workspace), and the invitee's chromium profile, Playwright's temporary one,
+removed when the browser closes (it is the invitee's browser, elsewhere).
 """
 
 from __future__ import annotations
@@ -33,12 +45,14 @@ import json
 import os
 import re
 import io
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import typing as t
 import urllib.request
+from secrets import token_urlsafe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -49,7 +63,7 @@ from simulator.control import SimulatorProcess  # noqa: E402
 from simulator.person import Person  # noqa: E402
 from simulator.timewarp import warp  # noqa: E402
 
-from pgserver import PostgresServer, PostgresServerError  # noqa: E402
+from pgserver import PostgresServer, PostgresServerError, free_port  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 DEFAULT_WORK = os.path.join(ROOT, "build", "demo")
@@ -137,10 +151,11 @@ def echo(chunk: bytes) -> None:
 
 def shown(command: list[str]) -> str:
     """A command line as the demo prints it: paths relative to the checkout."""
-    return " ".join(c.replace(ROOT + os.sep, "") for c in command)
+    return " ".join(shlex.quote(c.replace(ROOT + os.sep, "")) for c in command)
 
 
-def run_visibly(command: list[str], env: dict[str, str]) -> None:
+def run_visibly(command: list[str], env: dict[str, str]) -> str:
+    """Run a command, its standard output shown line by line; returns that output."""
     say("    $ " + shown(command))
     done = subprocess.run(command, env=dict(env, ANSIBLE_NOCOLOR="1"), capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
@@ -148,6 +163,7 @@ def run_visibly(command: list[str], env: dict[str, str]) -> None:
             say("    | " + line)
     if done.returncode != 0:
         raise SystemExit("the playbook failed (exit code %d): %s" % (done.returncode, done.stderr[-500:]))
+    return done.stdout
 
 
 def masked_view(password: str, store: str, env: dict[str, str]) -> list[str]:
@@ -411,8 +427,8 @@ def with_pg_password(server: PostgresServer, action: t.Callable[[], t.Any]) -> t
         del os.environ["PGPASSWORD"]
 
 
-def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str, str], server: PostgresServer) -> None:
-    """Step 10: two controllers, one PostgreSQL store; each chain is refreshed once however both run."""
+def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str, str], server: PostgresServer) -> tuple[dict[str, str], dict[str, str]]:
+    """Step 10: two controllers, one PostgreSQL store; each chain is refreshed once however both run. Returns their environments."""
     inventory = shared_inventory(base)
     version = os.path.basename(os.path.dirname(server.bindir))
     say("    a throw-away PostgreSQL %s server (tests/pgserver.py) runs on 127.0.0.1:%d, its files in %s" % (
@@ -506,10 +522,348 @@ def shared_store(control: t.Any, base: str, work: dict[str, str], env: dict[str,
     say()
     say("    playbooks/status.yml on controller b, which never preauthenticated anything, shows both chains:")
     run_visibly(playbook + [os.path.join(ROOT, "playbooks", "status.yml")] + common, env_b)
+    return env_a, env_b
+
+
+# Step 11: the person who consents is somewhere else.
+CONSENT_ROLE = "preauth_consent"
+CONSENT_CONNECTION = "retail-nl"
+# Who the invitee is, as she types it into the consent form (the e-mail comes prefilled from the invitation).
+INVITEE = {
+    "first_name": "Bea",
+    "last_name": "Boekhouder",
+    "job_title": "Hoofd administratie",
+    "email": "bea.boekhouder@acme-retail.example",
+    "company": "Acme Retail B.V.",
+}
+OPERATOR = {"company": "Example Accountants B.V.", "contact": "support@example-accountants.test"}
+# What the leak check looks for besides the simulator's secrets: kind -> values (the link token, the service role's password).
+CONSENT_SECRETS: dict[str, list[str]] = {}
+# Files that hold a secret by design, left out of the leak check: the consent service's client secret file.
+LEAK_EXCLUDE: list[str] = []
+
+
+class ConsentService:
+    """The consent service as its own process (python -m ..._consent), its output in a log file of the workspace."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: str, url: str) -> None:
+        self.command, self.env, self.log, self.url = command, env, log, url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ConsentService:
+        import time
+        import urllib.error
+
+        with open(self.log, "ab") as handle:
+            self.proc = subprocess.Popen(
+                self.command, env=self.env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, cwd=os.path.dirname(self.log)
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit("the consent service stopped at once (exit code %d):\n%s" % (self.proc.returncode, self.tail()))
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=2).close()
+                return self
+            except urllib.error.HTTPError:
+                return self  # it answers (404 for /): it is up
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("the consent service did not answer within 30 s:\n%s" % self.tail())
+
+    def tail(self, lines: int = 20) -> str:
+        with open(self.log, encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def consent_missing() -> str | None:
+    """Why the consent scene cannot run here, or None."""
+    import importlib.util
+
+    lacking = [name for name in ("flask", "waitress", "playwright") if importlib.util.find_spec(name) is None]
+    if lacking:
+        return "this Python (%s) lacks %s: tools/bootstrap.sh new installs them with ansible-core 2.21, which needs Python 3.12 or newer" % (
+            sys.executable, ", ".join(lacking))
+    if shutil.which("chromium") is None:
+        return "Debian's chromium is missing: tools/system-deps.sh demo installs it"
+    return None
+
+
+def consent_inventory(base: str, service_url: str) -> str:
+    """The shared inventory of step 10 with one more Exact Online connection, retail-nl, and the consent service's address."""
+    with open(os.path.join(WORK, "shared.yml"), encoding="utf-8") as handle:
+        inventory = json.load(handle)
+    group = inventory["all"]["vars"]
+    group["preauth_connections"].append(
+        {
+            "name": CONSENT_CONNECTION,
+            "platform": "exact_online",
+            "country": "nl",
+            "base_url": base + "/nl",
+            "client_id": DEFAULT_CONFIG["clients"][0]["client_id"],
+            "client_secret": "{{ demo_exact_secret }}",
+            "app_name": "Example Accountants Reporting",
+            # The consent service's callback, registered with the app beside the one the controller uses.
+            "redirect_uri": service_url + "/callback",
+        }
+    )
+    group["preauth_consent_service_url"] = service_url
+    group["preauth_operator"] = OPERATOR
+    path = os.path.join(WORK, "consent.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(inventory, handle, indent=2)
+    return path
+
+
+def invitee_in_browser(link: str, shots: str) -> None:
+    """A scripted invitee in headless chromium (Debian's, through Playwright): the invitation, the form, the sign-in, the result."""
+    from playwright.sync_api import sync_playwright
+
+    from simulator.totp import totp
+
+    user = DEFAULT_CONFIG["users"][0]
+    os.makedirs(shots, mode=0o700, exist_ok=True)
+    taken: list[str] = []
+
+    def shot(page: t.Any, name: str) -> None:
+        path = os.path.join(shots, name + ".png")
+        page.screenshot(path=path, full_page=True)
+        taken.append(os.path.basename(path))
+
+    def tell(text: str) -> None:
+        say("    [invitee] " + text)
+
+    with sync_playwright() as playwright:
+        # No sandbox: the demo may run as root, where chromium's sandbox refuses to start. Playwright's profile is temporary.
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"], headless=True)
+        try:
+            context = browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"}, viewport={"width": 1000, "height": 900})
+            context.set_default_timeout(20000)
+            page = context.new_page()
+            tell("Bea Boekhouder, bookkeeper of Acme Retail B.V., opens the link from her e-mail (headless chromium, Dutch)")
+            page.goto(link)
+            page.wait_for_selector("html[lang=nl]")
+            say("    page 1, the consent service's invitation:  %s" % page.inner_text("h1"))
+            say("        %s" % page.inner_text("#who"))
+            say("        %s" % page.inner_text("#contact"))
+            say("        the e-mail is prefilled from the invitation: %s" % page.input_value("#email"))
+            shot(page, "1-uitnodiging")
+            for field in ("first_name", "last_name", "job_title", "email", "company"):
+                if page.input_value("#" + field) != INVITEE[field]:
+                    page.fill("#" + field, INVITEE[field])
+            page.check("#consent")
+            typed = ", ".join("%s %s" % (page.inner_text("label[for=%s]" % f).strip(), INVITEE[f]) for f in ("first_name", "last_name", "job_title", "company"))
+            tell("types %s; ticks \"%s\"" % (typed, page.inner_text("label.check").strip()))
+            shot(page, "2-formulier-ingevuld")
+            tell("presses \"%s\"" % page.inner_text("#continue").strip())
+            with page.expect_navigation(url="**/api/oauth2/auth**"):
+                page.click("#continue")
+            page.wait_for_selector("form#login")
+            say("    page 2, the platform's sign-in (the simulator's Exact Online, %s):  %s" % (page.url.split("/api/")[0], page.inner_text("h1")))
+            page.fill("form#login input[name=username]", user["username"])
+            page.fill("form#login input[name=password]", user["password"])
+            shot(page, "3-exact-online-inloggen")
+            tell("signs in with her own user name %s and password (the consent service never sees them)" % user["username"])
+            with page.expect_navigation():
+                page.click("form#login button")
+            page.wait_for_selector("form#mfa")
+            say("    page 3, two-step verification:  %s" % page.inner_text("h1"))
+            page.fill("form#mfa input[name=totp]", totp(user["totp_secret"]))
+            shot(page, "4-tweestapsverificatie")
+            tell("types the six-digit code her authenticator app shows")
+            with page.expect_navigation():
+                page.click("form#mfa button")
+            page.wait_for_selector("form#consent")
+            say("    page 4, the platform asks for consent:  %s" % page.inner_text("h1"))
+            shot(page, "5-exact-online-toestemming")
+            tell("presses Allow; Exact Online sends her browser back to the consent service with a code, which it exchanges at once")
+            with page.expect_navigation(url="**/p/success"):
+                page.click("form#consent button[value=allow]")
+            say("    page 5, the consent service's result:  %s" % page.inner_text("h1"))
+            say("        %s" % " ".join(text.strip() for text in page.locator("main p").all_inner_texts()))
+            shot(page, "6-gelukt")
+            if "toegang gegeven" not in page.inner_text("main"):
+                raise SystemExit("the consent service did not show its success page: a bug to report")
+            context.close()
+        finally:
+            browser.close()
+    say("    screenshots of each page: %s/ (%s)" % (here(shots), ", ".join(taken)))
+
+
+def consent_elsewhere(
+    control: t.Any, base: str, work: dict[str, str], server: PostgresServer, env_a: dict[str, str], env_b: dict[str, str], running: list[ConsentService]
+) -> None:
+    """Step 11: an invitation, a consent service of its own, an invitee in a browser elsewhere; refresh imports, status shows.
+
+    The service it starts goes into ``running``, which the caller stops at the end, also when a line here fails."""
+    from psycopg import sql
+
+    why = consent_missing()
+    if why:
+        say("    skipped: %s" % why)
+        return
+    directory = os.path.join(WORK, "consent")
+    os.makedirs(directory, mode=0o700)
+    port = free_port()
+    service_url = "http://127.0.0.1:%d" % port
+    inventory = consent_inventory(base, service_url)
+    say("    The bookkeeper of a client, Acme Retail B.V., holds its Exact Online login and the phone with its two-step code;")
+    say("    she is not at the controller. The operator invites her to the new connection %s through a link to the consent" % CONSENT_CONNECTION)
+    say("    service, a small web service of the collection that shares only the PostgreSQL store with the controllers.")
+    say("    (%s: step 10's inventory with %s, preauth_consent_service_url and preauth_operator)" % (here(inventory), CONSENT_CONNECTION))
+
+    say()
+    say("    1. The database's administrator makes the service's own login role (as PostgreSQL's superuser):")
+    password = token_urlsafe(24)
+    CONSENT_SECRETS["consent service's database password"] = [password]
+    with server.admin_connect() as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(CONSENT_ROLE), sql.Literal(password)))
+        admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier("preauth"), sql.Identifier(CONSENT_ROLE)))
+    say("    | CREATE ROLE %s LOGIN PASSWORD '********';  -- generated for this run" % CONSENT_ROLE)
+    say("    | GRANT CONNECT ON DATABASE preauth TO %s;" % CONSENT_ROLE)
+
+    say()
+    say("    2. The store's owner (controller a, with the vault password) grants it exactly what the service needs, with the")
+    say("       module preauth.oauth2.consent_invitation's option service_role (which also makes the store's landing key):")
+    realm = control.realms()["nl"]
+    client = DEFAULT_CONFIG["clients"][0]
+    grant = [
+        os.path.join(BIN, "ansible"), "localhost", "-i", inventory, "--vault-password-file", work["password"],
+        "-m", "preauth.oauth2.consent_invitation",
+        "-a", "connection=%s platform=exact_online country=nl base_url=%s/nl client_id=%s service_role=%s state=list" % (
+            CONSENT_CONNECTION, base, client["client_id"], CONSENT_ROLE),
+    ]
+    run_visibly(grant, env_a)
+
+    say()
+    say("    3. Exact Online's app registration gets the service's callback %s/callback as a second redirect URI;" % service_url)
+    say("       the consent service runs as its own process with the restricted role, an apps file and a secret file:")
+    # The simulator's app, as before, with one more redirect URI (the App Center's "add a redirect URI").
+    control.add_client(**dict(client, redirect_uris=client["redirect_uris"] + [service_url + "/callback"]))
+    secret_file = os.path.join(directory, "exact-client-secret")
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(client["client_secret"] + "\n")
+    LEAK_EXCLUDE.append(secret_file)
+    key_file = os.path.join(directory, "service-key")
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token_urlsafe(48) + "\n")
+    apps_file = os.path.join(directory, "apps.json")
+    # A relative secret_file is found beside the apps file (or in systemd's credentials directory, as the role deploys it).
+    entry = {"secret_file": "exact-client-secret", "platform": "exact_online", "authorize_url": realm["authorize"], "token_url": realm["token"]}
+    apps = {client["client_id"]: entry}
+    with open(apps_file, "w", encoding="utf-8") as handle:
+        json.dump({"apps": apps}, handle, indent=2)
+    say("    %s (the secret file beside it holds the app's fake client secret, mode 0600):" % here(apps_file))
+    for line in json.dumps({"apps": apps}, indent=2).splitlines():
+        say("    | " + line)
+    database_url = "postgresql://%s@127.0.0.1:%d/preauth" % (CONSENT_ROLE, server.port)
+    command = [
+        sys.executable, "-m", "ansible_collections.preauth.oauth2.plugins.plugin_utils._consent",
+        "--listen", "127.0.0.1:%d" % port, "--public-url", service_url, "--database-url", database_url,
+        "--apps", apps_file, "--secret-key-file", key_file, "--insecure-cookies",
+    ]
+    log = os.path.join(directory, "service.log")
+    # A clean environment, as a service manager gives: the collection on the path, the role's password in PGPASSWORD.
+    service_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": directory, "PGPASSWORD": password}
+    service_env["PYTHONPATH"] = os.path.join(ROOT, "build", "collections")
+    say("    $ PGPASSWORD=******** PYTHONPATH=build/collections " + shown(command) + " >" + here(log) + " 2>&1 &")
+    service = ConsentService(command, service_env, log, service_url)
+    running.append(service)  # main() stops it, whatever fails below
+    service.start()
+    started = [line for line in service.tail().splitlines() if " consent service on " in line]
+    say("    | (%s) %s" % (here(log), started[-1].split(" ", 2)[-1] if started else "(no start line)"))
+    say("    (plain http and --insecure-cookies only because it listens on 127.0.0.1; a real one is behind an HTTPS proxy)")
+
+    say()
+    say("    4. The operator invites her; the playbook prints the link once (it works once, for 7 days):")
+    invite = [os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.invite", "-i", inventory, "--vault-password-file", work["password"]]
+    invite += ["-e", "@" + work["secrets"], "-e", "preauth_connection=" + CONSENT_CONNECTION, "-e", "preauth_invitee_email=" + INVITEE["email"]]
+    invite += ["-e", '{"preauth_invitee":{"language":"nl"}}']
+    output = run_visibly(invite, env_a)
+    found = sorted(set(re.findall(r"%s/i/([A-Za-z0-9_-]{16,128})" % re.escape(service_url), output)))
+    if len(found) != 1:
+        raise SystemExit("the invite playbook did not print one link: a bug to report")
+    token = found[0]
+    CONSENT_SECRETS["invitation link token"] = [token]
+    lines = [line for line in output.splitlines() if token in line]
+    if len(lines) != 1:
+        raise SystemExit("the invite playbook printed the link token on %d lines, not one: a bug to report" % len(lines))
+    say("    (the operator sends it by e-mail to her alone: the link is a bearer credential; the store keeps only its SHA-256)")
+
+    say()
+    say("    5. Elsewhere, the invitee follows the link:")
+    before = control.state()
+    invitee_in_browser(service_url + "/i/" + token, os.path.join(directory, "screenshots"))
+    after = control.state()
+    say("    the consent service exchanged the code (token calls: %d), sealed the chain to the store's landing key, whose private" % (
+        after["token_calls_total"] - before["token_calls_total"]))
+    say("    half only a controller with the vault password opens, and left it in the store; it cannot read a chain itself")
+
+    say()
+    say("    6. On controller b, the next scheduled refresh imports the landing as the chain of %s:" % CONSENT_CONNECTION)
+    common = ["-i", inventory, "--vault-password-file", work["password"], "-e", "@" + work["secrets"]]
+    run_visibly([os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.refresh"] + common, env_b)
+    say()
+    say("    7. status shows the new chain and who consented:")
+    output = run_visibly([os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.status"] + common, env_b)
+    if "%s %s" % (INVITEE["first_name"], INVITEE["last_name"]) not in output or not re.search(r"\b%s\s+exact_online\s+controller" % CONSENT_CONNECTION, output):
+        raise SystemExit("status.yml does not show %s's chain with the invitee's name: a bug to report" % CONSENT_CONNECTION)
+
+
+def scan_consent_secrets(paths: list[str], transcript: str) -> tuple[int, list[dict[str, str]]]:
+    """Look for CONSENT_SECRETS (which the simulator does not know) as the simulator's scan looks for its own: raw,
+    URL-encoded, JSON-escaped. The link token may be in the transcript once: the invite playbook's line with the link."""
+    import stat
+    import urllib.parse
+
+    needles = []
+    for kind, values in CONSENT_SECRETS.items():
+        for value in values:
+            once = urllib.parse.quote(value, safe="")
+            for variant in {value, once, urllib.parse.quote(once, safe=""), json.dumps(value)[1:-1], urllib.parse.quote_plus(value)}:
+                needles.append((kind, variant.encode("utf-8")))
+    tokens = CONSENT_SECRETS.get("invitation link token", [])
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            files.extend(os.path.join(root, n) for root, _dirs, names in os.walk(path) for n in names)
+        elif os.path.isfile(path):
+            files.append(path)
+    leaks: list[dict[str, str]] = []
+    scanned = 0
+    for name in files:
+        info = os.lstat(name)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 64 * 1024 * 1024:
+            continue
+        with open(name, "rb") as handle:
+            content = handle.read()
+        scanned += 1
+        if name == transcript and tokens:
+            # The one allowed place: the invite playbook's debug line that shows the link, exactly once.
+            lines = [line for line in content.splitlines() if any(token.encode() in line for token in tokens)]
+            allowed = len(lines) == 1 and re.fullmatch(rb'\s+\| +"http://127\.0\.0\.1:\d+/i/[A-Za-z0-9_-]+",?', lines[0]) is not None
+            if allowed and content.count(tokens[0].encode()) == 1:
+                content = content.replace(tokens[0].encode(), b"")
+        kinds = sorted({kind for kind, needle in needles if needle in content})
+        leaks.extend({"path": name, "kind": kind} for kind in kinds)
+    return scanned, leaks
 
 
 def leak_check(control: t.Any, server: PostgresServer | None, runtime: str | None) -> bool:
-    """Step 11: the simulator looks for every secret it issued or holds in everything the demo printed and wrote."""
+    """Step 12: the simulator looks for every secret it issued or holds in everything the demo printed and wrote;
+    the demo itself looks for the invitation's link token and the consent service's database password."""
     transcript = os.path.join(WORK, "transcript.txt")
     with open(transcript, "w", encoding="utf-8") as handle:
         handle.writelines(TRANSCRIPT)
@@ -518,14 +872,21 @@ def leak_check(control: t.Any, server: PostgresServer | None, runtime: str | Non
         paths += [server.datadir, server.logfile]
     if runtime is not None and os.path.isdir(runtime):
         paths.append(runtime)
-    report = control._call("POST", "/_sim/scan", {"paths": paths})
+    report = control._call("POST", "/_sim/scan", {"paths": paths, "exclude": LEAK_EXCLUDE})
+    scanned, ours = scan_consent_secrets(paths, transcript)
+    leaks = report["leaks"] + ours
     say("    looked for %d secret values (client secrets, password, TOTP secret, codes, PKCE verifiers, access and refresh" % report["values"])
     say("    tokens) in %d files: this printout with every playbook's full output (%s/transcript.txt), the workspace" % (report["files"], workspace_shown()))
     say("    with both controllers' homes, the PostgreSQL server's data files and log")
-    for leak in report["leaks"]:
+    if CONSENT_SECRETS:
+        say("    and the consent service's log (%s/consent/service.log), its files and the invitee's screenshots; left out:" % workspace_shown())
+        say("    %s, the service's client secret file, which holds the secret by design" % ", ".join(here(p) for p in LEAK_EXCLUDE))
+        say("    the demo looked for the %s in the same %d files:" % (" and the ".join(sorted(CONSENT_SECRETS)), scanned))
+        say("    the link token may be only in the one line of the transcript where the invite playbook printed the link")
+    for leak in leaks:
         say("    LEAK: %s in %s" % (leak["kind"], leak["path"]))
-    say("    %s" % ("found none" if not report["leaks"] else "%d leak(s): a bug to report" % len(report["leaks"])))
-    return not report["leaks"]
+    say("    %s" % ("found none" if not leaks else "%d leak(s): a bug to report" % len(leaks)))
+    return not leaks
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -547,6 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     process = SimulatorProcess(control=True)
     control = process.start()
     server: PostgresServer | None = None
+    consent: list[ConsentService] = []
     runtime: str | None = None
     try:
         base = process.base_url
@@ -675,12 +1037,17 @@ def main(argv: list[str] | None = None) -> int:
 
         step(10, "A second controller: the chains shared through a PostgreSQL token store (store_url)")
         server = start_postgres()
-        shared_store(control, base, work, env, server)
+        env_a, env_b = shared_store(control, base, work, env, server)
 
-        step(11, "Nothing secret in what the demo printed or wrote")
+        step(11, "The person who consents is somewhere else: an invitation, the consent service, refresh imports the consent")
+        consent_elsewhere(control, base, work, server, env_a, env_b, consent)
+
+        step(12, "Nothing secret in what the demo printed or wrote")
         if not leak_check(control, server, runtime):
             return 1
     finally:
+        for service in consent:
+            service.stop()
         if server is not None:
             server.cleanup()
         process.stop()
@@ -689,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
         if HOST_BASE_TEMPORARY:
             shutil.rmtree(HOST_BASE, ignore_errors=True)
     say()
-    say("demo finished; the simulator and the PostgreSQL server have stopped (workspace: %s)" % workspace_shown())
+    say("demo finished; the simulator, the consent service and the PostgreSQL server have stopped (workspace: %s)" % workspace_shown())
     return 0
 
 

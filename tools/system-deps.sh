@@ -22,6 +22,7 @@ want make has make
 want git has git
 want curl has curl                                 # integration targets talk to the simulator
 want postgresql has_initdb                         # the PostgreSQL token store's tests; the demo's shared store
+want chromium has chromium                         # pages in a real browser: tests/unit/docs, the consent service's tests, the demo's invitee
 if [ "$what" = test ]; then
     want shellcheck has shellcheck                 # ansible-test sanity: shellcheck
     want openssh-server has sshd                   # the SSH test host for deployment tests
@@ -32,7 +33,10 @@ if [ "$what" = test ]; then
     want util-linux bash -c 'command -v setsid && command -v findmnt && command -v setpriv'
     want mount has mount                           # the runner mounts a tmpfs on /run/preauth
     want passwd has useradd                        # the SSH test host's users
-    want chromium has chromium                     # tests/unit/docs: the redirect relay page in a real browser
+    # The consent_service role's packages on the SSH test host (the role installs them; here they are ready before it runs)
+    for module in flask waitress psycopg requests yaml; do
+        want "python3-$module" /usr/bin/python3 -c "import $module"
+    done
 fi
 # sort -u: one package may be named twice above
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sed '/^$/d' | sort -u)

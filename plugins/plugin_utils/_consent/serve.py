@@ -78,8 +78,12 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def make_server(app: t.Any, host: str, port: int, threads: int = THREADS) -> t.Any:
-    """A waitress server (not yet running: call ``run()``); ``effective_port`` is the port it got."""
+def make_server(app: t.Any, host: str, port: int, threads: int = THREADS, trusted_proxy: bool = False) -> t.Any:
+    """A waitress server (not yet running: call ``run()``); ``effective_port`` is the port it got.
+
+    Waitress removes X-Forwarded-For before the application sees it unless told otherwise; with ``trusted_proxy``
+    (the service behind the operator's own proxy) it is kept, for the application's ``address()`` to read.
+    """
     if not HAS_WAITRESS:
         raise PreauthError("the consent service needs the Python package waitress: pip install waitress")
     return waitress.create_server(
@@ -93,6 +97,7 @@ def make_server(app: t.Any, host: str, port: int, threads: int = THREADS) -> t.A
         max_request_body_size=64 * 1024,
         max_request_header_size=32 * 1024,
         expose_tracebacks=False,
+        clear_untrusted_proxy_headers=not trusted_proxy,
     )
 
 
@@ -131,7 +136,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             secure_cookies=not args.insecure_cookies,
         )
         db = ConsentDb(read_database_url(args.database_url, args.database_url_file), size=max(1, args.threads))
-        server = make_server(create_app(config, db), host, port, max(1, min(args.threads, 64)))
+        server = make_server(create_app(config, db), host, port, max(1, min(args.threads, 64)), trusted_proxy=args.trusted_proxy)
     except PreauthError as exc:
         log.error("%s", exc.msg)
         return 2
