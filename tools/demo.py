@@ -14,7 +14,7 @@
    controllers run refresh.yml at the same moment, the simulator's counters show that each chain
    was refreshed once and none revoked, and status.yml on the second controller shows them;
 11. the person who consents is somewhere else: the database's administrator makes the consent service's
-   own role, the store's owner grants it its rights (consent_invitation's service_role), the consent
+   own role, the store's owner grants it its rights (invite.yml's preauth_consent_service_role), the consent
    service (plugins/plugin_utils/_consent) starts as its own process on 127.0.0.1 with that role and an
    apps file, playbooks/invite.yml prints a link for a new Exact Online connection, a scripted invitee
    in headless chromium (Playwright) opens it, fills in the form in Dutch, signs in at the simulator with
@@ -734,15 +734,12 @@ def consent_elsewhere(
 
     say()
     say("    2. The store's owner (controller a, with the vault password) grants it exactly what the service needs, with the")
-    say("       module preauth.oauth2.consent_invitation's option service_role (which also makes the store's landing key):")
+    say("       invite playbook's preauth_consent_service_role (which also makes the store's landing key):")
     realm = control.realms()["nl"]
     client = DEFAULT_CONFIG["clients"][0]
-    grant = [
-        os.path.join(BIN, "ansible"), "localhost", "-i", inventory, "--vault-password-file", work["password"],
-        "-m", "preauth.oauth2.consent_invitation",
-        "-a", "connection=%s platform=exact_online country=nl base_url=%s/nl client_id=%s service_role=%s state=list" % (
-            CONSENT_CONNECTION, base, client["client_id"], CONSENT_ROLE),
-    ]
+    grant = [os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.invite", "-i", inventory, "--vault-password-file", work["password"]]
+    grant += ["-e", "@" + work["secrets"], "-e", "preauth_connection=" + CONSENT_CONNECTION, "-e", "preauth_consent_service_role=" + CONSENT_ROLE]
+    grant += ["-e", "preauth_invitation_state=list"]
     run_visibly(grant, env_a)
 
     say()

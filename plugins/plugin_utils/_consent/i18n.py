@@ -26,6 +26,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "invite_who": "{company} asks you to allow the app {app} to keep access to {platform} ({country}) on their behalf.",
         "invite_contact": "Questions? Contact {contact}.",
         "invite_allows": "What consenting allows",
+        "invite_allows_default": "{company}, through the app {app}, may read and change your data in {platform} on your behalf, "
+        "also when you are not there, until you or they revoke the access.",
         "invite_how": "Fill in your details, tick the box and continue. You then sign in at {platform} with your own account "
         "and two-step verification; this page never sees your password.",
         "first_name": "First name",
@@ -83,6 +85,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "invite_who": "{company} vraagt u de app {app} namens hen blijvend toegang te geven tot {platform} ({country}).",
         "invite_contact": "Vragen? Neem contact op met {contact}.",
         "invite_allows": "Waar u toestemming voor geeft",
+        "invite_allows_default": "{company} mag via de app {app} namens u uw gegevens in {platform} lezen en wijzigen, ook als u "
+        "er niet bij bent, totdat u of zij de toegang intrekken.",
         "invite_how": "Vul uw gegevens in, vink het vakje aan en ga verder. U logt daarna bij {platform} in met uw eigen account "
         "en tweestapsverificatie; deze pagina ziet uw wachtwoord nooit.",
         "first_name": "Voornaam",

@@ -66,12 +66,6 @@ def request_of(conn: Connection, app: str | None, operator: t.Mapping[str, t.Any
     shown_app = str(app or conn.client_id)
     scopes = list(conn.scopes) if conn.platform.scopes_in_request else []
     company = str(operator.get("company") or "").strip() or None
-    allows = "%s (the app %s%s) reads and changes your %s data on your behalf, unattended, until you or they revoke the access" % (
-        company or "the operator",
-        shown_app,
-        ", scopes %s" % " ".join(scopes) if scopes else "",
-        conn.platform.title,
-    )
     return {
         "format": consent.REQUEST_FORMAT,
         "platform": conn.platform.name,
@@ -86,7 +80,8 @@ def request_of(conn: Connection, app: str | None, operator: t.Mapping[str, t.Any
         "pkce": conn.platform.pkce != "off",
         "authorize_params": dict(conn.platform.auth_params),
         "operator": {"company": company, "contact": str(operator.get("contact") or "").strip() or None},
-        "allows": allows,
+        # The consent service says what consenting allows in the invitee's language; a text here would be shown as is.
+        "allows": None,
     }
 
 

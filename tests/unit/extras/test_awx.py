@@ -126,7 +126,7 @@ def test_the_execution_environment_names_this_version_and_the_store_driver():
 # -- the wrapper playbooks, in real ansible-playbook runs ------------------------------------
 
 
-@pytest.mark.parametrize("name", ["refresh", "status", "deploy", "preauthenticate"])
+@pytest.mark.parametrize("name", ["refresh", "status", "deploy", "preauthenticate", "invite"])
 def test_each_wrapper_imports_the_collection_playbook_of_its_name(name):
     plays = load("playbooks", name + ".yml")
     assert plays == [{"name": "Run preauth.oauth2.%s from the collection" % name, "ansible.builtin.import_playbook": "preauth.oauth2." + name}]

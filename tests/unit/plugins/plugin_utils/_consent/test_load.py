@@ -40,7 +40,7 @@ from simulator.control import SimulatorProcess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))
 RESULTS = os.path.join(ROOT, "build", "consent-load")
-INVITEES = int(os.environ.get("N", 200))
+INVITEES = 200
 CLIENT_ID = "load-exact-client"
 FAKE_CLIENT_SECRET = "FAKE-load-client-secret-5e2a"
 FAKE_ROLE_PASSWORD = "FAKE-load-service-role-password-8c4f"
@@ -137,34 +137,26 @@ def test_200_invitees_of_200_connections_complete_at_once(pg, tmp_path, monkeypa
                     links.append(made.result["link"])
                 results["invitations_made_s"] = round(time.monotonic() - began, 2)
 
-                stages: dict[str, float] = {"page": 0.0, "form": 0.0, "sign_in": 0.0}
-
                 def start(n: int) -> tuple[requests.Session, str]:
                     """Up to the platform's redirect back: the page, the form, the sign-in with the second factor."""
                     session = requests.Session()
-                    session.headers["X-Forwarded-For"] = "10.1.%d.%d" % (n // 250, n % 250 + 1)
-                    t0 = time.monotonic()
+                    # As the proxy of docs/consent.md's nginx example sends them: the invitee's address, one connection per request.
+                    session.headers.update({"X-Forwarded-For": "10.1.%d.%d" % (n // 250, n % 250 + 1), "Connection": "close"})
                     page = session.get(links[n], timeout=30)
-                    t1 = time.monotonic()
                     assert page.status_code == 200, page.status_code
                     csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
                     form = {"csrf": csrf, "first_name": "Bookkeeper", "last_name": "%03d" % n, "job_title": "Bookkeeper", "email": people[n]["username"]}
                     form.update(company="Client %03d B.V." % n, consent="yes")
                     sent = session.post(links[n], data=form, allow_redirects=False, timeout=30)
                     assert sent.status_code == 303, sent.status_code
-                    t2 = time.monotonic()
                     landed = ScriptedBrowser(timeout=30).login(sent.headers["Location"], people[n]["username"], people[n]["password"], people[n]["totp_secret"])
                     assert landed.startswith(redirect_uri + "?")
-                    stages["page"] += t1 - t0
-                    stages["form"] += t2 - t1
-                    stages["sign_in"] += time.monotonic() - t2
                     return session, landed
 
                 began = time.monotonic()
                 with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
                     started = list(pool.map(start, range(INVITEES)))
                 results["forms_and_sign_ins_s"] = round(time.monotonic() - began, 2)
-                results["stages_s"] = {k: round(v, 2) for k, v in stages.items()}
 
                 # Then all 200 callbacks at once: one thread per invitee, released together.
                 gate = threading.Barrier(INVITEES)
@@ -193,9 +185,11 @@ def test_200_invitees_of_200_connections_complete_at_once(pg, tmp_path, monkeypa
         service_times = {ident: float(s) for ident, s in LANDED_LINE.findall(text)}
         access = ACCESS_LINE.findall(text)
         lines = text.splitlines()
-        # waitress.queue's warning says requests waited for one of the 8 threads: reported, not an error.
+        # Back-pressure, reported and not counted as errors: requests waiting for one of the 8 threads (waitress.queue), and
+        # connections waiting in the listen backlog while 200 are open (waitress's connection limit). Nobody is refused by either.
         queued = [int(line.rsplit(" ", 1)[1]) for line in lines if " waitress.queue WARNING Task queue depth is " in line]
-        errors = [line for line in lines if (" WARNING " in line or " ERROR " in line) and " waitress.queue " not in line]
+        limit = [line for line in lines if " waitress WARNING total open connections reached the connection limit" in line]
+        errors = [line for line in lines if (" WARNING " in line or " ERROR " in line) and " waitress.queue " not in line and line not in limit]
         error_pages = [(method, path, code) for _addr, method, path, code in access if int(code) >= 400]
         results.update(
             callbacks_wall_s=round(wall, 2),
@@ -205,6 +199,7 @@ def test_200_invitees_of_200_connections_complete_at_once(pg, tmp_path, monkeypa
             service_errors=len(errors) + len(error_pages),
             waitress_threads=THREADS,
             waitress_queue_depth_max=max(queued or [0]),
+            waitress_connection_limit_reached=len(limit),
         )
         assert [(status, where) for status, where, _s in finished] == [(303, "/p/success 200")] * INVITEES
         assert errors == [] and error_pages == []
