@@ -829,7 +829,7 @@ def scan_consent_secrets(paths: list[str], transcript: str) -> tuple[int, list[d
     for kind, values in CONSENT_SECRETS.items():
         for value in values:
             once = urllib.parse.quote(value, safe="")
-            for variant in {value, once, urllib.parse.quote(once, safe=""), json.dumps(value)[1:-1], urllib.parse.quote_plus(value)}:
+            for variant in dict.fromkeys((value, once, urllib.parse.quote(once, safe=""), json.dumps(value)[1:-1], urllib.parse.quote_plus(value))):
                 needles.append((kind, variant.encode("utf-8")))
     tokens = CONSENT_SECRETS.get("invitation link token", [])
     files: list[str] = []

@@ -395,7 +395,6 @@ def finish_landing(store: VaultStore, invitation: str, connection: str, now: flo
         ) from None
 
 
-
 def overview(store: VaultStore, connections: t.Sequence[str] | None = None, now: float | None = None) -> dict[str, dict[str, t.Any]]:
     """Per connection, in one query: its open invitations (count, latest expiry), landings waiting, and who consented last.
 

@@ -98,7 +98,7 @@ def start(unit: str, creds: str, log: str) -> None:
     )
     with open(os.path.join(os.path.dirname(log), "service.pid"), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
-    for _ in range(300):
+    for _attempt in range(300):
         if proc.poll() is not None:
             fail("the service ended at start (exit %s); see %s" % (proc.returncode, log))
         try:
@@ -149,6 +149,7 @@ def pages(linkfile: str, base: str, company: str) -> None:
     form = {"csrf": csrf, "first_name": "Bea", "last_name": "Boekhouder", "job_title": "Controller", "email": "bea@retail.example",
             "company": "Retail B.V.", "consent": "yes"}
     request = urllib.request.Request(link, data=urllib.parse.urlencode(form).encode(), method="POST")
+    where = ""
     try:
         opener.open(request, timeout=30)
         fail("the form did not send the browser to the platform")
@@ -177,7 +178,7 @@ def stop(pidfile: str) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -127,7 +127,7 @@ def test_look_ups_are_rate_limited_per_address(service):
     try:
         app = create_app(dataclasses.replace(service.config, rate_burst=3, rate_per_second=0.001), db)
         client = app.test_client()
-        codes = [client.get("/i/" + "A" * 43).status_code for _ in range(5)]
+        codes = [client.get("/i/" + "A" * 43).status_code for _look in range(5)]
         assert codes == [404, 404, 404, 429, 429]
         assert "Too many requests" in client.get("/i/x").get_data(as_text=True)
         assert client.get("/i/x", environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 404
@@ -224,17 +224,17 @@ def test_the_command_line_never_prints_the_database_password(tmp_path):
         "--database-url",
         "postgresql://svc:FAKE-cli-password@127.0.0.1:1/db",
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 2 and "--listen must be HOST:PORT" in done.stderr
     assert "FAKE-cli-password" not in done.stdout + done.stderr
-    help_text = subprocess.run(argv[:3] + ["--help"], capture_output=True, text=True, env=env, timeout=60).stdout
+    help_text = subprocess.run(argv[:3] + ["--help"], capture_output=True, text=True, env=env, timeout=60, check=False).stdout
     assert "--database-url" in help_text and "--trusted-proxy" in help_text
 
 
 def test_an_invitation_takes_a_bounded_number_of_sign_ins_at_once(service, client):
     token, ident = service.invite("acme-attempts")
     form = form_of(client, token)
-    codes = [client.post("/i/" + token, data=form).status_code for _ in range(21)]
+    codes = [client.post("/i/" + token, data=form).status_code for _post in range(21)]
     assert codes == [303] * 20 + [429]
     assert service.attempts(ident) == 20
 

@@ -159,7 +159,7 @@ def test_pages_for_links_that_cannot_be_used(service, page, case):
 
 def test_two_tabs_racing_land_once(service, browser):
     token, ident = service.invite("acme-race")
-    contexts = [browser.new_context(locale="en-GB") for _ in range(2)]
+    contexts = [browser.new_context(locale="en-GB") for _tab in range(2)]
     try:
         tabs = [context.new_page() for context in contexts]
         for tab in tabs:

@@ -1,8 +1,8 @@
 """An invitation from the operator's command to the stored chain, every part real: ansible-playbook runs invite.yml
-against the PostgreSQL store, the consent service runs under waitress on 127.0.0.1 as the database role that the
-module's service_role option granted, headless chromium walks the link, the form and the simulator's sign-in with its
-second factor, refresh.yml imports the landing and status.yml names who consented. Then a leak scan of everything
-written on the way, and a reconnect that keeps the connection's history.
+against the PostgreSQL store and grants the consent service's database role in the same run (preauth_consent_service_role,
+the module's service_role); the consent service runs under waitress on 127.0.0.1 as that role; headless chromium walks the
+link, the form and the simulator's sign-in with its second factor; refresh.yml imports the landing and status.yml names who
+consented. Then a leak scan of everything written on the way, and a reconnect that keeps the connection's history.
 
 Timing (callback -> landing stored, as the service measures it and as the browser sees it) is printed and written to
 build/consent-e2e/results.json."""
@@ -90,8 +90,8 @@ class Stack:
         assert len(found) == 1, self.log.getvalue()[-2000:]
         return found[0]
 
-    def invite(self, name: str, invitee: dict[str, str]) -> str:
-        made = self.run(name, "preauth.oauth2.invite", "-e", "preauth_connection=%s" % CONNECTION, "-e", json.dumps({"preauth_invitee": invitee}))
+    def invite(self, name: str, invitee: dict[str, str], *args: str) -> str:
+        made = self.run(name, "preauth.oauth2.invite", "-e", "preauth_connection=%s" % CONNECTION, "-e", json.dumps({"preauth_invitee": invitee}), *args)
         assert made.returncode == 0, made.stdout + made.stderr
         found = re.findall(re.escape(self.url) + r"/i/([A-Za-z0-9_-]{43})", made.stdout + made.stderr)
         assert len(found) == 1, made.stdout  # printed once, by the task meant to show it
@@ -161,29 +161,6 @@ def stack(pg: t.Any, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Sta
                 }
             }
             (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-            # The grant as a task of the operator's: consent_invitation with service_role (state=list changes no invitation).
-            grant = [
-                {
-                    "name": "Grant the consent service its database role",
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "tasks": [
-                        {
-                            "name": "Grant the role and make the landing key",
-                            "preauth.oauth2.consent_invitation": {
-                                **{k: connection[k] for k in ("platform", "country", "base_url", "client_id")},
-                                "connection": CONNECTION,
-                                "store_url": "{{ preauth_store_url }}",
-                                "state": "list",
-                                "service_role": found.role,
-                            },
-                            "register": "granted",
-                        },
-                        {"name": "Show what was granted", "ansible.builtin.debug": {"msg": "{{ granted.msg }}"}},
-                    ],
-                }
-            ]
-            (tmp / "grant.yml").write_text(yaml.safe_dump(grant, sort_keys=False), encoding="utf-8")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PREAUTH_OAUTH2_"))}
             env.update(
                 ANSIBLE_COLLECTIONS_PATH=str(base),
@@ -244,14 +221,13 @@ def sim_chain(stack: Stack, fingerprint: str) -> dict[str, t.Any]:
 
 
 def test_invite_consent_in_chromium_then_refresh_imports_and_status_names_the_invitee(stack, page, request):
-    granted = stack.run("grant", "grant.yml")
-    assert granted.returncode == 0, granted.stdout + granted.stderr
-    assert "granted the consent service's database role %s: " % stack.role in granted.stdout and "changed=1" in granted.stdout
+    # The service's role exists (the administrator made it) but has no right yet: the same invite run grants them.
+    assert consent.missing_grants(stack.store(), stack.role)
+    token = stack.invite("invite-1", dict(BEA, job_title="Controller"), "-e", "preauth_consent_service_role=%s" % stack.role)
+    assert consent.missing_grants(stack.store(), stack.role) == []
     with psycopg.connect("postgresql://%s@127.0.0.1:%d/%s" % (stack.role, stack.pg.port, stack.dbname), password=FAKE_ROLE_PASSWORD) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM preauth_oauth2_chain")
-
-    token = stack.invite("invite-1", dict(BEA, job_title="Controller"))
     (first,) = [i for i in consent.invitations(stack.store(), CONNECTION) if i["state"] == "open"]
 
     page.goto(stack.url + "/i/" + token)
@@ -337,7 +313,7 @@ def test_a_reconnect_keeps_the_history_and_status_names_the_new_invitee(stack, r
 
 
 def test_no_secret_in_playbook_output_service_log_or_tables(stack, request):
-    assert {"grant", "invite-1", "refresh-1", "status-1", "invite-2", "refresh-2", "status-2"} <= set(stack.outputs), "runs after the tests above"
+    assert {"invite-1", "refresh-1", "status-1", "invite-2", "refresh-2", "status-2"} <= set(stack.outputs), "runs after the tests above"
     scan = os.path.join(RESULTS, "scan")
     shutil.rmtree(scan, ignore_errors=True)
     os.makedirs(scan)

@@ -49,8 +49,8 @@ def test_an_invitation_keeps_only_the_hash_of_a_256_bit_token(store, pg, pg_db):
 
 
 def test_a_new_invitation_replaces_the_open_one_and_revoke_ends_it(store):
-    first, _token, _ = consent.create_invitation(store, "acme-nl", {}, REQUEST)
-    other, _token, _ = consent.create_invitation(store, "crm", {}, REQUEST)
+    first, _token, _replaced = consent.create_invitation(store, "acme-nl", {}, REQUEST)
+    other, _token, _replaced = consent.create_invitation(store, "crm", {}, REQUEST)
     second, _token, replaced = consent.create_invitation(store, "acme-nl", {}, REQUEST, days=1)
     assert replaced == [first["id"]]
     states = {i["id"]: (i["state"], i["revoked_by"]) for i in consent.invitations(store, "acme-nl")}
@@ -65,7 +65,7 @@ def test_a_new_invitation_replaces_the_open_one_and_revoke_ends_it(store):
 
 def test_an_invitation_expires_and_is_then_not_replaced_or_revoked(store):
     made = time.time() - 2 * 86400
-    row, _token, _ = consent.create_invitation(store, "acme-nl", {}, REQUEST, days=1, now=made)
+    row, _token, _replaced = consent.create_invitation(store, "acme-nl", {}, REQUEST, days=1, now=made)
     assert consent.invitations(store, "acme-nl")[0]["state"] == "expired"
     assert consent.invitations(store, "acme-nl", now=made + 60)[0]["state"] == "open"
     assert consent.revoke_invitations(store, "acme-nl") == []
@@ -122,7 +122,7 @@ def test_the_consent_role_reads_invitations_writes_landings_and_cannot_read_a_ch
     with pg.admin_connect(database) as admin:
         admin.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(psycopg.sql.Identifier(role), psycopg.sql.Literal(FAKE_ROLE_PASSWORD)))
     try:
-        row, _token, _ = consent.create_invitation(store, "acme-nl", {}, REQUEST)
+        row, _token, _replaced = consent.create_invitation(store, "acme-nl", {}, REQUEST)
         granted = consent.grant_consent_role(store, role)
         assert len(granted) == len(consent.CONSENT_GRANTS) and all(role in g for g in granted)
         assert not any("chain" in g or "meta" in g for g in granted)
