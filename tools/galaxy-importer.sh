@@ -3,7 +3,7 @@
 # (tests/galaxy-importer.cfg: ansible-doc and ansible-lint, no ansible-test, no container), and fail on any error
 # or warning it reports.
 #
-#   tools/galaxy-importer.sh dist/preauth-oauth2-0.1.0.tar.gz
+#   tools/galaxy-importer.sh dist/preauth-oauth2-0.2.0.tar.gz
 #
 # The importer runs from its own virtual environment (default .venv-importer, from
 # tests/requirements/galaxy-importer.txt; IMPORTER_VENV=path for another). Prints the offending lines and one

@@ -3,7 +3,7 @@
 # temporary directory, the unit tests run there by the ansible-test of VENV in a virtual environment it makes with
 # tests/unit/requirements.txt (pip reaches the package index). Removes the directory afterwards.
 #
-#   tools/units-installed.sh build/dist/preauth-oauth2-0.1.0.tar.gz .venv [TEST_PATH...]
+#   tools/units-installed.sh build/dist/preauth-oauth2-0.2.0.tar.gz .venv [TEST_PATH...]
 #
 # TEST_PATH (tests/unit/extras/test_awx.py, ...) narrows the run; by default every unit test runs.
 # Prints pytest's lines (-r a: every skip with its reason) and, last, "N passed, M failed, K skipped" over the
