@@ -19,6 +19,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.config imp
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.db import ConsentDb
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.invitation import Refused, plan
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.serve import HidingFilter, hide
+from helpers import COLLECTIONS
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))
 
@@ -210,7 +211,7 @@ def test_a_hostile_row_is_refused(service):
 def test_the_command_line_never_prints_the_database_password(tmp_path):
     apps = tmp_path / "apps.json"
     apps.write_text(json.dumps({"c": {"secret_file": str(tmp_path / "secret")}}))
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "build", "collections") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     argv = [
         sys.executable,
         "-m",
@@ -256,7 +257,7 @@ def test_the_command_runs_the_service_under_waitress(service, tmp_path):
     apps.write_text(
         json.dumps({service.client_id: {"secret_file": str(tmp_path / "secret"), "authorize_url": service.authorize_url, "token_url": service.token_url}})
     )
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "build", "collections") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     argv = [
         sys.executable,
         "-m",

@@ -220,7 +220,8 @@ def sim_chain(stack: Stack, fingerprint: str) -> dict[str, t.Any]:
     return chains[0]
 
 
-def test_invite_consent_in_chromium_then_refresh_imports_and_status_names_the_invitee(stack, page, request):
+def first_consent(stack, page, request):
+    """Invite, consent in Chromium, refresh imports the landing, status names the invitee."""
     # The service's role exists (the administrator made it) but has no right yet: the same invite run grants them.
     assert consent.missing_grants(stack.store(), stack.role)
     token = stack.invite("invite-1", dict(BEA, job_title="Controller"), "-e", "preauth_consent_service_role=%s" % stack.role)
@@ -275,9 +276,10 @@ def test_invite_consent_in_chromium_then_refresh_imports_and_status_names_the_in
     assert "last consent" in status.stdout and "by Bea Boekhouder <bea@retail.example> of Acme Retail B.V. (invitation %s)" % first["id"] in status.stdout
 
 
-def test_a_reconnect_keeps_the_history_and_status_names_the_new_invitee(stack, request):
+def reconnect(stack, request):
+    """A second invitation for the connection: generation 2, the history kept, status names the new invitee."""
     before = stack.store().read(CONNECTION).data
-    assert before["generation"] == 1, "runs after the first test"
+    assert before["generation"] == 1
     token = stack.invite("invite-2", PIET)
     (second,) = [i for i in consent.invitations(stack.store(), CONNECTION) if i["state"] == "open"]
     # This time the invitee's browser is an HTTP client: the form POST, the simulator's sign-in, the callback.
@@ -312,8 +314,9 @@ def test_a_reconnect_keeps_the_history_and_status_names_the_new_invitee(stack, r
     report(request, "end to end: reconnect landed as generation 2 with the history kept (%d events)" % len(data["history"]))
 
 
-def test_no_secret_in_playbook_output_service_log_or_tables(stack, request):
-    assert {"invite-1", "refresh-1", "status-1", "invite-2", "refresh-2", "status-2"} <= set(stack.outputs), "runs after the tests above"
+def no_secret_anywhere(stack, request):
+    """No secret in any playbook output, the service's log or the store's tables."""
+    assert {"invite-1", "refresh-1", "status-1", "invite-2", "refresh-2", "status-2"} <= set(stack.outputs)
     scan = os.path.join(RESULTS, "scan")
     shutil.rmtree(scan, ignore_errors=True)
     os.makedirs(scan)
@@ -353,3 +356,10 @@ def test_no_secret_in_playbook_output_service_log_or_tables(stack, request):
         "end to end: leak scan of %d playbook outputs, the service log and %d tables: %d simulator secrets and %d of ours looked for, none found"
         % (len(stack.outputs), len(dump), result["values"], len(ours)),
     )
+
+
+def test_invite_consent_refresh_and_status_then_a_reconnect_and_no_secret_anywhere(stack, page, request):
+    # One story in one test, in this order whatever runs it (pytest-xdist spreads a module's tests over workers).
+    first_consent(stack, page, request)
+    reconnect(stack, request)
+    no_secret_anywhere(stack, request)
