@@ -35,7 +35,8 @@ controllers' homes and the consent service's files, log and screenshots. The exc
 must be elsewhere: the runner's run directory on a memory file system (a private directory under
 /dev/shm, removed at the end), as root the PostgreSQL server's files in the temporary directory (its
 user cannot enter the workspace), and the invitee's chromium profile, Playwright's temporary one,
-removed when the browser closes (it is the invitee's browser, elsewhere).
+removed when the browser closes (it is the invitee's browser, elsewhere; its caches and crash reports
+go to the workspace's consent/browser-home).
 """
 
 from __future__ import annotations
@@ -645,7 +646,13 @@ def invitee_in_browser(link: str, shots: str) -> None:
 
     with sync_playwright() as playwright:
         # No sandbox: the demo may run as root, where chromium's sandbox refuses to start. Playwright's profile is temporary.
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"], headless=True)
+        # Its caches, configuration and crash reports go to a home of its own in the workspace, not to the user's.
+        home = os.path.join(WORK, "consent", "browser-home")
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        places = {"HOME": home, "XDG_CACHE_HOME": os.path.join(home, ".cache"), "XDG_CONFIG_HOME": os.path.join(home, ".config")}
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"], headless=True, env=dict(os.environ, **places)
+        )
         try:
             context = browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"}, viewport={"width": 1000, "height": 900})
             context.set_default_timeout(20000)
