@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import typing as t
 
 from simulator import DEFAULT_CONFIG
 
@@ -51,3 +52,32 @@ EXACT = DEFAULT_CONFIG["clients"][0]
 STRICT = DEFAULT_CONFIG["clients"][1]
 TWINFIELD = DEFAULT_CONFIG["clients"][2]
 USER = DEFAULT_CONFIG["users"][0]
+
+
+def report(request: t.Any, line: str) -> None:
+    """A line in the test run's output, also under -q and with captured output (timings the tests measured)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+    else:  # pragma: no cover - ansible-test's pytest runs with the reporter
+        print(line)
+
+
+def walk_sign_in(page: t.Any, decision: str = "allow", final: str = "**/p/success") -> None:
+    """The simulator's sign-in as a person walks it in a browser (Playwright): user name and password, the second factor,
+    then Allow or Deny, until the page ``final`` (a URL pattern) has loaded."""
+    from simulator.totp import totp  # noqa: PLC0415 - only the browser tests need it
+
+    page.wait_for_selector("form#login")
+    page.fill("form#login input[name=username]", USER["username"])
+    page.fill("form#login input[name=password]", USER["password"])
+    with page.expect_navigation():
+        page.click("form#login button")
+    page.fill("form#mfa input[name=totp]", totp(USER["totp_secret"]))
+    with page.expect_navigation():
+        page.click("form#mfa button")
+    page.wait_for_selector("form#consent")
+    with page.expect_navigation(url=final):
+        page.click("form#consent button[value=%s]" % decision)

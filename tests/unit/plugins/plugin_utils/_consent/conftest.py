@@ -30,10 +30,9 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import landi
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.consent import grant_consent_role
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.postgresql import PgTokenStore
 from chains import VAULT
-from helpers import USER
+from helpers import report, walk_sign_in
 from simulator import Simulator
 from simulator.control import ControlClient
-from simulator.totp import totp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))
 SCREENSHOTS = os.path.join(ROOT, "build", "consent-screenshots")
@@ -65,16 +64,7 @@ class Service:
         self.fake_service_key = FAKE_SERVICE_KEY
         self.screenshots = SCREENSHOTS
 
-    @staticmethod
-    def report(request: pytest.FixtureRequest, line: str) -> None:
-        """A line in the test run's output, also under -q and captured output."""
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        capture = request.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is not None and capture is not None:
-            with capture.global_and_fixture_disabled():
-                reporter.write_line(line)
-        else:  # pragma: no cover - ansible-test's pytest runs with the reporter
-            print(line)
+    report = staticmethod(report)
 
     def owner(self) -> t.Any:
         return self.pg.connect(self.dbname, autocommit=True)
@@ -149,17 +139,7 @@ class Service:
 
     def sign_in(self, page: t.Any, decision: str = "allow", final: str = "**/p/success") -> None:
         """Walk the simulator's sign-in pages as a person does: user name and password, the second factor, Allow or Deny."""
-        page.wait_for_selector("form#login")
-        page.fill("form#login input[name=username]", USER["username"])
-        page.fill("form#login input[name=password]", USER["password"])
-        with page.expect_navigation():
-            page.click("form#login button")
-        page.fill("form#mfa input[name=totp]", totp(USER["totp_secret"]))
-        with page.expect_navigation():
-            page.click("form#mfa button")
-        page.wait_for_selector("form#consent")
-        with page.expect_navigation(url=final):
-            page.click("form#consent button[value=%s]" % decision)
+        walk_sign_in(page, decision, final)
 
 
 @pytest.fixture(scope="module")

@@ -35,10 +35,9 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.db import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._consent.serve import install_logging, make_server
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import consent
 from chains import VAULT
-from helpers import USER, ansible_command
+from helpers import ansible_command, report, walk_sign_in
 from simulator import Simulator
 from simulator.control import ControlClient
-from simulator.totp import totp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 5))
 RESULTS = os.path.join(ROOT, "build", "consent-e2e")
@@ -51,17 +50,6 @@ FAKE_VAULT_PASSWORD = "FAKE-vault-password"  # chains.VAULT's, so that the test 
 BEA = {"first_name": "Bea", "last_name": "Boekhouder", "email": "bea@retail.example", "company": "Acme Retail B.V."}
 PIET = {"first_name": "Piet", "last_name": "Post", "email": "piet@retail.example", "company": "Acme Retail B.V."}
 LANDED_LINE = re.compile(r"landing stored for invitation (\S+) in ([0-9.]+) s after the callback arrived")
-
-
-def report(request: pytest.FixtureRequest, line: str) -> None:
-    """A line in the run's output, also with captured output and -q."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(line)
-    else:  # pragma: no cover
-        print(line)
 
 
 class Stack:
@@ -199,21 +187,6 @@ def stack(pg: t.Any, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Sta
             json.dump(found.results, handle, indent=2, sort_keys=True)
 
 
-def sign_in(page: t.Any) -> None:
-    """The simulator's sign-in as a person walks it: user name and password, the authenticator's code, Allow."""
-    page.wait_for_selector("form#login")
-    page.fill("form#login input[name=username]", USER["username"])
-    page.fill("form#login input[name=password]", USER["password"])
-    with page.expect_navigation():
-        page.click("form#login button")
-    page.fill("form#mfa input[name=totp]", totp(USER["totp_secret"]))
-    with page.expect_navigation():
-        page.click("form#mfa button")
-    page.wait_for_selector("form#consent")
-    with page.expect_navigation(url="**/p/success"):
-        page.click("form#consent button[value=allow]")
-
-
 def sim_chain(stack: Stack, fingerprint: str) -> dict[str, t.Any]:
     chains = [c for c in stack.control.state()["chains"] if c["refresh_fingerprint"] == fingerprint]
     assert len(chains) == 1 and chains[0]["client_id"] == CLIENT_ID and chains[0]["state"] == "alive", chains
@@ -240,7 +213,7 @@ def first_consent(stack, page, request):
         page.click("#continue")
     seen: dict[str, float] = {}
     page.on("request", lambda req: seen.setdefault("callback", time.monotonic()) if urllib.parse.urlsplit(req.url).path == "/callback" else None)
-    sign_in(page)
+    walk_sign_in(page)
     browser_seconds = time.monotonic() - seen["callback"]
     assert page.inner_text("h1") == "Thank you: access was granted"
     service_seconds = stack.landed_seconds(first["id"])

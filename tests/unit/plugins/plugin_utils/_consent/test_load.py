@@ -23,7 +23,6 @@ import threading
 import time
 import typing as t
 
-import pytest
 import requests
 from psycopg import sql
 
@@ -33,6 +32,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invite impor
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth.client import fingerprint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import consent, landing
 from chains import VAULT, params
+from helpers import report
 from pgserver import free_port
 from simulator import DEFAULT_CONFIG
 from simulator.browser import ScriptedBrowser
@@ -78,16 +78,6 @@ def start_service(tmp: t.Any, db_url: str, apps: dict[str, t.Any]) -> tuple[subp
             log.close()
             raise AssertionError("the consent service did not start: %s" % (tmp / "service.log").read_text(encoding="utf-8")[-1500:])
         time.sleep(0.1)
-
-
-def report(request: pytest.FixtureRequest, line: str) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(line)
-    else:  # pragma: no cover
-        print(line)
 
 
 def invitee(n: int) -> dict[str, str]:
