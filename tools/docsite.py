@@ -3,7 +3,14 @@
 The Markdown guides are the canonical text: the README links them, GitHub shows them, and tests read
 them. antsibull-docs wants reStructuredText under docs/docsite/rst/, listed in docs/docsite/extra-docs.yml,
 so this converts the subset of Markdown the guides use (headings, paragraphs, lists, pipe tables, fenced
-code, inline code, emphasis, links) and writes one page per guide.
+code, inline code, emphasis, links, images) and writes one page per guide.
+
+An image (`![what it shows](images/consent-invitation-en.png)`, in a paragraph of its own) becomes an
+`.. image::` with the alt text as `:alt:` (a `.. figure::` with the title as its caption when it has one).
+antsibull-docs copies only the .rst files of docs/docsite/rst into the site, so a picture of docs/ goes into
+the page itself, as a data: URI (the site's HTML then holds it; the Markdown guide links the file, which the
+collection ships): keep the pictures small. An image inside a line of text, or a file that is not there,
+stops the conversion with the guide's name.
 
 Usage: python3 tools/docsite.py           write the pages
        python3 tools/docsite.py --check   exit 1, naming the pages, when a page is not what the guide gives
@@ -12,9 +19,11 @@ Needs markdown-it-py: .venv-lint has it (antsibull-docs needs it), .venv through
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sys
+import urllib.parse
 
 import yaml
 from markdown_it import MarkdownIt
@@ -27,6 +36,8 @@ LABEL = "ansible_collections.preauth.oauth2.docsite.%s"
 # The guides in the order of the site's section, by file name without .md.
 GUIDES = ("exact-online-app", "deploy", "store", "consent", "awx", "monitoring", "security", "architecture", "sources")
 UNDERLINE = {1: "=", 2: "-", 3: "^", 4: '"'}
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+DATA_URI_LINE = 76  # characters of a data: URI per line of the page (docutils joins them again)
 LANGUAGES = {"": "text", "sh": "shell", "console": "console", "yaml": "yaml", "yml": "yaml", "ini": "ini", "json": "json", "python": "python"}
 
 
@@ -102,6 +113,8 @@ class Converter:
                 link = None
             elif kind == "html_inline":
                 pieces.append((self.escape(token.content), False))
+            elif kind == "image":
+                raise ValueError("docs/%s.md: the image %s is inside a line of text: give it a paragraph of its own" % (self.name, token.attrs.get("src", "")))
             else:
                 raise ValueError("docs/%s.md: no conversion for the inline element %s" % (self.name, kind))
         out = ""
@@ -122,6 +135,52 @@ class Converter:
             # another file of docs/, which the site does not hold: name it
             return "``docs/%s``" % href if href in text else "%s (``docs/%s``)" % (self.escape(text), href)
         return "`%s <%s>`__" % (text.replace("`", ""), href)
+
+    # -- images ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def images_of(children: list[Token]) -> list[Token] | None:
+        """The images of a paragraph that holds nothing else (line breaks and spaces between them aside), else None."""
+        images = [token for token in children if token.type == "image"]
+        between = ("image", "softbreak", "hardbreak")
+        rest = [token for token in children if token.type not in between and not (token.type == "text" and not token.content.strip())]
+        return images if images and not rest else None
+
+    @staticmethod
+    def alt_of(image: Token) -> str:
+        """The alt text as plain text (the markup of `![*this*](x.png)` is not part of it), on one line."""
+        text = "".join(child.content for child in image.children or [] if child.type in ("text", "code_inline"))
+        return " ".join(text.split())
+
+    def image_uri(self, src: str) -> str:
+        if re.match(r"[a-z][a-z0-9+.-]*:", src):
+            return src
+        path = os.path.normpath(os.path.join(DOCS, urllib.parse.unquote(src.split("#", 1)[0])))
+        kind = IMAGE_TYPES.get(os.path.splitext(path)[1].lower())
+        if kind is None:
+            raise ValueError("docs/%s.md: the image %s is not one of %s" % (self.name, src, ", ".join(sorted(IMAGE_TYPES))))
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ValueError("docs/%s.md: the image %s cannot be read: %s" % (self.name, src, exc.strerror)) from exc
+        return "data:%s;base64,%s" % (kind, base64.b64encode(data).decode("ascii"))
+
+    def image(self, image: Token, indent: str, first: str | None) -> None:
+        alt = self.alt_of(image)
+        if not alt:
+            raise ValueError("docs/%s.md: the image %s has no alt text: say what it shows" % (self.name, image.attrs.get("src", "")))
+        uri = self.image_uri(str(image.attrs.get("src", "")))
+        title = " ".join(str(image.attrs.get("title") or "").split())
+        self.blank()
+        self.emit(".. %s:: %s" % ("figure" if title else "image", uri[:DATA_URI_LINE]), indent, first)
+        for start in range(DATA_URI_LINE, len(uri), DATA_URI_LINE):
+            self.lines.append(indent + "  " + uri[start : start + DATA_URI_LINE])
+        self.lines.append(indent + "  :alt: " + alt)  # an option's value is taken as it is: no escapes
+        if title:
+            self.lines.append("")
+            self.lines.append(indent + "  " + self.escape(title))
+        self.lines.append("")
 
     # -- blocks ----------------------------------------------------------------------------------
 
@@ -161,6 +220,11 @@ class Converter:
                 self.lines.append(indent + text)
                 self.lines.append(indent + UNDERLINE[level] * max(len(text), 3))
                 self.lines.append("")
+                index += 3
+            elif kind == "paragraph_open" and self.images_of(tokens[index + 1].children or []):
+                for image in self.images_of(tokens[index + 1].children or []) or []:
+                    self.image(image, indent, first)
+                    first = None
                 index += 3
             elif kind == "paragraph_open":
                 self.emit(self.inline(tokens[index + 1].children or []), indent, first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
 
@@ -118,3 +119,85 @@ Part
     - 1
 """
     assert docsite.Converter("monitoring").convert(source) == expected
+
+
+def test_an_image_becomes_an_image_of_the_page_itself(tmp_path, monkeypatch):
+    # antsibull-docs copies only the .rst files into the site: the picture goes into the page, as a data: URI
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "page.png").write_bytes(bytes(range(60)))
+    monkeypatch.setattr(docsite, "DOCS", str(tmp_path))
+    source = """# Pages
+
+The invitation:
+
+![The invitation page: *who* asks, and the `form`](images/page.png)
+
+- a list item with a picture of a remote page:
+
+  ![The remote page](https://example.test/page.png "The caption")
+
+![First](images/page.png)
+![Second](images/page.png)
+"""
+    expected = """\
+.. Generated from docs/consent.md by tools/docsite.py: edit the guide, then run tools/docsite.py.
+
+.. _ansible_collections.preauth.oauth2.docsite.consent:
+
+Pages
+=====
+
+The invitation:
+
+.. image:: data:image/png;base64,AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJy
+  gpKissLS4vMDEyMzQ1Njc4OTo7
+  :alt: The invitation page: who asks, and the form
+
+- a list item with a picture of a remote page:
+
+  .. figure:: https://example.test/page.png
+    :alt: The remote page
+
+    The caption
+
+.. image:: data:image/png;base64,AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJy
+  gpKissLS4vMDEyMzQ1Njc4OTo7
+  :alt: First
+
+.. image:: data:image/png;base64,AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJy
+  gpKissLS4vMDEyMzQ1Njc4OTo7
+  :alt: Second
+"""
+    assert docsite.Converter("consent").convert(source) == expected
+
+
+def test_the_image_rst_reads_back_as_the_picture(tmp_path, monkeypatch):
+    docutils_core = pytest.importorskip("docutils.core", reason="reading the page back needs docutils")
+    from docutils import nodes
+
+    (tmp_path / "images").mkdir()
+    picture = bytes(range(256)) * 3
+    (tmp_path / "images" / "page.png").write_bytes(picture)
+    monkeypatch.setattr(docsite, "DOCS", str(tmp_path))
+    page = docsite.Converter("consent").convert("![The page](images/page.png)\n")
+    (image,) = docutils_core.publish_doctree(page, settings_overrides={"report_level": 2, "halt_level": 2}).findall(nodes.image)
+    assert image["alt"] == "The page"
+    assert base64.b64decode(image["uri"].split(",", 1)[1]) == picture
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("Text and ![an image](images/page.png).\n", "docs/consent.md: the image images/page.png is inside a line of text: give it a paragraph of its own"),
+        ("![](images/page.png)\n", "docs/consent.md: the image images/page.png has no alt text: say what it shows"),
+        ("![A page](images/gone.png)\n", "docs/consent.md: the image images/gone.png cannot be read: No such file or directory"),
+        ("![A page](images/page.bmp)\n", "docs/consent.md: the image images/page.bmp is not one of .gif, .jpeg, .jpg, .png, .svg, .webp"),
+    ],
+)
+def test_an_image_that_cannot_be_converted_is_named(tmp_path, monkeypatch, source, why):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "page.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    monkeypatch.setattr(docsite, "DOCS", str(tmp_path))
+    with pytest.raises(ValueError) as raised:
+        docsite.Converter("consent").convert(source)
+    assert str(raised.value) == why

@@ -122,7 +122,7 @@ def _ref_role(name, rawtext, text, lineno, inliner, options=None, content=None):
 
 
 def rst_links(source: str) -> list[str]:
-    """The page's references as docutils reads them (literals and code blocks hold none); :ref: as 'ref:LABEL'."""
+    """The page's references and images as docutils reads them (literals and code blocks hold none); :ref: as 'ref:LABEL'."""
     directives.register_directive("code-block", CodeBlock)
     roles.register_local_role("ref", _ref_role)
     tree = docutils_core.publish_doctree(
@@ -134,6 +134,8 @@ def rst_links(source: str) -> list[str]:
             found.append("ref:" + node["sphinx_ref"])
         elif node.get("refuri"):
             found.append(node["refuri"])
+    for node in tree.findall(nodes.image):
+        found.append(node["uri"])
     for node in tree.findall(nodes.raw):
         found += re.findall(r"""(?:href|src)\s*=\s*["']([^"']+)""", node.astext())
     return found
@@ -202,6 +204,8 @@ def problems_of(page: str, source: str, shipped: set[str], root: str = ROOT) -> 
     for link in rst_links(source) if rst else markdown_links(source):
         if link.startswith("ref:"):
             why = ref_problem(link[4:], root)
+        elif rst and link.startswith("data:image/"):
+            why = None  # a picture inside the page (tools/docsite.py puts the guides' images there)
         elif re.match(r"[a-z][a-z0-9+.-]*:", link):
             why = web_problem(link)
         elif rst:
@@ -238,6 +242,11 @@ def test_the_pages_have_links_to_check(shipped):
         links = rst_links(handle.read())
     assert "ref:ansible_collections.preauth.oauth2.docsite.store" in links
     assert any(link.startswith("https://docs.ansible.com/") for link in links)
+    # and the images: the guide's files, the site's pictures inside its page
+    with open(os.path.join(ROOT, "docs", "consent.md"), encoding="utf-8") as handle:
+        assert "images/consent-invitation-en.png" in markdown_links(handle.read())
+    with open(os.path.join(ROOT, SITE, "consent.rst"), encoding="utf-8") as handle:
+        assert any(link.startswith("data:image/png;base64,iVBORw0KGgo") for link in rst_links(handle.read()))
 
 
 @pytest.mark.checkout
@@ -275,6 +284,12 @@ curl https://example.com/token
     guide = "The [relay page](redirect-relay.html), [the licence](../LICENSE) and [the demo](../tools/demo.py).\n"
     assert problems_of("docs/awx.md", guide, shipped) == ["docs/awx.md: ../tools/demo.py: tools/demo.py is not in the built collection"
                                                           " (galaxy.yml's build_ignore leaves it out, or it does not exist)"]
+    # images are links too: one the collection ships, one it does not have
+    guide = "![The invitation](images/consent-invitation-en.png)\n\n![A page that was never taken](images/consent-gone.png)\n"
+    assert problems_of("docs/consent.md", guide, shipped) == [
+        "docs/consent.md: images/consent-gone.png: docs/images/consent-gone.png is not in the built collection"
+        " (galaxy.yml's build_ignore leaves it out, or it does not exist)"
+    ]
 
 
 def test_bad_links_of_a_site_page_are_named(shipped):
@@ -287,6 +302,12 @@ Read :ref:`the store <ansible_collections.preauth.oauth2.docsite.store>`,
 `the tracker <https://example.invalid/issues>`__, `a file <store.md>`__ and https://www.example.org/x.
 Code is not a link: ``https://example.com/cb``.
 
+.. image:: data:image/png;base64,iVBORw0KGgo=
+  :alt: a picture inside the page
+
+.. image:: ../../images/consent-invitation-en.png
+  :alt: a picture of a file that the site does not hold
+
 .. code-block:: yaml
 
   url: https://example.com/token
@@ -297,11 +318,13 @@ Code is not a link: ``https://example.com/cb``.
         SITE + "/example.rst: https://example.invalid/issues: a placeholder host (example.invalid): fine in a code example, dead as a link",
         SITE + "/example.rst: store.md: a relative address: the site holds no files of the collection; link a page with :ref: or name the file",
         SITE + "/example.rst: https://www.example.org/x: a placeholder host (www.example.org): fine in a code example, dead as a link",
+        SITE + "/example.rst: ../../images/consent-invitation-en.png: a relative address: the site holds no files of the collection;"
+        " link a page with :ref: or name the file",
     ]
 
 
 def test_what_the_tarball_holds_follows_build_ignore(shipped):
-    assert {"README.md", "LICENSE", "docs/store.md", "galaxy.yml"} - shipped == {"galaxy.yml"}
+    assert {"README.md", "LICENSE", "docs/store.md", "docs/images/consent-invitation-en.png", "galaxy.yml"} - shipped == {"galaxy.yml"}
     assert not {name for name in shipped if name.startswith(("tests/output/", "tools/", "changelogs/fragments/"))}
 
 
