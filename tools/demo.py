@@ -21,9 +21,18 @@
    two-step verification and sees the success page (screenshots in the workspace's consent/screenshots),
    then refresh.yml on the other controller imports the landing and status.yml shows the chain and who
    consented;
-12. the simulator looks for every secret it issued or holds in what the demo printed and wrote, the
-   consent service's log among it, and the demo looks for the link token (only in the invite playbook's
-   line with the link) and the service role's password.
+12. the chain dies and its owners are told: with preauth_notify in the inventory (an SMTP server and a
+   webhook receiver of tests/receivers.py on 127.0.0.1, the webhook's fake secret vault-encrypted in
+   secrets.yml), 24 days later a copy of retail-nl's chain used elsewhere has spent the stored refresh
+   token; refresh.yml hears "Old refresh token used." and mails the consenter and the team once, with a
+   fresh invitation link (masked in this printout), and the webhook receiver verifies a connection.dead
+   event; the next refresh tells nobody again; the invitee follows the link in chromium and consents, and
+   status.yml imports the consent and sends "recovered" (the mails and webhook bodies kept in the
+   workspace's consent/mail);
+13. the simulator looks for every secret it issued or holds in what the demo printed and wrote, the
+   consent service's log and the mails among it, and the demo looks for the link tokens (step 11's only
+   in the invite playbook's line with the link, step 12's only in the mails that carry it), the service
+   role's password and the webhook secret.
 
 Everything runs against the simulator; the client secrets and the vault password are fake demo
 values, the secrets kept in a real ansible-vault file. Nothing leaves this machine.
@@ -42,6 +51,7 @@ go to the workspace's consent/browser-home).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -51,6 +61,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import typing as t
 import urllib.request
 from secrets import token_urlsafe
@@ -346,7 +357,7 @@ def controller_env(env: dict[str, str], name: str, server: PostgresServer) -> di
 
 
 def msg_lines(output: str, task: str) -> list[str]:
-    """The lines of a task's msg list (debug, or assert's message) in a playbook's output."""
+    """The lines of a task's msg (debug, or assert's message: a list, or one string of lines) in a playbook's output."""
     lines: list[str] = []
     inside = listing = False
     for line in output.splitlines():
@@ -363,6 +374,11 @@ def msg_lines(output: str, task: str) -> list[str]:
         found = re.fullmatch(r'\s+"(.*)",?\s*', line)
         if listing and found:
             lines.append(found.group(1).replace('\\"', '"'))
+            continue
+        # A failed assert's message is one string, its lines joined with \n.
+        joined = re.fullmatch(r'\s+"msg": "(.*)",?\s*', line)
+        if inside and joined:
+            lines.extend(json.loads('"%s"' % joined.group(1)).splitlines())
     return lines
 
 
@@ -626,8 +642,10 @@ def consent_inventory(base: str, service_url: str) -> str:
     return path
 
 
-def invitee_in_browser(link: str, shots: str) -> None:
-    """A scripted invitee in headless chromium (Debian's, through Playwright): the invitation, the form, the sign-in, the result."""
+def invitee_in_browser(link: str, shots: str, brief: bool = False) -> None:
+    """A scripted invitee in headless chromium (Debian's, through Playwright): the invitation, the form, the sign-in, the result.
+
+    ``brief``: three lines instead of one per page (the second time, step 12)."""
     from playwright.sync_api import sync_playwright
 
     from simulator.totp import totp
@@ -641,8 +659,14 @@ def invitee_in_browser(link: str, shots: str) -> None:
         page.screenshot(path=path, full_page=True)
         taken.append(os.path.basename(path))
 
+    def detail(text: str) -> None:
+        if not brief:
+            say(text)
+
     def tell(text: str) -> None:
-        say("    [invitee] " + text)
+        detail("    [invitee] " + text)
+
+    seen: list[str] = []  # what the brief version says: the invitation's heading, the fields she typed, the result's heading
 
     with sync_playwright() as playwright:
         # No sandbox: the demo may run as root, where chromium's sandbox refuses to start. Playwright's profile is temporary.
@@ -660,14 +684,17 @@ def invitee_in_browser(link: str, shots: str) -> None:
             tell("Bea Boekhouder, bookkeeper of Acme Retail B.V., opens the link from her e-mail (headless chromium, Dutch)")
             page.goto(link)
             page.wait_for_selector("html[lang=nl]")
-            say("    page 1, the consent service's invitation:  %s" % page.inner_text("h1"))
-            say("        %s" % page.inner_text("#who"))
-            say("        %s" % page.inner_text("#contact"))
-            say("        the e-mail is prefilled from the invitation: %s" % page.input_value("#email"))
+            seen.append(page.inner_text("h1"))
+            detail("    page 1, the consent service's invitation:  %s" % page.inner_text("h1"))
+            detail("        %s" % page.inner_text("#who"))
+            detail("        %s" % page.inner_text("#contact"))
+            detail("        the e-mail is prefilled from the invitation: %s" % page.input_value("#email"))
             shot(page, "1-uitnodiging")
+            typed_in: list[str] = []
             for field in ("first_name", "last_name", "job_title", "email", "company"):
                 if page.input_value("#" + field) != INVITEE[field]:
                     page.fill("#" + field, INVITEE[field])
+                    typed_in.append(page.inner_text("label[for=%s]" % field).strip())
             page.check("#consent")
             typed = ", ".join("%s %s" % (page.inner_text("label[for=%s]" % f).strip(), INVITEE[f]) for f in ("first_name", "last_name", "job_title", "company"))
             tell("types %s; ticks \"%s\"" % (typed, page.inner_text("label.check").strip()))
@@ -676,7 +703,7 @@ def invitee_in_browser(link: str, shots: str) -> None:
             with page.expect_navigation(url="**/api/oauth2/auth**"):
                 page.click("#continue")
             page.wait_for_selector("form#login")
-            say("    page 2, the platform's sign-in (the simulator's Exact Online, %s):  %s" % (page.url.split("/api/")[0], page.inner_text("h1")))
+            detail("    page 2, the platform's sign-in (the simulator's Exact Online, %s):  %s" % (page.url.split("/api/")[0], page.inner_text("h1")))
             page.fill("form#login input[name=username]", user["username"])
             page.fill("form#login input[name=password]", user["password"])
             shot(page, "3-exact-online-inloggen")
@@ -684,26 +711,33 @@ def invitee_in_browser(link: str, shots: str) -> None:
             with page.expect_navigation():
                 page.click("form#login button")
             page.wait_for_selector("form#mfa")
-            say("    page 3, two-step verification:  %s" % page.inner_text("h1"))
+            detail("    page 3, two-step verification:  %s" % page.inner_text("h1"))
             page.fill("form#mfa input[name=totp]", totp(user["totp_secret"]))
             shot(page, "4-tweestapsverificatie")
             tell("types the six-digit code her authenticator app shows")
             with page.expect_navigation():
                 page.click("form#mfa button")
             page.wait_for_selector("form#consent")
-            say("    page 4, the platform asks for consent:  %s" % page.inner_text("h1"))
+            detail("    page 4, the platform asks for consent:  %s" % page.inner_text("h1"))
             shot(page, "5-exact-online-toestemming")
             tell("presses Allow; Exact Online sends her browser back to the consent service with a code, which it exchanges at once")
             with page.expect_navigation(url="**/p/success"):
                 page.click("form#consent button[value=allow]")
-            say("    page 5, the consent service's result:  %s" % page.inner_text("h1"))
-            say("        %s" % " ".join(text.strip() for text in page.locator("main p").all_inner_texts()))
+            detail("    page 5, the consent service's result:  %s" % page.inner_text("h1"))
+            detail("        %s" % " ".join(text.strip() for text in page.locator("main p").all_inner_texts()))
             shot(page, "6-gelukt")
+            seen.append(page.inner_text("h1"))
             if "toegang gegeven" not in page.inner_text("main"):
                 raise SystemExit("the consent service did not show its success page: a bug to report")
             context.close()
         finally:
             browser.close()
+    if brief:
+        say("    [invitee] Bea opens the link from the mail in chromium: \"%s\"" % seen[0])
+        say("    [invitee] %s, ticks the consent, signs in at Exact Online with two-step verification, presses Allow" % (
+            "types %s again (the rest comes prefilled from her last consent)" % " and ".join(typed_in) if typed_in else "finds the form filled in"))
+        say("    [invitee] the consent service: \"%s\" (screenshots in %s/)" % (seen[1], here(shots)))
+        return
     say("    screenshots of each page: %s/ (%s)" % (here(shots), ", ".join(taken)))
 
 
@@ -826,9 +860,171 @@ def consent_elsewhere(
         raise SystemExit("status.yml does not show %s's chain with the invitee's name: a bug to report" % CONSENT_CONNECTION)
 
 
+# Step 12: a chain dies, and the people who own it are told.
+TEAM = "data-team@example-accountants.test"
+SENDER = "preauth@example-accountants.test"
+# A fake Standard Webhooks signing secret, obviously one: whsec_ and base64 of these 33 bytes. In secrets.yml, vault-encrypted.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"FAKE-demo-webhook-secret-not-real").decode("ascii")
+# The messages that carry a fresh invitation link by design -> its token, which the leak check accepts there, once each.
+LINK_ALLOWED: dict[str, str] = {}
+
+
+def notify_missing() -> str | None:
+    """Why the notification scene cannot run here, or None."""
+    import importlib.util
+
+    lacking = [name for name in ("aiosmtpd", "standardwebhooks") if importlib.util.find_spec(name) is None]
+    if lacking:
+        return "this Python (%s) lacks %s, which the mail and webhook receivers of tests/receivers.py need" % (sys.executable, ", ".join(lacking))
+    return None
+
+
+def add_to_secrets(work: dict[str, str], name: str, value: str) -> None:
+    """One more variable in the demo's vault-encrypted secrets.yml (decrypted in memory only, written anew, mode 0600)."""
+    vault = demo_vault(work)
+    with open(work["secrets"], "rb") as handle:
+        plain = vault.decrypt(handle.read()).decode("utf-8")
+    new = work["secrets"] + ".new"
+    fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(vault.encrypt(plain + "%s: %s\n" % (name, value)))
+    os.replace(new, work["secrets"])
+
+
+def notify_inventory(smtp_port: int, webhook_url: str) -> tuple[str, dict[str, t.Any]]:
+    """Step 11's inventory with preauth_notify: the mailbox, the team's address, Dutch, the webhook (its secret from the vault)."""
+    with open(os.path.join(WORK, "consent.yml"), encoding="utf-8") as handle:
+        inventory = json.load(handle)
+    notify = {
+        "email": [TEAM],
+        "language": "nl",
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none", "sender": SENDER},
+        "webhooks": [{"name": "tickets", "url": webhook_url, "secret": "{{ demo_webhook_secret }}"}],
+    }
+    inventory["all"]["vars"]["preauth_notify"] = notify
+    path = os.path.join(WORK, "notify.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(inventory, handle, indent=2)
+    return path, notify
+
+
+def private_file(path: str, data: bytes) -> None:
+    """Write a file of mode 0600 (a mail with an invitation link is for its recipient)."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(data)
+
+
+def keep_messages(box: t.Any, hook: t.Any, directory: str, service_url: str) -> None:
+    """Every mail as the mailbox got it (.eml) and decoded (.txt), every webhook body (.json), for step 13's leak check."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for number, (rcpt, message) in enumerate(list(box.messages), 1):
+        base = os.path.join(directory, "%d-%s" % (number, rcpt))
+        body = box.body(message)
+        decoded = "".join("%s: %s\n" % (k, message[k]) for k in ("From", "To", "Subject", "Date", "Message-ID")) + "\n" + body
+        links = re.findall(re.escape(service_url) + r"/i/([A-Za-z0-9_-]{16,128})", body)
+        for path, data in ((base + ".eml", message.as_bytes()), (base + ".txt", decoded.encode("utf-8"))):
+            private_file(path, data)
+            if links:
+                LINK_ALLOWED[path] = links[0]
+    for number, event in enumerate(list(hook.received), 1):
+        data = json.dumps({"webhook-id": event["id"], "body": event["body"]}, indent=2).encode("utf-8")
+        private_file(os.path.join(directory, "webhook-%d-%s.json" % (number, event["payload"]["type"])), data)
+
+
+def tell_the_owners(control: t.Any, work: dict[str, str], server: PostgresServer, env_b: dict[str, str], running: list[ConsentService]) -> None:
+    """Step 12: retail-nl's chain dies; preauth_notify tells Bea and the team once, with a fresh link; she consents; "recovered"."""
+    why = notify_missing() or (None if running else "step 11's consent service is not running (step 11 was skipped)")
+    if why:
+        say("    skipped: %s" % why)
+        return
+    from receivers import Mailbox, WebhookReceiver
+    from simulator.flows import refresh as platform_refresh
+
+    service_url = running[0].url
+    directory = os.path.join(WORK, "consent", "mail")
+    add_to_secrets(work, "demo_webhook_secret", WEBHOOK_SECRET)
+    CONSENT_SECRETS["webhook signing secret"] = [WEBHOOK_SECRET]
+    with Mailbox() as box, WebhookReceiver(WEBHOOK_SECRET) as hook:
+        inventory, notify = notify_inventory(box.port, hook.url)
+        say("    %s is step 11's inventory with preauth_notify: an SMTP server and a webhook receiver that checks" % here(inventory))
+        say("    signatures (tests/receivers.py) on 127.0.0.1; the webhook's fake secret is vault-encrypted in %s:" % here(work["secrets"]))
+        say("    | \"preauth_notify\": {\"email\": %s, \"language\": %s," % (json.dumps(notify["email"]), json.dumps(notify["language"])))
+        say("    |   \"smtp\": %s," % json.dumps(notify["smtp"]))
+        say("    |   \"webhooks\": %s}" % json.dumps(notify["webhooks"]))
+        common = ["-i", inventory, "--vault-password-file", work["password"], "-e", "@" + work["secrets"]]
+        refresh = [os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.refresh"] + common
+
+        say()
+        say("    1. 24 days later. Meanwhile a copy of %s's chain was used elsewhere (an export on a developer's laptop):" % CONSENT_CONNECTION)
+        say("       Exact Online rotated the refresh token there, so the one in the store is spent. Controller b's nightly refresh:")
+        pg_store = with_pg_password(server, lambda: open_pg_store(work, server))
+        try:
+            with_pg_password(server, lambda: warp(24 * 86400, control, pg_store))
+            copy = with_pg_password(server, lambda: pg_store.read(CONSENT_CONNECTION).data["tokens"]["refresh_token"])
+        finally:
+            pg_store.close()
+        if platform_refresh(control.realms()["nl"]["token"], DEFAULT_CONFIG["clients"][0], copy).status_code != 200:
+            raise SystemExit("the copy of %s's chain could not be refreshed elsewhere: a bug in the demo" % CONSENT_CONNECTION)
+        del copy
+        say("    $ " + shown(refresh))
+        code, output = run_quietly(refresh, env_b)
+        for line in msg_lines(output, "Report the connections") + msg_lines(output, "Show who was told what")[:-1]:
+            say("    | " + line)
+        say("    exit code %d (a chain that needs a new consent fails the run, for cron's mail and AWX)" % code)
+        mine, team = box.to(INVITEE["email"]), box.to(TEAM)
+        if code == 0 or "%s: dead: sent" % CONSENT_CONNECTION not in output or len(mine) != 1 or len(team) != 1 or hook.types() != ["connection.dead"]:
+            raise SystemExit("refresh.yml did not tell Bea and the team once that %s died: a bug to report" % CONSENT_CONNECTION)
+        body = box.body(mine[0])
+        links = re.findall(re.escape(service_url) + r"/i/([A-Za-z0-9_-]{16,128})", body)
+        if len(links) != 1 or links[0] in output:
+            raise SystemExit("the message about %s has no fresh invitation link, or the run's output shows it: a bug to report" % CONSENT_CONNECTION)
+        CONSENT_SECRETS.setdefault("invitation link token", []).append(links[0])
+        keep_messages(box, hook, directory, service_url)
+
+        say()
+        say("    2. What Bea got, as the mailbox received it (the team the same; every mail and webhook body is kept in")
+        say("       %s/ for step 13); the link is a bearer credential, masked here:" % here(directory))
+        say("    | From: %s  To: %s" % (mine[0]["From"], mine[0]["To"]))
+        say("    | Subject: %s" % mine[0]["Subject"])
+        lines = body.splitlines()
+        # The reason, and the link with the line that introduces it.
+        for number, line in enumerate(lines):
+            if line.strip() and (line.startswith("Reden:") or links[0] in "".join(lines[number:number + 3])):
+                say("    | " + line.replace(links[0], "******** (masked by the demo; a new link, made for this message)"))
+        say("    the webhook receiver verified the signature of one POST: %s (its JSON holds no link)" % ", ".join(hook.types()))
+
+        say()
+        say("    3. The next night's refresh (the same command) fails the same way, and tells nobody again:")
+        code, output = run_quietly(refresh, env_b)
+        for line in msg_lines(output, "Report the connections")[-1:]:
+            say("    | " + line)
+        say("    mails in the mailbox: %d, as before; webhook events: %d" % (len(box.messages), len(hook.received)))
+        if len(box.messages) != 2 or len(hook.received) != 1 or "%s: dead" % CONSENT_CONNECTION in output:
+            raise SystemExit("the second refresh told someone again: a bug to report")
+
+        say()
+        say("    4. Bea follows the link in the mail:")
+        invitee_in_browser(service_url + "/i/" + links[0], os.path.join(WORK, "consent", "screenshots-again"), brief=True)
+
+        say()
+        say("    5. status.yml imports the consent and tells Bea and the team that %s works again:" % CONSENT_CONNECTION)
+        status = [os.path.join(BIN, "ansible-playbook"), "preauth.oauth2.status"] + common
+        say("    $ " + shown(status))
+        code, output = run_quietly(status, env_b)
+        table = [line for line in msg_lines(output, "Show the table") if re.match(r"%s\s+exact_online" % CONSENT_CONNECTION, line)]
+        for line in table + msg_lines(output, "Show who was told what")[:-1]:
+            say("    | " + line)
+        again = box.to(INVITEE["email"])
+        if code != 0 or "%s: recovered: sent" % CONSENT_CONNECTION not in output or len(again) != 2 or len(box.to(TEAM)) != 2:
+            raise SystemExit("status.yml did not tell Bea and the team once that %s recovered: a bug to report" % CONSENT_CONNECTION)
+        say("    Bea's second mail: \"%s\"; the webhook's events: %s" % (again[1]["Subject"], ", ".join(hook.types())))
+        keep_messages(box, hook, directory, service_url)
+
+
 def scan_consent_secrets(paths: list[str], transcript: str) -> tuple[int, list[dict[str, str]]]:
     """Look for CONSENT_SECRETS (which the simulator does not know) as the simulator's scan looks for its own: raw,
-    URL-encoded, JSON-escaped. The link token may be in the transcript once: the invite playbook's line with the link."""
+    URL-encoded, JSON-escaped. Step 11's link token may be in the transcript once: the invite playbook's line with the link;
+    the fresh link of step 12 once in each file of a message that carries it (LINK_ALLOWED)."""
     import stat
     import urllib.parse
 
@@ -860,14 +1056,18 @@ def scan_consent_secrets(paths: list[str], transcript: str) -> tuple[int, list[d
             allowed = len(lines) == 1 and re.fullmatch(rb'\s+\| +"http://127\.0\.0\.1:\d+/i/[A-Za-z0-9_-]+",?', lines[0]) is not None
             if allowed and content.count(tokens[0].encode()) == 1:
                 content = content.replace(tokens[0].encode(), b"")
+        allowed_link = LINK_ALLOWED.get(name, "").encode()
+        if allowed_link and content.count(allowed_link) == 1:
+            # A dead-chain message carries its fresh link by design: once, in the file of that message.
+            content = content.replace(allowed_link, b"")
         kinds = sorted({kind for kind, needle in needles if needle in content})
         leaks.extend({"path": name, "kind": kind} for kind in kinds)
     return scanned, leaks
 
 
 def leak_check(control: t.Any, server: PostgresServer | None, runtime: str | None) -> bool:
-    """Step 12: the simulator looks for every secret it issued or holds in everything the demo printed and wrote;
-    the demo itself looks for the invitation's link token and the consent service's database password."""
+    """Step 13: the simulator looks for every secret it issued or holds in everything the demo printed and wrote;
+    the demo itself looks for the invitations' link tokens, the consent service's database password and the webhook secret."""
     transcript = os.path.join(WORK, "transcript.txt")
     with open(transcript, "w", encoding="utf-8") as handle:
         handle.writelines(TRANSCRIPT)
@@ -883,10 +1083,17 @@ def leak_check(control: t.Any, server: PostgresServer | None, runtime: str | Non
     say("    tokens) in %d files: this printout with every playbook's full output (%s/transcript.txt), the workspace" % (report["files"], workspace_shown()))
     say("    with both controllers' homes, the PostgreSQL server's data files and log")
     if CONSENT_SECRETS:
-        say("    and the consent service's log (%s/consent/service.log), its files and the invitee's screenshots; left out:" % workspace_shown())
+        say("    and the consent service's log (%s/consent/service.log), its files and the invitee's screenshots%s" % (
+            workspace_shown(), "," if LINK_ALLOWED else "; left out:"))
+        if LINK_ALLOWED:
+            say("    and the mails and webhook bodies of step 12 (%s/consent/mail); left out:" % workspace_shown())
         say("    %s, the service's client secret file, which holds the secret by design" % ", ".join(here(p) for p in LEAK_EXCLUDE))
-        say("    the demo looked for the %s in the same %d files:" % (" and the ".join(sorted(CONSENT_SECRETS)), scanned))
-        say("    the link token may be only in the one line of the transcript where the invite playbook printed the link")
+        kinds = ["the %s%s" % (kind, "s" if len(values) > 1 else "") for kind, values in sorted(CONSENT_SECRETS.items())]
+        text = "the demo looked for %s in the same %d files: %s link token may be only in the one line of the transcript where " % (
+            " and ".join(", ".join(kinds).rsplit(", ", 1)), scanned, "step 11's" if LINK_ALLOWED else "the")
+        text += "the invite playbook printed the link" + (", step 12's fresh one only in the mails that carry it" if LINK_ALLOWED else "")
+        for line in textwrap.wrap(text, 116):
+            say("    " + line)
     for leak in leaks:
         say("    LEAK: %s in %s" % (leak["kind"], leak["path"]))
     say("    %s" % ("found none" if not leaks else "%d leak(s): a bug to report" % len(leaks)))
@@ -1046,7 +1253,10 @@ def main(argv: list[str] | None = None) -> int:
         step(11, "The person who consents is somewhere else: an invitation, the consent service, refresh imports the consent")
         consent_elsewhere(control, base, work, server, env_a, env_b, consent)
 
-        step(12, "Nothing secret in what the demo printed or wrote")
+        step(12, "A chain dies and the people who own it are told, with a fresh consent link; the invitee consents again; they are told it recovered")
+        tell_the_owners(control, work, server, env_b, consent)
+
+        step(13, "Nothing secret in what the demo printed or wrote")
         if not leak_check(control, server, runtime):
             return 1
     finally:

@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._action import PreauthAction, Request
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import connection_args, http_client, resolve
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invite import collect, grant, invite, listing, revoke
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.notify import SMTP_SPEC, Target, mail_invitation, moment, smtp_settings
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.message import LANGUAGES
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.consent import DEFAULT_DAYS, INVITEE_FIELDS, needs_postgresql
 
@@ -21,6 +26,14 @@ class ActionModule(PreauthAction):
         app_name={"type": "str"},
         collect={"type": "bool", "default": True},
         service_role={"type": "str"},
+        mail={
+            "type": "dict",
+            "options": {
+                "smtp": {"type": "dict", "required": True, "options": SMTP_SPEC},
+                "language": {"type": "str", "choices": list(LANGUAGES)},
+                "template_dir": {"type": "path"},
+            },
+        },
     )
     required_if = [("state", "present", ("service_url",))]
 
@@ -34,9 +47,9 @@ class ActionModule(PreauthAction):
         granted = grant(params["service_role"], store, request.check_mode) if params["service_role"] else None
         collected = collect(conn, store, request.check_mode, hide=self.hide) if params["collect"] else None
         if params["state"] == "present":
-            outcome = invite(
-                conn, store, request.check_mode, params["service_url"], params["days"], params["invitee"], params["operator"], params["app_name"]
-            )
+            outcome = invite(conn, store, request.check_mode, params["service_url"], params["days"], params["invitee"], params["operator"], params["app_name"])
+            if params["mail"]:
+                self._mail(params, conn, outcome)
         elif params["state"] == "absent":
             outcome = revoke(conn.name, store, request.check_mode)
         else:
@@ -53,3 +66,28 @@ class ActionModule(PreauthAction):
                 outcome.changed = True
                 outcome.msg = "%s; %s" % (collected.msg, outcome.msg)
         return outcome
+
+    def _mail(self, params: t.Mapping[str, t.Any], conn: t.Any, outcome: Outcome) -> None:
+        """Mail the new link to the invitee (``mail``); a failure is a warning, and the link stays in the result to send by hand."""
+        link = outcome.result.get("link")
+        outcome.result["mailed_to"] = None
+        if not link:
+            return  # check mode: nothing was made, nothing is mailed
+        mail = params["mail"]
+        asked = (params["invitee"] or {}).get("language")
+        target = Target(conn.name, conn.platform, conn.country, [], mail["language"] or (asked if asked in LANGUAGES else "en"))
+        try:
+            address = mail_invitation(
+                smtp_settings(mail["smtp"]),
+                target,
+                link,
+                moment(outcome.result["invitation"]["expires_at"]),
+                params["invitee"] or {},
+                params["operator"],
+                mail.get("template_dir"),
+            )
+        except PreauthError as exc:
+            outcome.warnings.append("the invitation's link was not mailed: %s; send the link in the result to the invitee yourself" % exc.msg)
+            return
+        outcome.result["mailed_to"] = address
+        outcome.msg = "%s; its link was mailed to %s" % (outcome.msg, address)

@@ -103,6 +103,60 @@ options:
         landings, the landing key's public half - and nothing on the chains; a role that has all of it is left as it is.
       - Also makes the store's landing key. Check mode names what would be granted.
     type: str
+  mail:
+    description:
+      - Mail the new invitation's link to the invitee's e-mail address (O(invitee.email)), as the C(invitation) text of
+        M(preauth.oauth2.notification) says it. Without it the link is only returned (RV(link)).
+      - A mail that cannot be sent is a warning; the invitation stays and RV(link) holds the link to send by hand.
+    type: dict
+    suboptions:
+      smtp:
+        description:
+          - The mail server, with the suboptions of M(preauth.oauth2.notification)'s O(preauth.oauth2.notification#module:smtp)
+            (C(host), C(port), C(security), C(username), C(password), C(sender), C(validate_certs), C(ca_path), C(timeout)).
+        type: dict
+        required: true
+        suboptions:
+          host:
+            description: The SMTP server's name.
+            type: str
+            required: true
+          port:
+            description: Its port; by default 587 (V(starttls)), 465 (V(ssl)) or 25 (V(none)).
+            type: int
+          security:
+            description: V(starttls), V(ssl) (SMTPS) or V(none) (clear text; credentials only to a loopback address).
+            type: str
+            default: starttls
+            choices: [starttls, ssl, none]
+          username:
+            description: The user name to log in with, if the server wants one.
+            type: str
+          password:
+            description: Its password; keep it in ansible-vault.
+            type: str
+          sender:
+            description: The From address.
+            type: str
+            required: true
+          validate_certs:
+            description: Verify the server's TLS certificate.
+            type: bool
+            default: true
+          ca_path:
+            description: A CA bundle to verify it with.
+            type: path
+          timeout:
+            description: Seconds to wait for the server.
+            type: float
+            default: 10
+      language:
+        description: The language of the mail; by default the invitee's O(invitee.language) when it is V(en) or V(nl), else V(en).
+        type: str
+        choices: [en, nl]
+      template_dir:
+        description: The operator's own texts, as M(preauth.oauth2.notification)'s O(preauth.oauth2.notification#module:template_dir).
+        type: path
 attributes:
   check_mode:
     support: full
@@ -177,6 +231,11 @@ link:
   returned: O(state=present)
   type: str
   sample: https://consent.example.com/i/FAKE-link-token
+mailed_to:
+  description: The address the link was mailed to (O(mail)); V(null) when it was not mailed.
+  returned: O(state=present) and O(mail) given
+  type: str
+  sample: ada.jansen@example.com
 invitation:
   description: The invitation made, as RV(invitations) shows each.
   returned: O(state=present)

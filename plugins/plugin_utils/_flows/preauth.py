@@ -345,6 +345,7 @@ def store_chain(
     data["in_flight"] = None
     data["reauthorization_required"] = None
     data["last_error"] = None
+    data.pop("failures", None)
     data.pop("moved_to", None)  # a new chain preauthenticated here: this store holds it, no tombstone any more
     if pending_state is not None and (data.get("pending") or {}).get("state") == pending_state:
         data.pop("pending", None)

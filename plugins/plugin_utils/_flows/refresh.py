@@ -43,7 +43,7 @@ import time
 import typing as t
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import Connection
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.record import owner_label, token_section
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.record import count_failure, owner_label, token_section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command, preauthenticate_hint
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.home import StoreCopyError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth.client import OAuthClient, OAuthError, TokenSet, fingerprint
@@ -574,6 +574,7 @@ class Refresher:
         data["tokens"] = token_section(fresh.access_token, refresh_token, fresh.token_type, scope, received, access_life, refresh_life, received)
         data["in_flight"] = None
         data["last_error"] = None
+        data.pop("failures", None)
         record.add_event(
             "refreshed", received, generation=data.get("generation"), fingerprint=fingerprint(refresh_token), replaced=old.get("refresh_fingerprint")
         )
@@ -608,6 +609,7 @@ class Refresher:
         )
         data["in_flight"] = None
         data["last_error"] = {"at": round(self.now(), 3), "kind": exc.kind, "message": exc.msg}
+        count_failure(data, self.now(), "incomplete_answer")
         record.add_event(
             "refreshed",
             received,
@@ -655,18 +657,21 @@ class Refresher:
             return result
         if exc.kind in ("invalid_client", "config"):
             data["in_flight"] = None
+            count_failure(data, now, "config")
             self.store.save(record)
             result.reason = "config"
             result.msg = "%s: check client_id and client_secret of the app registration; the stored chain is unchanged" % exc.msg
             return result
         if exc.kind == "rate_limited":
             data["in_flight"] = None
+            count_failure(data, now, "rate_limited")
             self.store.save(record)
             result.reason = "rate_limited"
             result.msg = "%s %s; the stored chain is unchanged, try again later" % (exc.msg, stop or "beyond the waiting budget of %d s" % self.policy.max_wait)
             return result
         if exc.kind == "oauth_error" and exc.status is not None and exc.status < 500:
             data["in_flight"] = None
+            count_failure(data, now, "refused")
             self.store.save(record)
             result.reason = "refused"
             result.msg = "%s; the stored chain is unchanged" % exc.msg
@@ -683,6 +688,7 @@ class Refresher:
         if isinstance(marker, dict) and rule:
             marker["lost"] = dict(rule, kind=exc.kind)
         record.add_event("refresh_lost", now, generation=data.get("generation"), kind=exc.kind)
+        count_failure(data, now, "lost_response")
         self.store.save(record)
         result.reason = "lost_response"
         started = seconds(marker.get("started_at")) if isinstance(marker, dict) else None

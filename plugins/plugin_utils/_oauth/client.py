@@ -400,7 +400,9 @@ class OAuthClient:
         requests = _requests()
         deadline = time.monotonic() + self.timeout
         try:
-            response = self._session(url).request(method, url, timeout=self.timeout, allow_redirects=False, stream=True, **kwargs)
+            # verify on each request: a session's own is overridden by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, and ca_path or
+            # validate_certs=false must win (with neither, verify=True still lets those variables name the CA bundle).
+            response = self._session(url).request(method, url, timeout=self.timeout, allow_redirects=False, stream=True, verify=self.verify, **kwargs)
         except requests.exceptions.Timeout:
             raise OAuthError("no answer from the %s within %g s" % (what, self.timeout), kind="timeout") from None
         except requests.exceptions.SSLError:

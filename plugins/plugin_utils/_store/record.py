@@ -31,6 +31,13 @@ A record (``Record.data``, the decrypted document of any store backend) holds:
     ``{"day", "count"}`` against a platform's daily budget;
 ``last_error``
     ``{"at", "kind", "message"}`` of the last refused or lost request;
+``failures``
+    ``{"count", "since", "kind"}``: runs in a row whose refresh failed without the platform calling the chain dead
+    (refused, lost, a configuration or rate-limit answer, an incomplete answer); gone after a refresh that works or a new
+    preauthentication;
+``notice``
+    what the people who own the connection were last told (``_flows/notify.py``): the state, the event, its message id,
+    who claimed sending it and when it was sent;
 ``preauthenticated_by``
     the audit record of the person who signed in;
 ``moved_to``
@@ -53,6 +60,8 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import iso
 
 SCHEMA = 1
 HISTORY_LIMIT = 30
+# A failure count stops here: the number only says "many runs in a row".
+MAX_FAILURES = 100000
 CONTROLLER = "controller"
 
 
@@ -126,6 +135,35 @@ def host_owned(data: t.Mapping[str, t.Any]) -> bool:
 def events(data: t.Mapping[str, t.Any], event: str) -> list[dict[str, t.Any]]:
     history = data.get("history")
     return [e for e in (history if isinstance(history, list) else []) if isinstance(e, dict) and e.get("event") == event]
+
+
+def count_failure(data: dict[str, t.Any], at: float, kind: str) -> None:
+    """One more run in a row whose refresh failed (``failures``); the first failure's time stays ``since``."""
+    failures = section(data, "failures")
+    count = failure_count(data)
+    since = failures.get("since") if isinstance(failures.get("since"), (int, float)) and not isinstance(failures.get("since"), bool) else None
+    data["failures"] = {"count": min(count + 1, MAX_FAILURES), "since": since if since is not None and count else round(at, 3), "kind": str(kind)}
+
+
+def failure_count(data: t.Mapping[str, t.Any]) -> int:
+    """Runs in a row whose refresh failed; 0 for anything that is not a count (a hand-edited store)."""
+    count = section(data, "failures").get("count")
+    return count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= MAX_FAILURES else 0
+
+
+def notice_facts(data: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What a notification run needs to know that nothing changed, without a secret: for the index and the facts."""
+    notice = section(data, "notice")
+    state = notice.get("state")
+    sent = notice.get("sent_at")
+    return {
+        "failures": failure_count(data),
+        "state": state if isinstance(state, str) else None,
+        "sent_at": sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else None,
+        "reminded_at": notice.get("reminded_at") if isinstance(notice.get("reminded_at"), (int, float)) else None,
+        # A message claimed or being sent and not yet delivered to everyone (a state written without one has no id).
+        "open": bool(notice.get("id")) and bool(notice.get("pending")) and not notice.get("given_up"),
+    }
 
 
 def token_section(

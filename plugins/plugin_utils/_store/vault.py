@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import StoreError, preauthenticate_command
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import to_plain
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.record import SCHEMA, Record
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.record import SCHEMA, Record, notice_facts
 
 CONNECTION_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 # Definition fields that make a stored chain another chain when they change.
@@ -302,6 +302,7 @@ class VaultStore:
             "reauthorization_required": bool(data.get("reauthorization_required")),
             "in_flight": bool(data.get("in_flight")),
             "tokens": {k: tokens.get(k) for k in INDEX_TOKEN_FIELDS},
+            "notice": notice_facts(data),
         }
 
     def _keys_for(self, vault_id: str) -> list[bytes]:

@@ -11,8 +11,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 SOURCES = ROOT / "docs" / "sources.md"
 # The shapes of the IDs: E17, TW7, X-gist, FORUM-1570, DOC-CREDSRV.
 ID = re.compile(r"\b(?:(?:FORUM|DOC)-[A-Z0-9]+|[A-Z]{1,2}[0-9]{1,2}|[A-Z]-[a-z]+)\b")
-# Words of that shape that are not sources: the C0 and C1 sets of Unicode control characters.
-NOT_SOURCES = {"C0", "C1"}
+# Words of that shape that are not sources: the C0 and C1 sets of Unicode control characters, "E-mail", and the MD5 of
+# SMTP's CRAM-MD5.
+NOT_SOURCES = {"C0", "C1", "E-mail", "MD5"}
 ROW = re.compile(r"\| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \|")
 
 

@@ -91,6 +91,14 @@ TASKS = [
         "register": "invitation",
         "failed_when": "invitation.msg is not search('consent invitations need the PostgreSQL token store')",
     },
+    {
+        "name": "notification",
+        "preauth.oauth2.notification": {
+            "connections": [],
+            "webhooks": [{"url": "https://hooks.example.com/x", "secret": "whsec_RkFLRS1ncm91cC10ZXN0LXNlY3JldC0wMQ=="}],
+        },
+        "register": "told",
+    },
 ]
 GROUP_DEFAULTS = {
     "store_dir": "{{ store }}",
@@ -124,7 +132,7 @@ def test_a_play_sets_every_group_option_once_for_every_member(tmp_path):
                 "ansible.builtin.copy": {
                     "content": "{{ {'auth': auth.state is string, 'exchange': exchange is changed, 'refresh': refresh.counts,"
                     " 'info': info.store, 'handover': handover.msg, 'move': move.destination, 'revoke': revoke.connection,"
-                    " 'plan': plan.counts} | to_json }}",
+                    " 'plan': plan.counts, 'told': told.watched} | to_json }}",
                     "dest": str(tmp_path / "results.json"),
                     "mode": "0600",
                 },
@@ -153,4 +161,5 @@ def test_a_play_sets_every_group_option_once_for_every_member(tmp_path):
         "move": str(tmp_path / "other"),
         "revoke": "acme-nl",
         "plan": {"deploy": 0, "keep": 0, "skip": 0},
+        "told": 0,
     }

@@ -99,7 +99,7 @@ def test_an_unknown_connection_and_a_bad_state_fail_before_anything(invite):
     unknown = invite("-e", "preauth_connection=nope")
     assert unknown.returncode != 0 and "nope is not a connection of preauth_connections" in unknown.stdout
     bad = invite("-e", "preauth_connection=acme-nl", "-e", "preauth_invitation_state=gone")
-    assert bad.returncode != 0 and "preauth_invitation_state=\"gone\" is not one of present, absent, list" in bad.stdout
+    assert bad.returncode != 0 and 'preauth_invitation_state="gone" is not one of present, absent, list' in bad.stdout
     assert json.dumps(consent.invitations(open_store({"store_url": invite.store_url}, VAULT), "acme-nl")) == "[]"
 
 
@@ -115,3 +115,25 @@ def test_status_shows_open_invitations_and_who_consented_last(invite, pg):
     assert "acme-nl: 1 open invitation(s) until" in status.stdout, status.stdout
     assert "1 consent(s) waiting (not in preauth_connections, or not imported" in status.stdout
     assert "last consent" in status.stdout and "Bea <bea@client.example.test>" in status.stdout
+
+
+def test_with_preauth_notify_the_link_is_mailed_to_the_invitee_and_not_printed(invite, tmp_path):
+    from receivers import Mailbox
+
+    with Mailbox() as box:
+        path = tmp_path / "inventory.yml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["all"]["vars"]["preauth_notify"] = {"smtp": {"host": "127.0.0.1", "port": box.port, "security": "none", "sender": "preauth@example.test"}}
+        path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        made = invite(
+            "-e", "preauth_connection=acme-nl", "-e", "preauth_invitee_email=bea@client.example.test", "-e", '{"preauth_invitee": {"language": "nl"}}'
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "the link was mailed to bea@client.example.test" in made.stdout
+        (mail,) = box.to("bea@client.example.test")
+        links = re.findall(re.escape(SERVICE) + r"/i/[A-Za-z0-9_-]{43}", box.body(mail))
+        assert len(links) == 1 and links[0] not in made.stdout + made.stderr
+        assert "Ops B.V." in mail["Subject"] and "toestemming" in box.body(mail)
+        printed = invite("-e", "preauth_connection=acme-nl", "-e", "preauth_invitee_email=bea@client.example.test", "-e", "preauth_invitation_mail=false")
+        assert printed.returncode == 0 and len(box.messages) == 1
+        assert re.search(re.escape(SERVICE) + r"/i/[A-Za-z0-9_-]{43}", printed.stdout)

@@ -147,7 +147,7 @@ def test_the_contact_check_uses_the_modules_email_pattern() -> None:
 
 @pytest.mark.parametrize(
     ("name", "tags"),
-    [("refresh", {"refresh", "report", "deploy"}), ("deploy", {"deploy"}), ("status", {"report", "health"})],
+    [("refresh", {"refresh", "notify", "report", "deploy"}), ("deploy", {"deploy"}), ("status", {"report", "health", "notify"})],
 )
 def test_tags(ansible_playbook: t.Callable[..., t.Any], name: str, tags: set[str]) -> None:
     result = ansible_playbook(name, "--list-tags")

@@ -12,7 +12,10 @@ One playbook per module (or lookup), made from its EXAMPLES block. The example t
    server's (tests/pgserver.py, started for that block; its password in ``PGPASSWORD``, as documented);
 4. any other absolute path in a module option (``path``, ``prometheus_file``) is moved under the run's
    own root directory (``/etc/preauth/x`` -> ``<work>/root/etc/preauth/x``); sealed_file's host key
-   (not named in the examples) is put there too with ``module_defaults``.
+   (not named in the examples) is put there too with ``module_defaults``;
+5. notification's mail server ``smtp.example.com`` becomes a real SMTP server on loopback (STARTTLS with a test CA that
+   the run trusts through ``SSL_CERT_FILE``, as a private CA is trusted; AUTH), and its webhook
+   ``https://hooks.example.com/preauth`` a receiver that checks every signature (tests/receivers.py).
 
 Variables the examples take from the inventory (``preauth_connections``, ``preauth_contact``, the vaulted
 client secrets, ``landed_url``, ``acme_settings``) are in the inventory, with obviously fake values.
@@ -68,6 +71,7 @@ ORDER = [
     "token_handover",
     "token_move",
     "consent_invitation",
+    "notification",
     "token_revoke",
     "sealed_file",
 ]
@@ -89,6 +93,8 @@ EXPECTED: dict[str, dict[int, bool]] = {
     "token_move": {1: True, 2: True},
     # The service's role gets its rights (changed), an invitation is made, then revoked.
     "consent_invitation": {1: True, 2: True, 4: True},
+    # acme-nl's chain was refused (set here): the example tells its people once; on its second run nothing is left to tell.
+    "notification": {1: True},
     "token_revoke": {1: True, 2: True},
     "sealed_file": {1: True, 2: True, 3: True},
 }
@@ -102,6 +108,12 @@ STORE_URL_IN_EXAMPLES = "postgresql://preauth@db.example.com/preauth?sslmode=ver
 LISTENER = "http://127.0.0.1:8765/callback"
 # The PostgreSQL server of token_move's examples, while they run.
 _PG: dict[str, str] = {}
+# The SMTP server (STARTTLS with a test CA, AUTH) and the webhook receiver of notification's examples, while they run.
+_MAIL: dict[str, t.Any] = {}
+SMTP_IN_EXAMPLES = "smtp.example.com"
+HOOK_IN_EXAMPLES = "https://hooks.example.com/preauth"
+SMTP_PASSWORD = "FAKE-smtp-password-for-examples"
+WEBHOOK_SECRET = "whsec_RkFLRS13ZWJob29rLXNlY3JldC1mb3ItZXhhbXBsZXM="
 
 
 def module_docs(name: str) -> tuple[dict[str, t.Any], str]:
@@ -157,6 +169,11 @@ def playbook(name: str, sim: str, work: str) -> tuple[list[dict[str, t.Any]], li
             tasks.append(task)
             continue
         args = task[fqcn] = substitute(task[fqcn], sim, work)
+        if isinstance(args.get("smtp"), dict) and args["smtp"].get("host") == SMTP_IN_EXAMPLES:
+            args["smtp"].update(host="127.0.0.1", port=_MAIL["port"])
+        for hook in args.get("webhooks") or []:
+            if hook.get("url") == HOOK_IN_EXAMPLES:
+                hook["url"] = _MAIL["hook"]
         if args.get("platform") == "exact_online" and args.get("country"):
             args["base_url"] = "%s/%s" % (sim, args["country"])
         task.setdefault("register", "_example_%d" % number)
@@ -238,6 +255,8 @@ def inventory(sim: str, work: str) -> None:
                     "company": "Example Accountants B.V.",
                 },
                 "vault_acme_client_secret": ACME_SECRET,
+                "vault_smtp_password": SMTP_PASSWORD,
+                "vault_webhook_secret": WEBHOOK_SECRET,
                 "vault_crm_client_secret": CRM_SECRET,
                 "acme_settings": "<settings>FAKE settings of acme-nl</settings>\n",
                 # The landed URL holds the code: it comes through the environment, never the command line.
@@ -331,6 +350,35 @@ def run_block(name: str, sim: str, work: str, extra: dict[str, str] | None = Non
     return results
 
 
+def notification_block(sim: str, work: str, extra: dict[str, str]) -> dict[str, t.Any]:
+    """notification's examples with acme-nl's chain refused, a real SMTP server (STARTTLS, the test CA trusted through
+    SSL_CERT_FILE, as a private CA is; AUTH) and a webhook receiver that checks signatures; the chain is put back after."""
+    from receivers import Mailbox, WebhookReceiver, make_tls
+
+    tls = make_tls(os.path.join(work, "root"))
+    store = FileTokenStore(os.path.join(work, "tokens"), vault(work))
+    with store.locked("acme-nl") as record:
+        record.data["reauthorization_required"] = {"since": time.time(), "reason": "the platform refuses the refresh token (set by the examples)"}
+    with Mailbox(tls=tls, credentials=("preauth", SMTP_PASSWORD)) as box, WebhookReceiver(WEBHOOK_SECRET) as hook:
+        _MAIL.update(port=box.port, hook=hook.url)
+        results = run_block("notification", sim, work, dict(extra, SSL_CERT_FILE=tls.ca_path))
+        texts = box.texts() + [hook.dump()]
+        told = sorted(rcpt for rcpt, _message in box.messages)
+        if "data-team@example.com" not in told or "acme-desk@example.com" not in told or len(told) != len(set(told)):
+            raise SystemExit("notification: the example's mails went to %s" % told)
+        if hook.types() != ["connection.dead"] or hook.rejected:
+            raise SystemExit("notification: the webhook received %s (%d rejected)" % (hook.types(), len(hook.rejected)))
+    for text in texts:
+        if SMTP_PASSWORD in text or WEBHOOK_SECRET in text or ACME_SECRET in text:
+            raise SystemExit("notification: a secret is in a message")
+    with open(os.path.join(work, "out", "notification-messages.txt"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(texts))  # scanned with the rest of out/ for every secret the simulator knows
+    with store.locked("acme-nl") as record:
+        record.data["reauthorization_required"] = None
+        record.data.pop("notice", None)
+    return results
+
+
 def main(sim: str, work: str) -> None:
     prepare(sim, work)
     control = ControlClient(sim)
@@ -353,6 +401,8 @@ def main(sim: str, work: str) -> None:
                 results = run_block(name, sim, work, dict(extra, **server.env))
                 if "link" not in results["2"]["keys"]:
                     raise SystemExit("consent_invitation: the invitation example returned no link")
+        elif name == "notification":
+            results = notification_block(sim, work, extra)
         elif name == "token_move":
             with PostgresServer() as server:
                 _PG["url"] = server.url

@@ -315,3 +315,51 @@ def test_a_refused_discovery_or_api_call_names_the_url_and_status_whatever_the_u
         client().whoami(me, "FAKE-access-token-5b1c")
     assert (caught.value.kind, caught.value.msg) == ("oauth_error", "the API at %s refused the new access token (HTTP 401)" % me)
     assert "FAKE-access-token-5b1c" not in caught.value.msg
+
+
+def _https_server(tls: t.Any) -> t.Any:
+    """An HTTPS server on 127.0.0.1 with the test CA's certificate that answers every GET with a discovery document."""
+    import http.server
+    import json
+    import ssl
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps({"issuer": "https://127.0.0.1", "authorization_endpoint": "https://127.0.0.1/a", "token_endpoint": "https://127.0.0.1/t"})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_path, tls.key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_ca_path_and_validate_certs_win_over_the_ca_bundle_variables(tmp_path, monkeypatch):
+    """REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (set on many machines) override a requests session's own verify: the options must not be."""
+    from receivers import make_tls
+
+    tls = make_tls(str(tmp_path))
+    server = _https_server(tls)
+    url = "https://127.0.0.1:%d/.well-known/openid-configuration" % server.server_address[1]
+    try:
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
+        assert OAuthClient(timeout=5, ca_path=tls.ca_path).discover(url)["token_endpoint"] == "https://127.0.0.1/t"
+        assert OAuthClient(timeout=5, validate_certs=False).discover(url)["issuer"] == "https://127.0.0.1"
+        with pytest.raises(OAuthError):
+            OAuthClient(timeout=5).discover(url)  # the system's CAs do not know the test CA
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_path)
+        assert OAuthClient(timeout=5).discover(url)["issuer"] == "https://127.0.0.1"  # without ca_path the variable still counts
+    finally:
+        server.shutdown()
+        server.server_close()

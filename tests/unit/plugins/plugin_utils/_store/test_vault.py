@@ -501,6 +501,7 @@ def test_every_write_leaves_an_index_of_the_decision_inputs_and_no_secret(store)
         "generation",
         "in_flight",
         "mac",
+        "notice",
         "owner",
         "reauthorization_required",
         "store",
@@ -515,6 +516,7 @@ def test_every_write_leaves_an_index_of_the_decision_inputs_and_no_secret(store)
         "last_refresh_at": 1795000000.0,
     }
     assert (body["chain"], body["in_flight"], body["reauthorization_required"], body["generation"]) == (True, False, False, 3)
+    assert body["notice"] == {"failures": 0, "state": None, "sent_at": None, "reminded_at": None, "open": False}
     content = open(store.path("acme"), "rb").read()
     assert body["store"]["sha256"] == hashlib.sha256(content).hexdigest() and body["store"]["size"] == len(content)
     assert body["store"]["mtime_ns"] == os.stat(store.path("acme")).st_mtime_ns
