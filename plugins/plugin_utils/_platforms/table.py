@@ -27,10 +27,12 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY
 # ``unconfirmed=EVERY_FACT``: a platform the sources do not cover, every fact is from general knowledge.
 EVERY_FACT = "every fact field"
 
-# Atlassian: its own announcements (A1, A2) say how it rotates and what a spent refresh token costs; nothing else is confirmed.
+# Atlassian: its own announcements (A1, A2) say how it rotates and what a spent refresh token costs, and its refresh-token page (A3) that
+# offline_access gives a refresh token and that client_id and client_secret go in the body; nothing else is confirmed. The 90 days
+# inactive and 365 days absolute that integrators quote were not found in a source read here.
 ATLASSIAN_UNCONFIRMED = (
-    "authorize_url", "token_url", "revocation_url", "whoami_url", "base_url", "client_auth", "pkce", "min_refresh_interval", "access_token_lifetime",
-    "refresh_token_lifetime", "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request", "loopback_redirect",
+    "authorize_url", "token_url", "revocation_url", "whoami_url", "base_url", "pkce", "min_refresh_interval", "access_token_lifetime",
+    "refresh_token_lifetime", "refresh_token_lifetime_kind", "auth_params", "nonce", "scopes_in_request", "loopback_redirect",
     "daily_token_budget", "code_lifetime", "invantive_provider", "invantive_keys", "countries", "tenant_default", "environments",
     "environment_default", "token_errors",
 )
@@ -77,17 +79,25 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         unconfirmed=("revocation_url", "pkce", "daily_token_budget"),
         sources=(
             "E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9",
-            "E10", "E17", "I1", "I12", "I15", "I17", "I24", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS",
+            "E10", "E17", "I1", "I12", "I15", "I16", "I17", "I24", "I25", "FORUM-1570", "DOC-CREDSRV", "DOC-BUSINESS",
         ),
         notes=(
             "expires_in arrives as a string; the code contains '!' and is URL-encoded once in the redirect; "
-            "at most 10 errors per API key, user, company, endpoint and hour; the redirect URI must be public HTTPS; "
+            "at most '10 error messages per app, administration, endpoint and hour' and 200 token calls per app, user and day, "
+            "both from Exact's announcement of the API changes of 1 July 2021 as Invantive relays it (forum 3507, E9; not found "
+            "on Exact's own pages); after a refusal that kills the chain no token call is made until a new preauthentication, so "
+            "refused calls cannot pile up into a block of the app; the redirect URI must be public HTTPS; "
             "users revoke an app in the Security center, there is no revocation endpoint; a used refresh token is answered "
-            "HTTP 401 unauthorized_client 'Old refresh token used.' (picqer/exact-php-client issues 300 and 644, Invantive forum)"
+            "HTTP 401 unauthorized_client 'Old refresh token used.' (picqer/exact-php-client issues 300 and 644, Invantive forum); "
+            "400 invalid_grant 'Token is not allowed, because of invalid or empty chainId' is a dead chain too (I16, I25: seen after "
+            "duplicate or concurrent authorizations and a duplicate token store); reuse of old refresh tokens, which Exact support "
+            "can switch on per app (E7), is not modelled: the table assumes rotation"
         ),
         token_errors=(
             # A spent refresh token: the chain is dead, not the app registration (RFC 6749 would read a client problem).
             dict(kind="invalid_grant", status=401, error="unauthorized_client", description=r"Old refresh token used\.?"),
+            # A broken chain (I16, I25): RFC 6749 reads invalid_grant the same way; stated so the reading is Exact's, not a default.
+            dict(kind="invalid_grant", status=400, error="invalid_grant", description=r"Token is not allowed, because of invalid or empty chainId\.?"),
             # 30 days unused: invalid_request where RFC 6749 says invalid_grant (I15).
             dict(kind="expired", status=400, error="invalid_request", description=r"The refresh token expired at .*"),
             # Within 570 s of the last access token (I17); the Reason header names it even when the description changes.
@@ -101,7 +111,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         authorize_url="{base}/oauth2/authorize",
         token_url="{base}/oauth2/access_token",
         revocation_url=None,
-        whoami_url=None,
+        # "User Identity": the users.me API endpoint (T1).
+        whoami_url="https://api.focus.teamleader.eu/users.me",
         base_url="https://focus.teamleader.eu",
         client_auth="client_secret_post",
         pkce="unknown",
@@ -115,6 +126,7 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         scopes_in_request=False,
         loopback_redirect="unknown",
         daily_token_budget=None,
+        # Codes "can only be exchanged for an access token once and expire 10 minutes after issuance" (T1).
         code_lifetime=600,
         # Refresh tokens "can only be used once", no grace window documented (T1).
         spent_token="refused",
@@ -126,7 +138,9 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         unconfirmed=("pkce", "loopback_redirect", "invantive_provider"),
         sources=("T1", "T2", "T3", "DOC-BUSINESS"),
         notes=(
-            "scopes are chosen when the integration is registered; refresh tokens are single use with no grace window "
+            "scopes are chosen when the integration is registered; codes are single use and expire after 10 minutes; who-am-I is "
+            "https://api.focus.teamleader.eu/users.me (its answer is not OpenID userinfo, so verify reports no user fields); "
+            "refresh tokens are single use with no grace window "
             "and work until the user revokes them or uninstalls the integration; API host api.focus.teamleader.eu; "
             "200 requests per sliding minute; Invantive's provider code 'Teamleader' is the legacy API-key connector "
             "(documentation.invantive.com/2017R2/teamleader-data-model), the Teamleader Focus code is not known"
@@ -162,7 +176,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         sources=("TW1", "TW2", "TW3", "TW4", "TW5", "TW6", "TW7"),
         notes=(
             "a client ID serves either the code flow or the implicit flow; after a token, call "
-            "{base}/connect/accesstokenvalidation to learn the cluster URL for SOAP calls; Nango turns PKCE off for Twinfield"
+            "{base}/connect/accesstokenvalidation to learn the cluster URL for SOAP calls; Nango turns PKCE off for Twinfield; "
+            "php-twinfield, Nango and many public clients also ask for the scope twf.organisationUser, which no source read here "
+            "calls required: add it to scopes when the API needs it (it is not a default); php-twinfield is said to give refresh "
+            "tokens 550 days against Wolters Kluwer's up to 25 years: the 550 days were not found in a public source read here, "
+            "so the table keeps 25 years"
         ),
     ),
     dict(
@@ -238,7 +256,9 @@ TABLE: tuple[dict[str, t.Any], ...] = (
             "per app, refresh tokens are 'one time' (rotating, optional 5-60 s grace) or 're-use' (up to 1 year), with an expiry in days; "
             "settings apply to tokens issued after re-authorization; the user picks the company at sign-in and needs the 'API User' role "
             "(else invalid_tenant); discovery at https://connect.visma.com/.well-known/openid-configuration; revocation at "
-            "{base}/connect/revocation with HTTP Basic client authentication (docs.connect.visma.com, 'Token revocation')"
+            "{base}/connect/revocation with HTTP Basic client authentication (docs.connect.visma.com, 'Token revocation'); "
+            "the userinfo endpoint {base}/connect/userinfo and whether the token endpoint also takes client_secret_post (Visma's "
+            "examples send the secret in the body) are not confirmed by a source read here, nor is the form_post redirect"
         ),
     ),
     dict(
@@ -270,11 +290,17 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         environments={"production": "login.salesforce.com", "sandbox": "test.salesforce.com"},
         environment_default="production",
         unconfirmed=("whoami_url", "client_auth", "loopback_redirect"),
-        sources=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"),
+        sources=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11"),
         notes=(
             "use base_url for a My Domain (https://NAME.my.salesforce.com); the access token lives as long as the app's session timeout; "
             "refresh-token policy and rotation are per app; a sixth approval per user and app revokes the oldest; "
-            "the token response's instance_url is the API base; new apps are External Client Apps since Spring '26"
+            "the token response's instance_url is the API base; new apps are External Client Apps since Spring '26; "
+            "PKCE is required for partner (AppExchange) apps and cannot be switched off once on (S10), so it is always sent; "
+            "400 invalid_grant 'expired access/refresh token' is a dead chain (S11)"
+        ),
+        token_errors=(
+            # Expired, revoked, or reused under rotation (S9, S11): RFC 6749's reading, stated in Salesforce's words.
+            dict(kind="invalid_grant", error="invalid_grant", description=r"expired access/refresh token"),
         ),
     ),
     dict(
@@ -304,13 +330,23 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
         tenant_default="organizations",
-        unconfirmed=("revocation_url", "whoami_url", "client_auth", "refresh_token_lifetime_kind"),
-        sources=("M1", "M2", "M3", "M4", "M5", "M6", "M7"),
+        # No RFC 7009 endpoint is known (Graph's revokeSignInSessions ends all of a user's sessions, not one token): not confirmed.
+        unconfirmed=("revocation_url", "whoami_url", "client_auth"),
+        sources=("M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "M9"),
         notes=(
             "each refresh returns a new refresh token but does not revoke the old one, so parallel refreshes do not break the chain; "
             "access tokens live a random 60-90 minutes (3600 is the lower bound); refresh tokens of SPA redirect URIs live 24 hours; "
             "Business Central: scope https://api.businesscentral.dynamics.com/user_impersonation (unconfirmed), "
-            "API https://api.businesscentral.dynamics.com/v2.0/<environment>/api/v2.0"
+            "API https://api.businesscentral.dynamics.com/v2.0/<environment>/api/v2.0; "
+            "90 days inactive ends a refresh token: 400 invalid_grant AADSTS700082 'The refresh token has expired due to inactivity' (M1, M8); "
+            "AADSTS50173 'The provided grant has expired due to it being revoked' (a changed or reset password, an admin revocation) "
+            "needs a new consent (M9)"
+        ),
+        token_errors=(
+            # The idle lifetime of M1, in Microsoft's words (M8).
+            dict(kind="expired", status=400, error="invalid_grant", description=r"(?s)AADSTS700082: .*"),
+            # Revoked after a credential change or by an admin: a new consent (M9).
+            dict(kind="invalid_grant", status=400, error="invalid_grant", description=r"(?s)AADSTS50173: .*"),
         ),
     ),
     dict(
@@ -359,7 +395,8 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         rotation="rotating",
         min_refresh_interval=0,
         access_token_lifetime=1800,
-        refresh_token_lifetime=60 * DAY,
+        # 30 days unused (Xero staff in X2 and X7); 60 days elsewhere (X1 as read earlier, an SDK maintainer): the shorter is used.
+        refresh_token_lifetime=30 * DAY,
         refresh_token_lifetime_kind="idle",
         nonce=False,
         default_scopes=("offline_access",),
@@ -373,8 +410,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
         unconfirmed=("revocation_url", "client_auth"),
-        sources=("X1", "X2", "X3", "X4", "X5", "X6", "X-gist"),
-        notes="the previous refresh token may be retried for 30 minutes after a lost response; every API call needs the xero-tenant-id header",
+        sources=("X1", "X2", "X3", "X4", "X5", "X6", "X7", "X-gist"),
+        notes=(
+            "the previous refresh token may be retried for 30 minutes after a lost response; every API call needs the xero-tenant-id header; "
+            "refresh tokens expire after 30 days unused (Xero staff, X2 and X7; 60 days in older pages: 30 is planned for)"
+        ),
     ),
     dict(
         name="quickbooks",
@@ -402,10 +442,19 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint="ask for an API scope such as com.intuit.quickbooks.accounting and authorize again",
         invantive_provider=None,
         unconfirmed=("revocation_url", "client_auth", "pkce", "default_scopes", "spent_token"),
-        sources=("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7"),
+        sources=("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8"),
         notes=(
             "the refresh token value changes about every 24-26 hours and the previous one stays valid about 24 hours: always store the latest; "
-            "5-year hard maximum (header x-include-refresh-token-hard-expires-in: true); realmId comes back on the redirect"
+            "5-year hard maximum per chain (header x-include-refresh-token-hard-expires-in: true, Q5; the date of Intuit's announcement "
+            "is not confirmed here), on top of the 100 days unused the table plans for; realmId comes back on the redirect; "
+            "400 invalid_grant means the app lost its latest token: Intuit's logs call it 'Refresh token not found' (Q7), answers "
+            "may carry 'Incorrect or invalid refresh token' (Q8) or no description; a new consent; "
+            "the 'Reconnect URL' Intuit requires from January 2026 is not confirmed by a source read here"
+        ),
+        token_errors=(
+            # The stored token is not the latest any more (Q4, Q7, Q8): RFC 6749's reading, stated in Intuit's words.
+            dict(kind="invalid_grant", status=400, error="invalid_grant", description=r"Refresh token not found\b.*"),
+            dict(kind="invalid_grant", status=400, error="invalid_grant", description=r"Incorrect or invalid refresh token\.?"),
         ),
     ),
     dict(
@@ -434,10 +483,16 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint="HubSpot returns a refresh token with every code exchange; authorize again",
         invantive_provider=None,
         unconfirmed=("rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "default_scopes", "loopback_redirect", "spent_token"),
-        sources=("H1", "H2", "H3", "H4", "H5", "H6"),
+        sources=("H1", "H2", "H3", "H4", "H5", "H6", "H7"),
         notes=(
             "the v1 OAuth API is deprecated on 2027-02-16 (dated 2026-03 endpoints take every parameter in the body); "
-            "refresh tokens are deleted through HubSpot's own token API, not RFC 7009"
+            "refresh tokens are deleted through HubSpot's own token API, not RFC 7009; "
+            "400 BAD_REFRESH_TOKEN 'missing or invalid refresh token' is a dead chain (H7); whether HubSpot puts the code in the "
+            "'error' key or in 'status' (with the text in 'message') is not confirmed: only the first is read as a dead chain"
+        ),
+        token_errors=(
+            # A spent, revoked or unknown refresh token (H7): no OAuth error code, so RFC 6749 would not read it as a dead chain.
+            dict(kind="invalid_grant", status=400, error="BAD_REFRESH_TOKEN"),
         ),
     ),
     dict(
@@ -468,10 +523,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint=_HINT_OFFLINE_ACCESS,
         invantive_provider=None,
         unconfirmed=ATLASSIAN_UNCONFIRMED,
-        sources=("FORUM-6299", "A1", "A2"),
+        sources=("FORUM-6299", "A1", "A2", "A3"),
         notes=(
-            "not covered by the references: every fact but rotation and the 10-minute leeway for a retried refresh token is "
-            "unconfirmed; Invantive lists Atlassian Confluence, Jira and Jira Service Desk"
+            "confirmed: rotation, the 10-minute leeway for a retried refresh token, offline_access and the client secret in the body; "
+            "lifetimes (90 days inactive, 365 days absolute, as integrators quote them) are unconfirmed; Invantive lists Atlassian "
+            "Confluence, Jira and Jira Service Desk"
         ),
     ),
     dict(
@@ -484,24 +540,36 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         base_url=None,
         client_auth="client_secret_post",
         pkce="unknown",
-        rotation="unknown",
+        # A GitHub App with expiring user access tokens: "Once you use a refresh token, that refresh token and the old user access
+        # token will no longer work"; access tokens 8 hours, refresh tokens six months (GH1). OAuth apps get no refresh token.
+        rotation="rotating",
         min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
+        access_token_lifetime=8 * 3600,
+        refresh_token_lifetime=180 * DAY,
+        refresh_token_lifetime_kind="idle",
         nonce=False,
         default_scopes=(),
         scopes_in_request=True,
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
-        spent_token="unknown",
+        spent_token="refused",
         spent_token_grace=None,
         no_refresh_token_hint="GitHub OAuth apps get no refresh token; use a GitHub App with expiring user access tokens",
         invantive_provider=None,
-        unconfirmed=EVERY_FACT,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; the token endpoint answers JSON only to 'Accept: application/json'",
+        # Each new refresh token lives six months, so the lifetime is read as idle; no page says so in those words.
+        unconfirmed=(
+            "authorize_url", "revocation_url", "whoami_url", "base_url", "client_auth", "pkce", "min_refresh_interval",
+            "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request", "loopback_redirect",
+            "daily_token_budget", "code_lifetime", "invantive_provider", "invantive_keys", "countries", "tenant_default", "environments",
+            "environment_default", "token_errors",
+        ),
+        sources=("FORUM-6299", "GH1"),
+        notes=(
+            "GitHub Apps with expiring user access tokens (on unless opted out): access tokens 8 hours, refresh tokens six months, "
+            "rotating, a used refresh token stops working (GH1); six months is planned as 180 days; the token endpoint answers JSON "
+            "only to 'Accept: application/json'; other facts are unconfirmed"
+        ),
     ),
     dict(
         name="gitlab",

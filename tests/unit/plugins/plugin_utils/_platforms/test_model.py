@@ -66,7 +66,7 @@ RESOLVED = [
         "https://focus.teamleader.eu/oauth2/authorize",
         "https://focus.teamleader.eu/oauth2/access_token",
         None,
-        None,
+        "https://api.focus.teamleader.eu/users.me",
         "https://focus.teamleader.eu",
     ),
     (
@@ -714,7 +714,7 @@ def test_every_platform_resolves_to_https_with_its_defaults(name):
         assert url is None or url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", ["github", "gitlab", "zoom", "calendly", "fortnox", "paypal"])
+@pytest.mark.parametrize("name", ["gitlab", "zoom", "calendly", "fortnox", "paypal"])
 def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
     assert set(PLATFORMS[name].unconfirmed) == set(FACT_FIELDS)
     assert PLATFORMS[name].rotation == "unknown" and PLATFORMS[name].refresh_token_lifetime is None
@@ -723,16 +723,18 @@ def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
 
 def test_atlassian_confirms_only_its_rotation_and_what_a_spent_token_costs():
     atlassian = PLATFORMS["atlassian"]
-    assert set(FACT_FIELDS) - set(atlassian.unconfirmed) == {"rotation", "spent_token", "spent_token_grace"}
+    assert set(FACT_FIELDS) - set(atlassian.unconfirmed) == {"rotation", "spent_token", "spent_token_grace", "client_auth", "default_scopes"}
     assert (atlassian.rotation, atlassian.spent_token, atlassian.spent_token_grace) == ("rotating", "family_revoked", 600)
-    assert {"A1", "A2"} <= set(atlassian.sources) and atlassian.refresh_token_lifetime is None
+    assert (atlassian.client_auth, atlassian.default_scopes) == ("client_secret_post", ("offline_access",))
+    assert {"A1", "A2", "A3"} <= set(atlassian.sources) and atlassian.refresh_token_lifetime is None
 
 
 # What presenting a refresh token that may have been rotated costs, per platform, with the source of each (docs/sources.md).
 SPENT_TOKENS = {
     "exact_online": ("refused", None, {"E7", "I1", "I24"}),
     "teamleader": ("refused", None, {"T1"}),
-    "xero": ("refused", 1800, {"X1", "X2"}),
+    "xero": ("refused", 1800, {"X1", "X2", "X7"}),
+    "github": ("refused", None, {"GH1"}),
     "salesforce": ("family_revoked", None, {"S9"}),
     "atlassian": ("family_revoked", 600, {"A1", "A2"}),
     "microsoft": ("accepted", None, {"M1"}),
@@ -838,3 +840,52 @@ def test_a_defective_error_rule_is_caught_when_the_entry_is_built():
         Platform(**{**entry, "token_errors": (ErrorRule(kind="expired"),)})
     with pytest.raises(ValueError, match=r"token_errors pattern '\(' is not a regular expression"):
         Platform(**{**entry, "token_errors": (ErrorRule(kind="expired", description="("),)})
+
+
+# -- issue 23: platform facts, third pass ---------------------------------------------------------
+
+
+def test_teamleader_who_am_i_code_and_rotation_come_from_its_authentication_page():
+    teamleader = get_platform("teamleader")
+    assert resolve_endpoints(teamleader).whoami == "https://api.focus.teamleader.eu/users.me"
+    assert (teamleader.code_lifetime, teamleader.rotation, teamleader.spent_token) == (600, "rotating", "refused")
+    assert "T1" in teamleader.sources
+    assert not {"whoami_url", "code_lifetime", "rotation"} & set(teamleader.unconfirmed)
+
+
+def test_xero_plans_for_30_days_unused_and_keeps_its_30_minute_grace():
+    xero = get_platform("xero")
+    assert (xero.refresh_token_lifetime, xero.refresh_token_lifetime_kind, xero.spent_token_grace) == (30 * DAY, "idle", 1800)
+    assert {"X2", "X7"} <= set(xero.sources) and "refresh_token_lifetime" not in xero.unconfirmed
+
+
+def test_microsoft_idle_lifetime_is_confirmed_and_it_has_no_revocation_endpoint():
+    microsoft = get_platform("microsoft")
+    assert (microsoft.refresh_token_lifetime, microsoft.refresh_token_lifetime_kind) == (90 * DAY, "idle")
+    assert "refresh_token_lifetime_kind" not in microsoft.unconfirmed and {"M8", "M9"} <= set(microsoft.sources)
+    assert microsoft.revocation_url is None and "revocation_url" in microsoft.unconfirmed
+
+
+def test_github_apps_with_expiring_tokens_are_sourced():
+    github = get_platform("github")
+    assert (github.rotation, github.access_token_lifetime, github.refresh_token_lifetime) == ("rotating", 8 * 3600, 180 * DAY)
+    assert "GH1" in github.sources
+    assert not {"rotation", "access_token_lifetime", "refresh_token_lifetime", "spent_token", "token_url"} & set(github.unconfirmed)
+    assert "refresh_token_lifetime_kind" in github.unconfirmed
+
+
+def test_salesforce_sends_pkce_which_partner_apps_must_have():
+    salesforce = get_platform("salesforce")
+    assert salesforce.pkce == "supported" and "pkce" not in salesforce.unconfirmed and "S10" in salesforce.sources
+
+
+def test_twinfield_keeps_its_default_scopes_and_names_organisation_user_in_its_notes():
+    twinfield = get_platform("twinfield")
+    assert "twf.organisationUser" not in twinfield.default_scopes and "twf.organisationUser" in twinfield.notes
+    assert twinfield.refresh_token_lifetime == 25 * 365 * DAY and "550 days" in twinfield.notes
+
+
+def test_exact_online_notes_say_where_the_error_limit_and_the_budget_come_from():
+    notes = get_platform("exact_online").notes
+    assert "'10 error messages per app, administration, endpoint and hour' and 200 token calls per app, user and day" in notes
+    assert "forum 3507, E9" in notes

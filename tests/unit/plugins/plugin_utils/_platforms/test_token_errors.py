@@ -1,0 +1,90 @@
+"""Each platform's ``token_errors`` rule reads the refusal the simulator sends in that platform's words as the table says.
+
+The refusal comes over real HTTP from the simulator (fault ``echo_before``: nothing is processed, the answer carries the
+status, error and description given); the OAuth client classifies it with the platform's rules from the table.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._oauth.client import OAuthClient, OAuthError
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import get_platform
+from helpers import EXACT, USER
+from simulator.flows import authorize_url, exchange, landed, query_of
+
+NL = "/nl/api/oauth2"
+
+# platform, status, error, description, the kind the table gives, the source that reports the answer (docs/sources.md)
+REFUSALS = [
+    ("exact_online", 400, "invalid_grant", "Token is not allowed, because of invalid or empty chainId", "invalid_grant", "I16"),
+    ("exact_online", 401, "unauthorized_client", "Old refresh token used.", "invalid_grant", "I24"),
+    ("hubspot", 400, "BAD_REFRESH_TOKEN", "missing or invalid refresh token", "invalid_grant", "H7"),
+    ("quickbooks", 400, "invalid_grant", "Refresh token not found: (hidden)", "invalid_grant", "Q7"),
+    ("quickbooks", 400, "invalid_grant", "Incorrect or invalid refresh token", "invalid_grant", "Q8"),
+    (
+        "microsoft",
+        400,
+        "invalid_grant",
+        "AADSTS700082: The refresh token has expired due to inactivity. The token was issued on 2019-01-02T09:19:53.5422744Z and was "
+        "inactive for 90.00:00:00.",
+        "expired",
+        "M8",
+    ),
+    (
+        "microsoft",
+        400,
+        "invalid_grant",
+        "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed "
+        "or reset their password.",
+        "invalid_grant",
+        "M9",
+    ),
+    ("salesforce", 400, "invalid_grant", "expired access/refresh token", "invalid_grant", "S11"),
+]
+
+
+@pytest.fixture
+def refresh_token(sim, control) -> str:
+    """The refresh token of a fresh Exact Online chain, 600 s old; any platform's rules can read the simulator's refusal of it."""
+    code = query_of(landed(authorize_url(sim.base_url, NL + "/auth", EXACT["client_id"]), USER))["code"]
+    body: dict[str, t.Any] = exchange(sim.base_url + NL + "/token", EXACT, code).json()
+    control.advance_clock(600)
+    return body["refresh_token"]
+
+
+def refused(sim, token: str, platform: str) -> OAuthError:
+    rules = get_platform(platform).token_errors
+    with pytest.raises(OAuthError) as caught:
+        OAuthClient(timeout=5.0).refresh(
+            sim.base_url + NL + "/token", token, EXACT["client_id"], EXACT["client_secret"], "client_secret_post", error_rules=rules
+        )
+    return caught.value
+
+
+@pytest.mark.parametrize("platform, status, error, description, kind, source", REFUSALS, ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None)
+def test_the_simulators_refusal_is_read_as_the_table_says(sim, control, refresh_token, platform, status, error, description, kind, source):
+    assert source in get_platform(platform).sources
+    control.inject_fault("echo_before", status=status, error=error, description=description)
+    caught = refused(sim, refresh_token, platform)
+    assert (caught.kind, caught.status, caught.error) == (kind, status, error)
+    assert caught.rotation is None
+    assert control.state()["chains"][0]["refreshes"] == 0  # nothing was processed
+
+
+def test_hubspots_code_is_a_dead_chain_only_by_its_rule(sim, control, refresh_token):
+    # RFC 6749 does not know BAD_REFRESH_TOKEN: without HubSpot's rule the chain would not be read as dead.
+    control.inject_fault("echo_before", status=400, error="BAD_REFRESH_TOKEN", description="missing or invalid refresh token")
+    assert refused(sim, refresh_token, "generic").kind == "oauth_error"
+    control.inject_fault("echo_before", status=400, error="BAD_REFRESH_TOKEN", description="missing or invalid refresh token")
+    assert refused(sim, refresh_token, "hubspot").kind == "invalid_grant"
+
+
+def test_a_refusal_in_other_words_gets_the_rfc_reading(sim, control, refresh_token):
+    # Whole-string matches: Microsoft's rules do not reach another AADSTS code, which RFC 6749 still reads by its error.
+    control.inject_fault("echo_before", status=400, error="invalid_request", description="AADSTS700082: not really")
+    assert refused(sim, refresh_token, "microsoft").kind == "oauth_error"
+    control.inject_fault("echo_before", status=400, error="invalid_grant", description="AADSTS70008: The provided authorization code has expired.")
+    assert refused(sim, refresh_token, "microsoft").kind == "invalid_grant"
