@@ -25,7 +25,9 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.notify impor
     smtp_settings,
     webhook_label,
 )
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.mail import check_settings
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.message import LANGUAGES
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.webhook import check_url, sign
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import PlatformError, get_platform
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.consent import DEFAULT_DAYS
@@ -88,6 +90,15 @@ class ActionModule(PreauthAction):
             template_dir=params.get("template_dir"),
             operator={k: v for k, v in (params["operator"] or {}).items() if v},
         )
+        # Settings that cannot work fail the task before anything is sent or written (the playbooks report it at their end).
+        if channels.smtp is not None:
+            check_settings(channels.smtp)
+        for label, url, secret in channels.webhooks:
+            try:
+                check_url(url)
+                sign(secret, "msg_check", 0, b"")
+            except ValueError as exc:
+                raise PreauthError("webhook %s: %s; nothing was sent" % (label, exc)) from None
         policy = Policy(params["expiring_days"], params["failing_runs"], params["remind_days"], params["notify_consenter"])
         link = None
         if params.get("consent_service_url") and store.kind == "postgresql":

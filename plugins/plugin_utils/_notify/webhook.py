@@ -115,7 +115,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def shown_url(url: t.Any) -> str:
-    """The URL as a message shows it: scheme, host, port and path; no userinfo, query or fragment."""
+    """The URL as a message shows it: scheme, host and port; no userinfo, path, query or fragment.
+
+    Many receivers (chat and ticketing webhooks) carry their secret in the path, so a path shows as ``/...``.
+    """
     if not isinstance(url, str) or not url:
         return "(no URL)"
     if _CONTROL.search(url):
@@ -127,7 +130,8 @@ def shown_url(url: t.Any) -> str:
     except ValueError:
         return "(not a URL)"
     netloc = ("[%s]" % host if ":" in host else host) + (":%d" % port if port else "")
-    return server_text(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")), [], 200)
+    path = "/..." if parts.path not in ("", "/") else parts.path
+    return server_text(urllib.parse.urlunsplit((parts.scheme, netloc, path, "", "")), [], 200)
 
 
 def check_url(url: t.Any) -> str:

@@ -72,7 +72,6 @@ def told(sim, control, tmp_path, pg, pg_db, monkeypatch):
             }
         }
         text = yaml.safe_dump(inventory, sort_keys=False)
-        vaulted = lambda value: "!vault |\n" + textwrap.indent(VAULT.encrypt(value).decode().strip(), " " * 10)  # noqa: E731
         text = text.replace("secret: VAULTED", "secret: " + vaulted(SECRET))
         text = text.replace(
             "redirect_uri: %s\n" % p["redirect_uri"], "redirect_uri: %s\n      client_secret: %s\n" % (p["redirect_uri"], vaulted(p["client_secret"]))
@@ -91,6 +90,11 @@ def told(sim, control, tmp_path, pg, pg_db, monkeypatch):
             return done
 
         yield {"run": run, "p": p, "box": box, "hook": hook, "control": control}
+
+
+def vaulted(value: str) -> str:
+    """A vault-encrypted inventory value, as ansible-vault encrypt_string writes it (indented for the inventory's nesting)."""
+    return "!vault |\n" + textwrap.indent(VAULT.encrypt(value).decode().strip(), " " * 10)
 
 
 def spend(p: dict[str, t.Any], control: t.Any) -> None:
@@ -138,3 +142,18 @@ def test_two_controllers_tell_once_with_a_link_reruns_add_nothing_and_a_new_cons
     assert "acme-nl: recovered" not in run("status").stdout
     for text in box.texts() + [hook.dump()]:
         assert SECRET not in text and p["client_secret"] not in text
+
+
+def test_settings_that_cannot_send_do_not_hide_the_refresh_report_and_fail_the_run(told, tmp_path):
+    run, p = told["run"], told["p"]
+    path = tmp_path / "inventory.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("sender: preauth@example.test", "sender: not-an-address"), encoding="utf-8")
+    spend(p, told["control"])
+    done = run("refresh", "-e", "preauth_force=true")
+    assert done.returncode != 0
+    assert "needs a new preauthentication: acme-nl" in done.stdout, done.stdout  # the report still shows
+    assert "Nobody was told anything in this run:" in done.stdout and "sender" in done.stdout
+    assert told["box"].messages == []
+    quiet = run("status")
+    assert quiet.returncode != 0 and "Nobody was told about the connections:" in quiet.stdout, quiet.stdout

@@ -158,7 +158,7 @@ def test_check_mode_sends_and_writes_nothing_and_says_what_it_would_send(exact, 
 def test_two_controllers_at_once_send_each_message_once(exact, control, box, hook):
     spend(exact, control)
     results: list[t.Any] = []
-    runs = [threading.Thread(target=lambda: results.append(notifier(exact, box, hook).run([target(exact)]))) for _ in range(4)]
+    runs = [threading.Thread(target=lambda: results.append(notifier(exact, box, hook).run([target(exact)]))) for _n in range(4)]
     for run in runs:
         run.start()
     for run in runs:
@@ -181,7 +181,7 @@ def test_a_failing_channel_is_reported_and_retried_alone_and_given_up_after_five
     second = notifier(exact, box, hook).run([target(exact)])
     assert second.result["notices"][0]["delivered"] == [notify.webhook_label(hook.url, "tickets")]
     assert len(box.to(CONTACT["email"])) == 1 and len(hook.received) == 1
-    statuses = [notifier(exact, box, hook).run([target(exact)]).result["notices"][0]["status"] for _ in range(3)]
+    statuses = [notifier(exact, box, hook).run([target(exact)]).result["notices"][0]["status"] for _n in range(3)]
     assert statuses == ["failed", "failed", "given up"]  # nothing delivered in those runs; the fifth gives up
     assert notifier(exact, box, hook).run([target(exact)]).result["notices"] == []
 
@@ -217,7 +217,7 @@ def test_a_reminder_after_the_days_set_and_dutch_texts(exact, control, box, hook
     results: list[t.Any] = []
     runs = [
         threading.Thread(target=lambda: results.append(notifier(exact, box, hook, remind_days=2, now=lambda: start + 2 * DAY + 60).run([target(exact, "nl")])))
-        for _ in range(3)
+        for _n in range(3)
     ]
     for run in runs:
         run.start()

@@ -49,7 +49,7 @@ def test_no_token_call_after_a_dead_chain_answer_until_a_new_consent(exact, cont
     assert data["reauthorization_required"] is not None and data["last_error"]["kind"] == "invalid_grant"
 
     # Later runs, forced or not, a day later or not, call nobody: one refused call per chain, never a series.
-    for _ in range(3):
+    for _run in range(3):
         for again in (refresh(exact), refresh(exact, force=True)):
             assert (again.reason, again.token_calls, again.reauthorization_required) == ("reauthorization_required", 0, True)
         warp(DAY, control, open_store(exact, VAULT))

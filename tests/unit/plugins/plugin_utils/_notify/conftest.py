@@ -11,7 +11,6 @@ import pytest
 from receivers import Tls, make_tls
 
 
-
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     """A CA and a certificate it issued for 127.0.0.1 and localhost (tests/receivers.py)."""
