@@ -26,14 +26,9 @@ class ActionModule(PreauthAction):
         app_name={"type": "str"},
         collect={"type": "bool", "default": True},
         service_role={"type": "str"},
-        mail={
-            "type": "dict",
-            "options": {
-                "smtp": {"type": "dict", "required": True, "options": SMTP_SPEC},
-                "language": {"type": "str", "choices": list(LANGUAGES)},
-                "template_dir": {"type": "path"},
-            },
-        },
+        smtp={"type": "dict", "options": SMTP_SPEC},
+        mail_language={"type": "str", "choices": list(LANGUAGES)},
+        template_dir={"type": "path"},
     )
     required_if = [("state", "present", ("service_url",))]
 
@@ -48,7 +43,7 @@ class ActionModule(PreauthAction):
         collected = collect(conn, store, request.check_mode, hide=self.hide) if params["collect"] else None
         if params["state"] == "present":
             outcome = invite(conn, store, request.check_mode, params["service_url"], params["days"], params["invitee"], params["operator"], params["app_name"])
-            if params["mail"]:
+            if params["smtp"]:
                 self._mail(params, conn, outcome)
         elif params["state"] == "absent":
             outcome = revoke(conn.name, store, request.check_mode)
@@ -68,23 +63,22 @@ class ActionModule(PreauthAction):
         return outcome
 
     def _mail(self, params: t.Mapping[str, t.Any], conn: t.Any, outcome: Outcome) -> None:
-        """Mail the new link to the invitee (``mail``); a failure is a warning, and the link stays in the result to send by hand."""
+        """Mail the new link to the invitee (``smtp``); a failure is a warning, and the link stays in the result to send by hand."""
         link = outcome.result.get("link")
         outcome.result["mailed_to"] = None
         if not link:
             return  # check mode: nothing was made, nothing is mailed
-        mail = params["mail"]
         asked = (params["invitee"] or {}).get("language")
-        target = Target(conn.name, conn.platform, conn.country, [], mail["language"] or (asked if asked in LANGUAGES else "en"))
+        target = Target(conn.name, conn.platform, conn.country, [], params["mail_language"] or (asked if asked in LANGUAGES else "en"))
         try:
             address = mail_invitation(
-                smtp_settings(mail["smtp"]),
+                smtp_settings(params["smtp"]),
                 target,
                 link,
                 moment(outcome.result["invitation"]["expires_at"]),
                 params["invitee"] or {},
                 params["operator"],
-                mail.get("template_dir"),
+                params.get("template_dir"),
             )
         except PreauthError as exc:
             outcome.warnings.append("the invitation's link was not mailed: %s; send the link in the result to the invitee yourself" % exc.msg)

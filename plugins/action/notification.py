@@ -73,7 +73,6 @@ class ActionModule(PreauthAction):
         health={"type": "list", "elements": "dict", "default": []},
         **{k: dict(v) for k, v in HTTP_ARGS.items()},
     )
-    required_one_of = [("smtp", "webhooks")]
 
     def run_action(self, request: Request) -> Outcome:
         params = request.params

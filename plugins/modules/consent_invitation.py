@@ -23,6 +23,10 @@ description:
     and stored as M(preauth.oauth2.code_exchange) stores a chain - a new generation owned by the controller, with the
     invitee's form fields, time, address and user agent as the audit record. A reconnect keeps the connection's name, history
     and hosts. A landing that does not open or check is kept in the store and reported in RV(landing_failures).
+  - With O(smtp) and O(state=present), the new invitation's link is mailed to the invitee's e-mail address (O(invitee.email)),
+    as the C(invitation) text of M(preauth.oauth2.notification) says it (O(template_dir) replaces it), and RV(mailed_to) names
+    the address; without O(smtp) the link is only returned. A mail that cannot be sent is a warning; the invitation stays, and
+    RV(link) holds the link to send by hand.
   - Invitations need the PostgreSQL token store (O(store_url)). With a file store the task fails and says how to move the
     chains with the playbook C(preauth.oauth2.store_migrate).
 author:
@@ -32,6 +36,7 @@ extends_documentation_fragment:
   - preauth.oauth2.connection.store
   - preauth.oauth2.connection.http
   - preauth.oauth2.connection.identity
+  - preauth.oauth2.notify
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
@@ -103,60 +108,11 @@ options:
         landings, the landing key's public half - and nothing on the chains; a role that has all of it is left as it is.
       - Also makes the store's landing key. Check mode names what would be granted.
     type: str
-  mail:
+  mail_language:
     description:
-      - Mail the new invitation's link to the invitee's e-mail address (O(invitee.email)), as the C(invitation) text of
-        M(preauth.oauth2.notification) says it. Without it the link is only returned (RV(link)).
-      - A mail that cannot be sent is a warning; the invitation stays and RV(link) holds the link to send by hand.
-    type: dict
-    suboptions:
-      smtp:
-        description:
-          - The mail server, with the suboptions of M(preauth.oauth2.notification)'s O(preauth.oauth2.notification#module:smtp)
-            (C(host), C(port), C(security), C(username), C(password), C(sender), C(validate_certs), C(ca_path), C(timeout)).
-        type: dict
-        required: true
-        suboptions:
-          host:
-            description: The SMTP server's name.
-            type: str
-            required: true
-          port:
-            description: Its port; by default 587 (V(starttls)), 465 (V(ssl)) or 25 (V(none)).
-            type: int
-          security:
-            description: V(starttls), V(ssl) (SMTPS) or V(none) (clear text; credentials only to a loopback address).
-            type: str
-            default: starttls
-            choices: [starttls, ssl, none]
-          username:
-            description: The user name to log in with, if the server wants one.
-            type: str
-          password:
-            description: Its password; keep it in ansible-vault.
-            type: str
-          sender:
-            description: The From address.
-            type: str
-            required: true
-          validate_certs:
-            description: Verify the server's TLS certificate.
-            type: bool
-            default: true
-          ca_path:
-            description: A CA bundle to verify it with.
-            type: path
-          timeout:
-            description: Seconds to wait for the server.
-            type: float
-            default: 10
-      language:
-        description: The language of the mail; by default the invitee's O(invitee.language) when it is V(en) or V(nl), else V(en).
-        type: str
-        choices: [en, nl]
-      template_dir:
-        description: The operator's own texts, as M(preauth.oauth2.notification)'s O(preauth.oauth2.notification#module:template_dir).
-        type: path
+      - The language of the mail (O(smtp)); by default the invitee's O(invitee.language) when it is V(en) or V(nl), else V(en).
+    type: str
+    choices: [en, nl]
 attributes:
   check_mode:
     support: full
@@ -232,8 +188,8 @@ link:
   type: str
   sample: https://consent.example.com/i/FAKE-link-token
 mailed_to:
-  description: The address the link was mailed to (O(mail)); V(null) when it was not mailed.
-  returned: O(state=present) and O(mail) given
+  description: The address the link was mailed to (O(smtp)); V(null) when it was not mailed.
+  returned: O(state=present) and O(smtp) given
   type: str
   sample: ada.jansen@example.com
 invitation:

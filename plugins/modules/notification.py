@@ -24,6 +24,7 @@ description:
     result or a webhook.
   - A message that could not be delivered to a recipient or a webhook is reported as a warning and tried again by the next
     runs, for at most five runs; a failing channel never fails the task.
+  - Give O(smtp), O(webhooks) or both; a task without either fails before it reads the store.
   - Messages hold no secret. English and Dutch texts are shipped; O(template_dir) replaces them.
   - The playbooks C(preauth.oauth2.refresh) and C(preauth.oauth2.status) run this module after their work when the inventory
     sets C(preauth_notify).
@@ -32,6 +33,7 @@ author:
 extends_documentation_fragment:
   - preauth.oauth2.connection.store
   - preauth.oauth2.connection.http
+  - preauth.oauth2.notify
   - preauth.oauth2.attributes
   - preauth.oauth2.attributes.actiongroup_oauth2
   - preauth.oauth2.attributes.controller
@@ -80,60 +82,12 @@ options:
     type: str
     default: en
     choices: [en, nl]
-  template_dir:
-    description:
-      - A directory of the operator's own texts, C(<language>/<event>.txt) (events V(dead), V(expiring), V(failing),
-        V(recovered), V(invitation)); a file there replaces the shipped one. The first line is C(Subject:) and the subject,
-        then an empty line and the body; Jinja2 (sandboxed) with the variables the shipped texts use.
-    type: path
-  smtp:
-    description:
-      - The mail server. Without it no e-mail is sent (webhooks only).
-      - One of O(smtp) or O(webhooks) is required.
-    type: dict
-    suboptions:
-      host:
-        description: The SMTP server's name.
-        type: str
-        required: true
-      port:
-        description: Its port; by default 587 (V(starttls)), 465 (V(ssl)) or 25 (V(none)).
-        type: int
-      security:
-        description:
-          - V(starttls) upgrades the connection with STARTTLS, V(ssl) speaks TLS from the start (SMTPS), V(none) sends in clear
-            text (a local relay only; credentials are then refused unless the server is on a loopback address).
-        type: str
-        default: starttls
-        choices: [starttls, ssl, none]
-      username:
-        description: The user name to log in with, if the server wants one.
-        type: str
-      password:
-        description: Its password; keep it in ansible-vault.
-        type: str
-      sender:
-        description: The From address of the messages.
-        type: str
-        required: true
-      validate_certs:
-        description: Verify the server's TLS certificate.
-        type: bool
-        default: true
-      ca_path:
-        description: A CA bundle to verify it with.
-        type: path
-      timeout:
-        description: Seconds to wait for the server.
-        type: float
-        default: 10
   webhooks:
     description:
       - Receivers of a JSON POST per message, signed as the Standard Webhooks specification describes (headers C(webhook-id),
         C(webhook-timestamp), C(webhook-signature)). A retried message keeps its C(webhook-id). The JSON has C(type)
         (C(connection.dead), ...), C(timestamp), C(id) and C(data) (the connection, platform, country, state, reason, times);
         no link and no secret.
-      - One of O(smtp) or O(webhooks) is required.
     type: list
     elements: dict
     default: []
