@@ -22,12 +22,13 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.refresh impo
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store import consent
 from chains import CONTACT, VAULT, params, preauthenticate, stored
 from helpers import ansible_command
-from receivers import Mailbox, WebhookReceiver
+from receivers import Mailbox, WebhookReceiver, make_tls
 from simulator.timewarp import warp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SERVICE = "https://consent.example.test"
 SECRET = "whsec_RkFLRS13ZWJob29rLXNlY3JldC1mb3ItcGxheWJvb2tz"
+SMTP_PASSWORD = "FAKE-smtp-password-for-playbook-tests"
 TEAM = "data-team@example.test"
 DAY = 86400
 
@@ -44,7 +45,8 @@ def told(sim, control, tmp_path, pg, pg_db, monkeypatch):
     os.symlink(ROOT, base / "ansible_collections" / "preauth" / "oauth2")
     password = tmp_path / "vault-pw"
     password.write_bytes(b"FAKE-vault-password\n")
-    with Mailbox() as box, WebhookReceiver(SECRET) as hook:
+    tls = make_tls(str(tmp_path))
+    with Mailbox(tls=tls, credentials=("preauth", SMTP_PASSWORD)) as box, WebhookReceiver(SECRET) as hook:
         connection = {
             "name": "acme-nl",
             "platform": "exact_online",
@@ -65,14 +67,22 @@ def told(sim, control, tmp_path, pg, pg_db, monkeypatch):
                     "preauth_consent_service_url": SERVICE,
                     "preauth_operator": {"company": "Ops B.V.", "contact": "ops@example.test"},
                     "preauth_notify": {
-                        "smtp": {"host": "127.0.0.1", "port": box.port, "security": "none", "sender": "preauth@example.test"},
+                        "smtp": {
+                            "host": "127.0.0.1",
+                            "port": box.port,
+                            "security": "starttls",
+                            "ca_path": tls.ca_path,
+                            "username": "preauth",
+                            "password": "VAULTED",
+                            "sender": "preauth@example.test",
+                        },
                         "webhooks": [{"url": hook.url, "secret": "VAULTED", "name": "tickets"}],
                     },
                 },
             }
         }
         text = yaml.safe_dump(inventory, sort_keys=False)
-        text = text.replace("secret: VAULTED", "secret: " + vaulted(SECRET))
+        text = text.replace("secret: VAULTED", "secret: " + vaulted(SECRET)).replace("password: VAULTED", "password: " + vaulted(SMTP_PASSWORD))
         text = text.replace(
             "redirect_uri: %s\n" % p["redirect_uri"], "redirect_uri: %s\n      client_secret: %s\n" % (p["redirect_uri"], vaulted(p["client_secret"]))
         )
@@ -85,7 +95,7 @@ def told(sim, control, tmp_path, pg, pg_db, monkeypatch):
             done = subprocess.run(
                 command + ["preauth.oauth2." + playbook, *args], env=env, capture_output=True, text=True, timeout=240, check=False, stdin=subprocess.DEVNULL
             )
-            for secret in (SECRET, p["client_secret"], *(v for v in (stored(p)["tokens"] or {}).values() if isinstance(v, str) and len(v) > 20)):
+            for secret in (SECRET, SMTP_PASSWORD, p["client_secret"], *(v for v in (stored(p)["tokens"] or {}).values() if isinstance(v, str) and len(v) > 20)):
                 assert secret not in done.stdout + done.stderr
             return done
 
@@ -141,7 +151,7 @@ def test_two_controllers_tell_once_with_a_link_reruns_add_nothing_and_a_new_cons
     assert len(box.to(CONTACT["email"])) == 2 and hook.types() == ["connection.dead", "connection.recovered"]
     assert "acme-nl: recovered" not in run("status").stdout
     for text in box.texts() + [hook.dump()]:
-        assert SECRET not in text and p["client_secret"] not in text
+        assert SECRET not in text and SMTP_PASSWORD not in text and p["client_secret"] not in text
 
 
 def test_settings_that_cannot_send_do_not_hide_the_refresh_report_and_fail_the_run(told, tmp_path):
