@@ -229,3 +229,43 @@ def test_a_record_the_run_cannot_read_is_shown_and_watched_and_the_rest_reported
     assert [s.labels["connection"] for s in families["preauth_chain_present"].samples] == ["acme-nl"]  # the old hr-nl series is gone
     said = "1 record(s) of the token store %s cannot be read by this run, so their chains are not reported or watched: hr-nl." % (tmp_path / "tokens")
     assert said in result.stdout
+
+
+def test_a_host_that_stopped_using_its_chain_is_told_as_expiring_from_its_health_record(ansible_playbook, tmp_path):
+    """status.yml's health records reach preauth_notify: a chain that localhost keeps, last used 25 days ago, expires within 7."""
+    from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.file import FileTokenStore
+    from chains import VAULT
+    from receivers import WebhookReceiver
+
+    secret = "whsec_RkFLRS13ZWJob29rLXNlY3JldC1mb3ItaGVhbHRoLXRlc3Q="
+    now = time.time()
+    with FileTokenStore(str(tmp_path / "tokens"), VAULT).locked("acme-nl") as stored:
+        stored.data.update(
+            generation=1,
+            definition={"platform": "exact_online", "country": "nl", "client_id": "00000000-0000-4000-8000-000000000000"},
+            tokens={"refresh_token": "FAKE-refresh-token-of-the-host", "refresh_fingerprint": "f" * 12, "refresh_expires_at": now + 5 * 86400},
+            owner={"kind": "host", "host": "localhost", "since": now - 40 * 86400, "generation": 1},
+            preauthenticated_by={"first_name": "Bea", "email": "bea@client.example.test", "at": now - 40 * 86400},
+        )
+    health = tmp_path / "health"
+    health.mkdir()
+    record(health, "acme-nl", "failed", 3, 1, 25 * 24, 1)
+    password = tmp_path / "vault-pw"
+    password.write_bytes(b"FAKE-vault-password\n")
+    with WebhookReceiver(secret) as hook:
+        connection = {"name": "acme-nl", "platform": "exact_online", "country": "nl", "client_id": "00000000-0000-4000-8000-000000000000"}
+        inventory = {
+            "host": {"ansible_become": False},
+            "vars": {
+                "preauth_store_dir": str(tmp_path / "tokens"),
+                "preauth_connections": [connection],
+                "preauth_notify": {"webhooks": [{"url": hook.url, "secret": secret}]},
+            },
+        }
+        extra = {"preauth_status_hosts": "localhost", "preauth_settings_health_dir": str(health), "preauth_status_stale_hours": 10000}
+        result = ansible_playbook("status", "--vault-password-file", str(password), extra=extra, inventory=inventory)
+        assert "acme-nl: expiring: sent" in result.stdout, result.stdout[-3000:]
+        (call,) = hook.received
+        assert call["payload"]["type"] == "connection.expiring" and "localhost" in call["payload"]["data"]["reason"]
+        again = ansible_playbook("status", "--vault-password-file", str(password), extra=extra, inventory=inventory)
+        assert "acme-nl: expiring" not in again.stdout and len(hook.received) == 1
