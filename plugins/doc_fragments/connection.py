@@ -14,7 +14,9 @@ options:
     description:
       - Exact Online country, the end of the domain you sign in on. One of V(nl), V(be), V(de), V(co.uk) (or V(uk)),
         V(com) (or V(us)), V(fr), V(es).
-      - Required for O(platform=exact_online) unless O(base_url) is given.
+      - Zoho data centre, the end of its C(accounts.zoho.) host. One of V(com) (or V(us)), V(eu), V(in), V(com.au) (or V(au)),
+        V(jp), V(com.cn) (or V(cn)), V(sa). For Canada set O(base_url) to V(https://accounts.zohocloud.ca).
+      - Required for O(platform=exact_online) and O(platform=zoho) unless O(base_url) is given.
     type: str
   tenant:
     description:
@@ -111,6 +113,7 @@ options:
       - twinfield
       - visma_net
       - xero
+      - zoho
       - zoom
   client_id:
     description:

@@ -74,6 +74,7 @@ options:
       - twinfield
       - visma_net
       - xero
+      - zoho
       - zoom
   client_id:
     description:

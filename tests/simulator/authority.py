@@ -1,6 +1,6 @@
 """The authorization server's rules, without HTTP: clients, users, codes, token chains, clock.
 
-Four profiles share one model and differ only in data (``PROFILES``):
+Five profiles share one model and differ only in data (``PROFILES``):
 
 ``exact``
     Exact Online as documented and observed: codes contain ``!`` and live 3 minutes, access
@@ -22,6 +22,11 @@ Four profiles share one model and differ only in data (``PROFILES``):
     Twinfield: HTTP Basic client authentication only, ``nonce`` required. Whether Twinfield rotates
     refresh tokens is not documented (the platform table says ``unknown``, which the collection
     treats as rotating), so this profile rotates them: the case the collection must survive.
+``zoho``
+    Zoho Accounts as its pages describe it (the platform table's ZH1-ZH7): a refresh token only for
+    ``access_type=offline``, codes of 2 minutes, access tokens of 3600 s, refresh tokens that do not
+    rotate and do not expire (a refresh answer carries no refresh token, so the stored one stays in use),
+    ``api_domain`` in every token answer, client credentials in the body only.
 
 Every time the rules read is the simulator's clock (``Clock``), which tests can advance. Token
 values never leave this module except in token responses; state reports carry fingerprints.
@@ -68,6 +73,12 @@ class Profile:
     # Seconds after a rotation during which the refresh token presented to it still works (Xero: a retry after a lost
     # answer, for 30 minutes, developer.xero.com/faq/oauth2); None: it is void at once.
     reuse_grace: int | None = None
+    # A refresh token only when the authorization request asked for access_type=offline (Zoho, Google), not for a scope.
+    refresh_needs_access_type_offline: bool = False
+    # Whether a refresh answer repeats the refresh token (Zoho's does not: the client keeps the one it has).
+    refresh_answer_has_refresh_token: bool = True
+    # Keys every token answer carries besides the RFC 6749 ones (Zoho: api_domain, the API host of the data centre).
+    answer_extras: tuple[tuple[str, str], ...] = ()
 
 
 PROFILES: dict[str, Profile] = {
@@ -149,6 +160,27 @@ PROFILES: dict[str, Profile] = {
         access_prefix="tat_",
         refresh_prefix="trt_",
     ),
+    "zoho": Profile(
+        name="zoho",
+        rotating=False,
+        reuse_revokes_chain=False,
+        min_refresh_interval=0,
+        access_lifetime=3600,
+        expires_in_as_string=False,
+        refresh_idle_lifetime=None,
+        daily_token_budget=None,
+        client_auth=("client_secret_post",),
+        nonce_required=False,
+        refresh_needs_offline_access=False,
+        code_lifetime=120,
+        loopback_any_port=False,
+        code_prefix="1000.zc",
+        access_prefix="1000.zat",
+        refresh_prefix="1000.zrt",
+        refresh_needs_access_type_offline=True,
+        refresh_answer_has_refresh_token=False,
+        answer_extras=(("api_domain", "https://www.zohoapis.eu"),),
+    ),
 }
 
 EXACT_COUNTRIES = ("nl", "be", "de", "co.uk", "com", "fr", "es")
@@ -208,6 +240,7 @@ class Code:
     code_challenge: str | None
     code_challenge_method: str | None
     nonce: str | None
+    access_type: str | None = None
     used: bool = False
 
 
@@ -299,6 +332,13 @@ DEFAULT_CONFIG: dict[str, t.Any] = {
             "profile": "xero",
             "name": "Xero demo app",
         },
+        {
+            "client_id": "1000.ZOHODEMOCLIENT",
+            "client_secret": "FAKE-zoho-client-secret-for-tests",
+            "redirect_uris": ["https://preauth.example.test/callback"],
+            "profile": "zoho",
+            "name": "Zoho demo app",
+        },
     ],
     "users": [
         {
@@ -325,6 +365,7 @@ class PendingLogin:
     code_challenge: str | None
     code_challenge_method: str | None
     nonce: str | None
+    access_type: str | None = None
     step: str = "login"
     username: str | None = None
 
@@ -421,6 +462,7 @@ class Authority:
             code_challenge=challenge,
             code_challenge_method=(method or "plain") if challenge else None,
             nonce=nonce,
+            access_type=query.get("access_type"),
         )
         with self.lock:
             self.logins[login.txn] = login
@@ -472,6 +514,7 @@ class Authority:
                 code_challenge=login.code_challenge,
                 code_challenge_method=login.code_challenge_method,
                 nonce=login.nonce,
+                access_type=login.access_type,
             )
             self.codes[code.value] = code
         params = {"code": code.value}
@@ -557,6 +600,8 @@ class Authority:
         code.used = True
         now = self.clock.now()
         wants_refresh = not profile.refresh_needs_offline_access or "offline_access" in code.scope.split()
+        if profile.refresh_needs_access_type_offline:
+            wants_refresh = code.access_type == "offline"
         chain = Chain(
             chain_id=secrets.token_hex(6),
             profile=profile.name,
@@ -618,7 +663,7 @@ class Authority:
         chain.refresh_issued_at = now
         chain.access_issued_at = now
         chain.refreshes += 1
-        return self._token_reply(profile, chain, now)
+        return self._token_reply(profile, chain, now, refreshed=True)
 
     @staticmethod
     def _expired(profile: Profile, chain: Chain, now: float) -> Reply:
@@ -633,7 +678,7 @@ class Authority:
             if token.chain_id == chain.chain_id:
                 del self.access_tokens[value]
 
-    def _token_reply(self, profile: Profile, chain: Chain, now: float, id_token_nonce: str | None = None) -> Reply:
+    def _token_reply(self, profile: Profile, chain: Chain, now: float, id_token_nonce: str | None = None, refreshed: bool = False) -> Reply:
         access = _random(profile.access_prefix)
         self.access_tokens[access] = AccessToken(chain.chain_id, now + profile.access_lifetime)
         body: dict[str, t.Any] = {
@@ -641,10 +686,11 @@ class Authority:
             "token_type": "Bearer",
             "expires_in": str(profile.access_lifetime) if profile.expires_in_as_string else profile.access_lifetime,
         }
-        if chain.refresh_token:
+        if chain.refresh_token and (profile.refresh_answer_has_refresh_token or not refreshed):
             body["refresh_token"] = chain.refresh_token
         if chain.scope and profile.name != "exact":
             body["scope"] = chain.scope
+        body.update(profile.answer_extras)
         return Reply(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def revoke(self, profile_name: str, form: dict[str, str], basic: tuple[str, str] | None) -> Reply:

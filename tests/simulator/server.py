@@ -86,6 +86,16 @@ REALMS: list[Realm] = [
         me="/connections",
     ),
     Realm(
+        name="zoho",
+        profile="zoho",
+        prefix="/zoho",
+        authorize="/oauth/v2/auth",
+        token="/oauth/v2/token",
+        # Not a who-am-I the platform table uses (its whoami_url is None): the simulator's realms all have one.
+        me="/oauth/user/info",
+        revoke="/oauth/v2/token/revoke",
+    ),
+    Realm(
         name="twinfield",
         profile="twinfield",
         prefix="/twinfield/auth/authentication",
@@ -130,7 +140,8 @@ class Fault:
     retry_after: str | None = None
     minutely_reset_in: float | None = None
     # patch_after: the status to answer with instead, keys to drop from the JSON body, values to set in it.
-    # echo_before: the status of its error answer (default 400).
+    # echo_before: the status of its error answer (default 400), and keys to drop from it and values to set in it (a
+    # platform's own error shape, such as HubSpot's status and message); string values repeat request fields as below.
     status: int | None = None
     drop: list[str] = dataclasses.field(default_factory=list)
     values: dict[str, t.Any] = dataclasses.field(default_factory=dict)
@@ -484,10 +495,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if basic is not None:
                 sent.setdefault("client_id", basic[0])
                 sent.setdefault("client_secret", basic[1])
-            description = fault.description
-            for name, value in sent.items():
-                description = description.replace("{%s}" % name, value)
-            self._json(fault.status or 400, {"error": fault.error, "error_description": description})
+
+            def echoed(text: str) -> str:
+                for name, value in sent.items():
+                    text = text.replace("{%s}" % name, value)
+                return text
+
+            body: dict[str, t.Any] = {"error": fault.error, "error_description": echoed(fault.description)}
+            for key in fault.drop:
+                body.pop(key, None)
+            body.update({k: echoed(v) if isinstance(v, str) else v for k, v in fault.values.items()})
+            self._json(fault.status or 400, body)
         elif fault.kind == "huge_before":
             self._huge(fault.size, fault.chunked)
         elif fault.kind == "http_500_before":

@@ -584,8 +584,7 @@ class OAuthClient:
                 status=status,
                 rotation=rotation,
             )
-        raw_error = payload.get("error")
-        raw_description = payload.get("error_description")
+        raw_error, raw_description = _error_fields(payload)
         error = server_text(raw_error, hidden, 80) if isinstance(raw_error, str) else ""
         description = server_text(raw_description, hidden) if isinstance(raw_description, str) else ""
         detail = "HTTP %d %s%s" % (status, error or "error", ": " + description if description else "")
@@ -665,6 +664,19 @@ class OAuthClient:
         # Shown in results: short plain values only, and never the token that was just sent.
         found = summarize_identity(body).items()
         return {k: server_text(v, [access_token], 200) if isinstance(v, str) else v for k, v in found if isinstance(v, (str, int, float))}
+
+
+def _error_fields(payload: t.Mapping[str, t.Any]) -> tuple[t.Any, t.Any]:
+    """The error code and description of a refusal: RFC 6749's ``error`` and ``error_description``.
+
+    An answer without an ``error`` key may be HubSpot's own shape, ``{"status": "BAD_REFRESH_TOKEN", "message":
+    "missing or invalid refresh token"}`` (H8): then ``status`` is read as the code and ``message`` as the description,
+    and only when ``status`` is text (a number there is an HTTP status, not a code). The caller bounds both as it does
+    the RFC fields.
+    """
+    if "error" in payload or not isinstance(payload.get("status"), str):
+        return payload.get("error"), payload.get("error_description")
+    return payload["status"], payload.get("message")
 
 
 def _server_fault(payload: t.Mapping[str, t.Any], hidden: list[str | None]) -> str:

@@ -483,15 +483,16 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         no_refresh_token_hint="HubSpot returns a refresh token with every code exchange; authorize again",
         invantive_provider=None,
         unconfirmed=("rotation", "refresh_token_lifetime", "refresh_token_lifetime_kind", "default_scopes", "loopback_redirect", "spent_token"),
-        sources=("H1", "H2", "H3", "H4", "H5", "H6", "H7"),
+        sources=("H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8"),
         notes=(
             "the v1 OAuth API is deprecated on 2027-02-16 (dated 2026-03 endpoints take every parameter in the body); "
             "refresh tokens are deleted through HubSpot's own token API, not RFC 7009; "
-            "400 BAD_REFRESH_TOKEN 'missing or invalid refresh token' is a dead chain (H7); whether HubSpot puts the code in the "
-            "'error' key or in 'status' (with the text in 'message') is not confirmed: only the first is read as a dead chain"
+            "400 BAD_REFRESH_TOKEN 'missing or invalid refresh token' is a dead chain (H7); HubSpot sends it with "
+            "the code in 'status' and the text in 'message', without an 'error' key (H8), and the client reads those as the "
+            "error code and description; an answer that also has 'error' is read by its 'error' (an invalid_grant is a dead chain by RFC 6749)"
         ),
         token_errors=(
-            # A spent, revoked or unknown refresh token (H7): no OAuth error code, so RFC 6749 would not read it as a dead chain.
+            # A spent, revoked or unknown refresh token (H7, H8): no OAuth error code, so RFC 6749 would not read it as a dead chain.
             dict(kind="invalid_grant", status=400, error="BAD_REFRESH_TOKEN"),
         ),
     ),
@@ -581,9 +582,11 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         base_url="https://gitlab.com",
         client_auth="client_secret_post",
         pkce="unknown",
-        rotation="unknown",
+        # A refresh "invalidates the existing access_token and refresh_token" and sends new ones (GitLab's OAuth 2.0 docs as GL1
+        # quotes them); access tokens expire after 2 hours since GitLab 15.0 (GL2).
+        rotation="rotating",
         min_refresh_interval=0,
-        access_token_lifetime=None,
+        access_token_lifetime=7200,
         refresh_token_lifetime=None,
         refresh_token_lifetime_kind="unknown",
         nonce=False,
@@ -592,13 +595,22 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         loopback_redirect="unknown",
         daily_token_budget=None,
         code_lifetime=None,
-        spent_token="unknown",
+        spent_token="refused",
         spent_token_grace=None,
         no_refresh_token_hint="check the application's scopes in GitLab and authorize again",
         invantive_provider=None,
-        unconfirmed=EVERY_FACT,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed; use base_url for a self-managed GitLab",
+        unconfirmed=(
+            "authorize_url", "token_url", "revocation_url", "whoami_url", "base_url", "client_auth", "pkce", "min_refresh_interval",
+            "refresh_token_lifetime", "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request",
+            "loopback_redirect", "daily_token_budget", "code_lifetime", "invantive_provider", "invantive_keys", "countries",
+            "tenant_default", "environments", "environment_default", "token_errors",
+        ),
+        sources=("FORUM-6299", "GL1", "GL2"),
+        notes=(
+            "use base_url for a self-managed GitLab; a refresh invalidates the previous access and refresh token and returns new "
+            "ones, so parallel refreshers race (GL1); access tokens expire after 2 hours (GL2); the refresh token's own lifetime "
+            "and whether a retried refresh token gets a grace are not in a source read here"
+        ),
     ),
     dict(
         name="zoom",
@@ -610,24 +622,37 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         base_url=None,
         client_auth="client_secret_basic",
         pkce="unknown",
-        rotation="unknown",
+        # "the latest refresh token must always be used for the next refresh request"; a prior one gets "Invalid Token!" (ZM1).
+        rotation="rotating",
         min_refresh_interval=0,
-        access_token_lifetime=None,
-        refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
+        access_token_lifetime=3600,
+        # 15 years on Zoom's support page (ZM1), about 90 days as integrators describe user-managed apps (ZM3): the shorter is
+        # planned for, and neither is confirmed as the rule of today.
+        refresh_token_lifetime=90 * DAY,
+        refresh_token_lifetime_kind="idle",
         nonce=False,
         default_scopes=(),
         scopes_in_request=True,
         loopback_redirect="unknown",
         daily_token_budget=None,
-        code_lifetime=None,
-        spent_token="unknown",
+        code_lifetime=300,
+        spent_token="refused",
         spent_token_grace=None,
         no_refresh_token_hint="check that the Zoom app is a user-managed OAuth app and authorize again",
         invantive_provider=None,
-        unconfirmed=EVERY_FACT,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed",
+        unconfirmed=(
+            "authorize_url", "revocation_url", "whoami_url", "base_url", "pkce", "min_refresh_interval", "refresh_token_lifetime",
+            "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request", "loopback_redirect",
+            "daily_token_budget", "invantive_provider", "invantive_keys", "countries", "tenant_default", "environments",
+            "environment_default", "token_errors",
+        ),
+        sources=("FORUM-6299", "ZM1", "ZM2", "ZM3", "ZM4"),
+        notes=(
+            "access tokens live 1 hour and cannot be extended, the refresh request takes HTTP Basic client authentication, and only "
+            "the latest refresh token works: a prior one is answered 'Invalid Token!' (ZM1); a lost answer therefore ends the chain, "
+            "Zoom's answer is a new install (ZM2); codes expire in 5 minutes (ZM4); refresh tokens live 15 years says ZM1, about "
+            "90 days say integrators (ZM3): 90 days unused is planned for"
+        ),
     ),
     dict(
         name="calendly",
@@ -639,24 +664,34 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         base_url=None,
         client_auth="client_secret_post",
         pkce="unknown",
-        rotation="unknown",
+        # Single use: "A refresh token is revoked immediately after a successful POST /oauth/token call" (CA2).
+        rotation="rotating",
         min_refresh_interval=0,
-        access_token_lifetime=None,
+        # Access tokens 2 hours; "Refresh tokens don't expire until they are used" (CA1).
+        access_token_lifetime=7200,
         refresh_token_lifetime=None,
-        refresh_token_lifetime_kind="unknown",
+        refresh_token_lifetime_kind="none",
         nonce=False,
         default_scopes=(),
         scopes_in_request=True,
         loopback_redirect="unknown",
         daily_token_budget=None,
-        code_lifetime=None,
-        spent_token="unknown",
+        code_lifetime=600,
+        spent_token="refused",
         spent_token_grace=None,
         no_refresh_token_hint="authorize again; check the Calendly app's OAuth settings",
         invantive_provider=None,
-        unconfirmed=EVERY_FACT,
-        sources=("FORUM-6299",),
-        notes="not covered by the references: every fact is unconfirmed",
+        unconfirmed=(
+            "revocation_url", "whoami_url", "base_url", "client_auth", "pkce", "min_refresh_interval", "auth_params", "nonce",
+            "default_scopes", "scopes_in_request", "loopback_redirect", "daily_token_budget", "invantive_provider", "invantive_keys",
+            "countries", "tenant_default", "environments", "environment_default", "token_errors",
+        ),
+        sources=("FORUM-6299", "CA1", "CA2"),
+        notes=(
+            "authorization at https://auth.calendly.com/oauth/authorize, codes valid 10 minutes, access tokens 2 hours, refresh "
+            "tokens that do not expire until used (CA1); refresh tokens are single use, revoked at once by a successful refresh, "
+            "and every answer carries a new one: store it before anything else (CA2)"
+        ),
     ),
     dict(
         name="fortnox",
@@ -717,6 +752,57 @@ TABLE: tuple[dict[str, t.Any], ...] = (
         unconfirmed=EVERY_FACT,
         sources=("FORUM-6299",),
         notes="not covered by the references: every fact is unconfirmed; Invantive's 'PayPal test' is environment sandbox",
+    ),
+    dict(
+        name="zoho",
+        title="Zoho",
+        # One accounts server per data centre (ZH4, ZH6); the user's data centre is the country. Canada's accounts.zohocloud.ca
+        # does not fit the template: base_url https://accounts.zohocloud.ca reaches it.
+        authorize_url="{base}/oauth/v2/auth",
+        token_url="{base}/oauth/v2/token",
+        # Zoho's pages put the token in the query string of a POST (ZH5); the client sends it in the body as RFC 7009 says,
+        # and that Zoho reads it there is not confirmed.
+        revocation_url="{base}/oauth/v2/token/revoke",
+        whoami_url=None,
+        base_url="https://accounts.zoho.{country}",
+        # "For security reasons, pass the below key-value pairs in the body of your request" (ZH7).
+        client_auth="client_secret_post",
+        pkce="unknown",
+        # A refresh answer carries no refresh token: the one of the code exchange stays valid until it is revoked (ZH2, ZH3).
+        rotation="non_rotating",
+        min_refresh_interval=0,
+        access_token_lifetime=3600,
+        refresh_token_lifetime=None,
+        refresh_token_lifetime_kind="none",
+        # access_type=offline gives a refresh token (ZH1); prompt=consent makes Zoho issue one on every consent (ZH9).
+        auth_params={"access_type": "offline", "prompt": "consent"},
+        nonce=False,
+        default_scopes=(),
+        scopes_in_request=True,
+        loopback_redirect="unknown",
+        daily_token_budget=None,
+        # "valid for 2 minutes" on Zoho Accounts' own page (ZH1); some product pages say 3 minutes or more: the shorter is used.
+        code_lifetime=120,
+        spent_token="accepted",
+        spent_token_grace=None,
+        no_refresh_token_hint="authorize again with access_type=offline and prompt=consent; Zoho sends a refresh token only for offline access",
+        invantive_provider=None,
+        countries={
+            "com": "com", "us": "com", "eu": "eu", "in": "in", "com.au": "com.au", "au": "com.au", "jp": "jp", "com.cn": "com.cn",
+            "cn": "com.cn", "sa": "sa",
+        },
+        unconfirmed=("revocation_url", "whoami_url", "pkce", "loopback_redirect", "daily_token_budget", "token_errors"),
+        sources=("ZH1", "ZH2", "ZH3", "ZH4", "ZH5", "ZH6", "ZH7", "ZH8", "ZH9"),
+        notes=(
+            "country is the data centre: com (or us), eu, in, com.au (or au), jp, com.cn (or cn), sa; Canada is base_url "
+            "https://accounts.zohocloud.ca; the token answer's api_domain (https://www.zohoapis.<dc>) is the API host; "
+            "refresh tokens do not rotate and live until revoked, but a user has at most 20 per client and the 21st deletes the "
+            "oldest (ZH3, ZH6), so 20 new consents for one user and app end the first chain; at most ten access tokens per "
+            "refresh token in ten minutes, then none for the rest of the ten minutes (ZH2); Zoho separates scopes with commas: "
+            "give them as one item such as 'ZohoCRM.modules.ALL,ZohoCRM.settings.ALL'; some refusals come with HTTP 200 and an "
+            "error key (a refresh answered HTTP 200 invalid_code, ZH8), which is read as an answer without an access_token, not "
+            "as a dead chain"
+        ),
     ),
     dict(
         name="generic",

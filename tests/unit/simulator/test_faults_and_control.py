@@ -194,6 +194,16 @@ def test_echo_before_repeats_what_the_client_sent_and_processes_nothing(sim, con
     assert control.state()["chains"][0]["refreshes"] == 0
 
 
+def test_echo_before_can_answer_in_a_platforms_own_shape(sim, control):
+    # HubSpot's refusal (docs/sources.md H8): no RFC 6749 keys, the code in status, the text in message.
+    body = fresh_chain(sim, control)
+    control.inject_fault("echo_before", drop=["error", "error_description"], values={"status": "BAD_REFRESH_TOKEN", "message": "no {refresh_token}", "n": 1})
+    reply = refresh(sim.base_url + NL + "/token", EXACT, body["refresh_token"])
+    assert reply.status_code == 400
+    assert reply.json() == {"status": "BAD_REFRESH_TOKEN", "message": "no %s" % body["refresh_token"], "n": 1}
+    assert control.state()["chains"][0]["refreshes"] == 0
+
+
 def test_drip_after_sends_headers_at_once_and_the_body_slowly(sim, control):
     body = fresh_chain(sim, control)
     control.inject_fault("drip_after", interval=0.05)

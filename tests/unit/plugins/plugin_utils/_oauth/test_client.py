@@ -167,6 +167,42 @@ def test_an_echoed_code_and_verifier_never_reach_the_message(sim, control):
     assert caught.value.msg == "the token endpoint refused the request (HTTP 400 invalid_grant: code (hidden) verifier (hidden))"
 
 
+def test_hubspots_status_and_message_are_bounded_like_the_rfc_fields(sim, control, chain):
+    # An answer without an error key in HubSpot's shape (docs/sources.md H8): status and message stand in for error and
+    # error_description, with the same hiding of echoed secrets, removal of control characters and length caps.
+    control.inject_fault(
+        "echo_before",
+        drop=["error", "error_description"],
+        values={"status": "BAD_\x1b[31mREFRESH_TOKEN" + "X" * 200, "message": "no {refresh_token} for {client_secret}\u202e" + " padding" * 100},
+    )
+    with pytest.raises(OAuthError) as caught:
+        refresh(sim, chain["refresh_token"], error_rules=())
+    msg = caught.value.msg
+    assert leaks(msg, refresh=chain["refresh_token"], secret=EXACT["client_secret"]) == []
+    assert msg.startswith("the token endpoint refused the request (HTTP 400 BAD_REFRESH_TOKENXXX")
+    assert ": no (hidden) for (hidden) padding" in msg
+    assert "\x1b" not in msg and "\u202e" not in msg and len(msg) < 80 + MAX_SERVER_TEXT + 100
+    assert caught.value.error == "BAD_REFRESH_TOKEN" + "X" * (80 - 17) + "..."
+    assert caught.value.kind == "oauth_error"
+
+
+@pytest.mark.parametrize(
+    "values, error, described",
+    [
+        # A number in status is an HTTP status, not an error code: nothing to read.
+        ({"status": 400, "message": "missing or invalid refresh token"}, None, "HTTP 400 error)"),
+        # The message alone is not read as a description: only status and message together stand in for the RFC fields.
+        ({"message": "missing or invalid refresh token"}, None, "HTTP 400 error)"),
+        ({"status": "BAD_REFRESH_TOKEN"}, "BAD_REFRESH_TOKEN", "HTTP 400 BAD_REFRESH_TOKEN)"),
+    ],
+)
+def test_only_a_text_status_stands_in_for_the_error(sim, control, chain, values, error, described):
+    control.inject_fault("echo_before", drop=["error", "error_description"], values=values)
+    with pytest.raises(OAuthError) as caught:
+        refresh(sim, chain["refresh_token"], error_rules=())
+    assert caught.value.error == error and caught.value.msg.endswith(described)
+
+
 def test_a_200_without_an_access_token_hands_over_the_new_refresh_token(sim, control, chain):
     control.inject_fault("patch_after", drop=["access_token"])
     with pytest.raises(OAuthError) as caught:

@@ -227,6 +227,24 @@ RESOLVED = [
         None,
     ),
     (
+        "zoho",
+        {"country": "eu"},
+        "https://accounts.zoho.eu/oauth/v2/auth",
+        "https://accounts.zoho.eu/oauth/v2/token",
+        "https://accounts.zoho.eu/oauth/v2/token/revoke",
+        None,
+        "https://accounts.zoho.eu",
+    ),
+    (
+        "zoho",
+        {"country": "us"},
+        "https://accounts.zoho.com/oauth/v2/auth",
+        "https://accounts.zoho.com/oauth/v2/token",
+        "https://accounts.zoho.com/oauth/v2/token/revoke",
+        None,
+        "https://accounts.zoho.com",
+    ),
+    (
         "paypal",
         {},
         "https://www.paypal.com/signin/authorize",
@@ -521,7 +539,7 @@ def test_unknown_platform_lists_the_known_ones():
         get_platform("exact")
     assert refused(info) == (
         "unknown platform 'exact'; use one of: atlassian, calendly, exact_online, fortnox, generic, github, gitlab, google, hubspot, "
-        "loket, microsoft, paypal, quickbooks, salesforce, teamleader, twinfield, visma_net, xero, zoom"
+        "loket, microsoft, paypal, quickbooks, salesforce, teamleader, twinfield, visma_net, xero, zoho, zoom"
     )
 
 
@@ -714,11 +732,30 @@ def test_every_platform_resolves_to_https_with_its_defaults(name):
         assert url is None or url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", ["gitlab", "zoom", "calendly", "fortnox", "paypal"])
+@pytest.mark.parametrize("name", ["fortnox", "paypal"])
 def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
     assert set(PLATFORMS[name].unconfirmed) == set(FACT_FIELDS)
     assert PLATFORMS[name].rotation == "unknown" and PLATFORMS[name].refresh_token_lifetime is None
     assert (PLATFORMS[name].spent_token, PLATFORMS[name].spent_token_grace) == ("unknown", None)
+
+
+# The facts their public docs give (docs/sources.md): rotation, lifetimes in seconds and the code's lifetime.
+PUBLIC_DOCS = {
+    "gitlab": ("rotating", 7200, None, "unknown", None, {"GL1", "GL2"}),
+    "zoom": ("rotating", 3600, 90 * DAY, "idle", 300, {"ZM1", "ZM2", "ZM3", "ZM4"}),
+    "calendly": ("rotating", 7200, None, "none", 600, {"CA1", "CA2"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_DOCS))
+def test_facts_from_public_docs_are_sourced_and_the_rest_stays_unconfirmed(name):
+    platform = PLATFORMS[name]
+    rotation, access, refresh, kind, code, sources = PUBLIC_DOCS[name]
+    assert (platform.rotation, platform.access_token_lifetime, platform.refresh_token_lifetime) == (rotation, access, refresh)
+    assert (platform.refresh_token_lifetime_kind, platform.code_lifetime) == (kind, code)
+    assert sources <= set(platform.sources)
+    assert not {"rotation", "access_token_lifetime", "spent_token"} & set(platform.unconfirmed)
+    assert {"pkce", "loopback_redirect", "token_errors"} <= set(platform.unconfirmed)
 
 
 def test_atlassian_confirms_only_its_rotation_and_what_a_spent_token_costs():
@@ -735,10 +772,14 @@ SPENT_TOKENS = {
     "teamleader": ("refused", None, {"T1"}),
     "xero": ("refused", 1800, {"X1", "X2", "X7"}),
     "github": ("refused", None, {"GH1"}),
+    "gitlab": ("refused", None, {"GL1"}),
+    "zoom": ("refused", None, {"ZM1", "ZM2"}),
+    "calendly": ("refused", None, {"CA2"}),
     "salesforce": ("family_revoked", None, {"S9"}),
     "atlassian": ("family_revoked", 600, {"A1", "A2"}),
     "microsoft": ("accepted", None, {"M1"}),
     "google": ("accepted", None, {"G1"}),
+    "zoho": ("accepted", None, {"ZH2", "ZH3", "ZH6"}),
 }
 
 

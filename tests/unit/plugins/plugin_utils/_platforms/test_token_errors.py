@@ -88,3 +88,35 @@ def test_a_refusal_in_other_words_gets_the_rfc_reading(sim, control, refresh_tok
     assert refused(sim, refresh_token, "microsoft").kind == "oauth_error"
     control.inject_fault("echo_before", status=400, error="invalid_grant", description="AADSTS70008: The provided authorization code has expired.")
     assert refused(sim, refresh_token, "microsoft").kind == "invalid_grant"
+
+
+# HubSpot's own shape of the refusal (H8): no error key, the code in status and the text in message.
+HUBSPOT_SHAPE = {"status": "BAD_REFRESH_TOKEN", "message": "missing or invalid refresh token", "correlationId": "FAKE-1"}
+
+
+def test_hubspots_status_and_message_shape_is_a_dead_chain_by_its_rule(sim, control, refresh_token):
+    assert "H8" in get_platform("hubspot").sources
+    control.inject_fault("echo_before", status=400, drop=["error", "error_description"], values=HUBSPOT_SHAPE)
+    caught = refused(sim, refresh_token, "hubspot")
+    assert (caught.kind, caught.status, caught.error) == ("invalid_grant", 400, "BAD_REFRESH_TOKEN")
+    assert caught.msg == "the token endpoint refused the request (HTTP 400 BAD_REFRESH_TOKEN: missing or invalid refresh token)"
+    assert control.state()["chains"][0]["refreshes"] == 0
+    # Without HubSpot's rule the code means nothing to RFC 6749.
+    control.inject_fault("echo_before", status=400, drop=["error", "error_description"], values=HUBSPOT_SHAPE)
+    assert refused(sim, refresh_token, "generic").kind == "oauth_error"
+
+
+@pytest.mark.parametrize(
+    "error, description, kind",
+    [
+        # RFC 6749's fields win: invalid_grant is a dead chain by RFC 6749 whatever status says.
+        ("invalid_grant", "refresh token is invalid, expired or revoked", "invalid_grant"),
+        # ... and another error is read as that error: status is not looked at when error is there.
+        ("invalid_request", "missing or invalid refresh token", "oauth_error"),
+    ],
+)
+def test_an_answer_with_both_shapes_is_read_by_its_error(sim, control, refresh_token, error, description, kind):
+    control.inject_fault("echo_before", status=400, error=error, description=description, values=HUBSPOT_SHAPE)
+    caught = refused(sim, refresh_token, "hubspot")
+    assert (caught.kind, caught.error) == (kind, error)
+    assert caught.msg == "the token endpoint refused the request (HTTP 400 %s: %s)" % (error, description)
