@@ -25,7 +25,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.notify impor
     smtp_settings,
     webhook_label,
 )
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.mail import check_settings
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.mail import check_address, check_settings
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.message import LANGUAGES
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.webhook import check_url, sign
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
@@ -35,13 +35,19 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.vault import
 
 
 def _addresses(value: t.Any, where: str) -> list[str]:
-    """A list of e-mail addresses, or one string of them separated by commas."""
+    """A list of e-mail addresses, or one string of them separated by commas; each checked as the mail channel checks it."""
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise PreauthError("%s must be an e-mail address or a list of them" % where)
-    return [i.strip() for i in items if i.strip()]
+        raise PreauthError("%s must be an e-mail address or a list of them; nothing was sent" % where)
+    found = []
+    for item in (i.strip() for i in items if i.strip()):
+        try:
+            found.append(check_address(item))
+        except ValueError as exc:
+            raise PreauthError("%s: %s; nothing was sent" % (where, exc)) from None
+    return found
 
 
 class ActionModule(PreauthAction):
@@ -134,10 +140,10 @@ class ActionModule(PreauthAction):
             if language not in LANGUAGES:
                 raise PreauthError("connection %s: notify_language must be one of %s, not %r" % (name, ", ".join(LANGUAGES), language))
             recipients = _addresses(raw.get("notify_email"), "connection %s: notify_email" % name)
-            for group in params["groups"]:
+            for number, group in enumerate(params["groups"]):
                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in group["connections"]):
-                    recipients.extend(group["email"])
-            recipients.extend(params["email"])
+                    recipients.extend(_addresses(group["email"], "groups[%d].email" % number))
+            recipients.extend(_addresses(params["email"], "email"))
             country = raw.get("country") if isinstance(raw.get("country"), str) else None
             targets.append(Target(name, platform, country, recipients, language))
             entries[name] = {k: v for k, v in raw.items() if k in ENTRY_KEYS + ("app_name",) and k != "client_secret"}

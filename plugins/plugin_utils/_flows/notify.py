@@ -53,7 +53,8 @@ import typing as t
 import uuid
 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError, preauthenticate_command
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.mail import SmtpSettings, send_mail
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.invite import invite_command
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.mail import SmtpSettings, check_address, send_mail
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.message import Message, render
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._notify.webhook import send_webhook
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Outcome
@@ -335,8 +336,12 @@ def _consenter(data: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 
 def _address(value: str) -> bool:
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and not any(c in value for c in " \r\n\t<>,;\"'") and len(value) <= 254)
+    """Whether ``value`` is an address the mail channel sends to (``check_address``)."""
+    try:
+        check_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def recipients_of(target: Target, consenter: t.Mapping[str, t.Any], policy: Policy) -> list[str]:
@@ -378,7 +383,7 @@ def _context(target: Target, data: t.Mapping[str, t.Any], found: Condition, even
         "consenter": _consenter(data),
         "commands": {
             "preauthenticate": preauthenticate_command(target.name),
-            "invite": "ansible-playbook preauth.oauth2.invite -e preauth_connection=%s" % target.name,
+            "invite": invite_command(target.name),
             "status": "ansible-playbook preauth.oauth2.status",
         },
     }

@@ -167,3 +167,12 @@ def test_settings_that_cannot_send_do_not_hide_the_refresh_report_and_fail_the_r
     assert told["box"].messages == []
     quiet = run("status")
     assert quiet.returncode != 0 and "Nobody was told about the connections:" in quiet.stdout, quiet.stdout
+
+
+def test_an_address_of_the_inventory_that_is_none_is_refused_before_anything_is_sent(told, tmp_path):
+    path = tmp_path / "inventory.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("notify_email: %s" % TEAM, "notify_email: data-team at example"), encoding="utf-8")
+    done = told["run"]("status")
+    assert done.returncode != 0
+    assert "connection acme-nl: notify_email: the address 'data-team at example' is not an e-mail address" in done.stdout, done.stdout
+    assert told["box"].messages == [] and told["hook"].received == []
