@@ -49,6 +49,10 @@ def walk(node: t.Any, key: str | None, read: set[str], defined: set[str]) -> Non
                 defined.add(value)
             elif sub == "ansible.builtin.set_fact" and isinstance(value, dict):
                 defined.update(value)
+            elif sub == "ansible.builtin.import_tasks" and isinstance(value, str):
+                # An imported task file is part of the playbook: what it reads and what it defines count.
+                with open(os.path.join(PLAYBOOKS_DIR, value), encoding="utf-8") as handle:
+                    walk(yaml.safe_load(handle), None, read, defined)
             walk(value, sub, read, defined)
     elif isinstance(node, list):
         for item in node:
