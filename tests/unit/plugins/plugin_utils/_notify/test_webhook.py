@@ -46,11 +46,11 @@ class Receiver:
     answers: list[tuple[int, dict[str, str]]]
 
 
-
 def shown(url: str) -> str:
     """How an error names a webhook: its scheme, host and port, the path as /... (it may hold the receiver's secret)."""
     scheme, _sep, rest = url.partition("://")
     return "%s://%s/..." % (scheme, rest.split("/", 1)[0])
+
 
 def _handler(receiver: Receiver, secret: str) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):

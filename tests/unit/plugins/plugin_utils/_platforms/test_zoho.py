@@ -86,7 +86,7 @@ def test_the_profile_gives_a_refresh_token_only_for_offline_access_and_never_rot
     assert "refresh_token" not in online and online["api_domain"] == "https://www.zohoapis.eu"
     first = exchange(sim.base_url + TOKEN, ZOHO, _code(sim, access_type="offline")).json()
     assert first["expires_in"] == 3600 and first["refresh_token"].startswith("1000.")
-    for _ in range(3):
+    for _run in range(3):
         answer = platform_refresh(sim.base_url + TOKEN, ZOHO, first["refresh_token"])
         assert answer.status_code == 200 and "refresh_token" not in answer.json(), answer.text
         assert answer.json()["access_token"] != first["access_token"] and answer.json()["api_domain"] == "https://www.zohoapis.eu"
