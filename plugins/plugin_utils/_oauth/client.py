@@ -671,11 +671,15 @@ def _error_fields(payload: t.Mapping[str, t.Any]) -> tuple[t.Any, t.Any]:
 
     An answer without an ``error`` key may be HubSpot's own shape, ``{"status": "BAD_REFRESH_TOKEN", "message":
     "missing or invalid refresh token"}`` (H8): then ``status`` is read as the code and ``message`` as the description,
-    and only when ``status`` is text (a number there is an HTTP status, not a code). The caller bounds both as it does
-    the RFC fields.
+    and only when ``status`` is text (a number there is an HTTP status, not a code). An answer without a textual
+    ``error_description`` may carry its description in ``reason``, as Zoom's ``{"reason": "Invalid Token!", "error":
+    "invalid_grant"}`` does (ZM5). The caller bounds both as it does the RFC fields.
     """
     if "error" in payload or not isinstance(payload.get("status"), str):
-        return payload.get("error"), payload.get("error_description")
+        description = payload.get("error_description")
+        if not isinstance(description, str) or not description.strip():
+            description = payload.get("reason", description)
+        return payload.get("error"), description
     return payload["status"], payload.get("message")
 
 

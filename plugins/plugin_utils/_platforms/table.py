@@ -644,14 +644,19 @@ TABLE: tuple[dict[str, t.Any], ...] = (
             "authorize_url", "revocation_url", "whoami_url", "base_url", "pkce", "min_refresh_interval", "refresh_token_lifetime",
             "refresh_token_lifetime_kind", "auth_params", "nonce", "default_scopes", "scopes_in_request", "loopback_redirect",
             "daily_token_budget", "invantive_provider", "invantive_keys", "countries", "tenant_default", "environments",
-            "environment_default", "token_errors",
+            "environment_default",
         ),
-        sources=("FORUM-6299", "ZM1", "ZM2", "ZM3", "ZM4"),
+        sources=("FORUM-6299", "ZM1", "ZM2", "ZM3", "ZM4", "ZM5"),
         notes=(
             "access tokens live 1 hour and cannot be extended, the refresh request takes HTTP Basic client authentication, and only "
             "the latest refresh token works: a prior one is answered 'Invalid Token!' (ZM1); a lost answer therefore ends the chain, "
             "Zoom's answer is a new install (ZM2); codes expire in 5 minutes (ZM4); refresh tokens live 15 years says ZM1, about "
-            "90 days say integrators (ZM3): 90 days unused is planned for"
+            "90 days say integrators (ZM3): 90 days unused is planned for; the refusal carries 'Invalid Token!' in reason, not in "
+            "error_description (ZM5), and is a dead chain whatever its error code"
+        ),
+        token_errors=(
+            # A prior (spent) refresh token is answered "Invalid Token!" (ZM1), in reason (ZM5): a dead chain, a new install.
+            dict(kind="invalid_grant", description=r"Invalid Token!"),
         ),
     ),
     dict(

@@ -203,6 +203,48 @@ def test_only_a_text_status_stands_in_for_the_error(sim, control, chain, values,
     assert caught.value.error == error and caught.value.msg.endswith(described)
 
 
+def test_zooms_reason_is_bounded_like_the_rfc_description(sim, control, chain):
+    # An answer whose description is in reason, not error_description (Zoom, docs/sources.md ZM5): the same hiding of
+    # echoed secrets, removal of control characters and length cap as error_description.
+    control.inject_fault(
+        "echo_before",
+        error="invalid_grant",
+        drop=["error_description"],
+        values={"reason": "Invalid \x1b[31m{refresh_token} for {client_secret}\u202e\x00" + " padding" * 100},
+    )
+    with pytest.raises(OAuthError) as caught:
+        refresh(sim, chain["refresh_token"], error_rules=())
+    msg = caught.value.msg
+    assert leaks(msg, refresh=chain["refresh_token"], secret=EXACT["client_secret"]) == []
+    assert msg.startswith("the token endpoint refused the request (HTTP 400 invalid_grant: Invalid (hidden) for (hidden) padding")
+    assert "\x1b" not in msg and "\u202e" not in msg and "\x00" not in msg
+    assert len(msg) <= len("the token endpoint refused the request (HTTP 400 invalid_grant: )") + MAX_SERVER_TEXT + 3 and msg.endswith("...)")
+    assert (caught.value.kind, caught.value.error) == ("invalid_grant", "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    "values, drop, described",
+    [
+        # error_description, when it is text, is the description; reason is not read.
+        ({"reason": "Invalid Token!"}, [], "HTTP 400 invalid_request: the RFC words)"),
+        # An empty or non-text error_description is no description: reason stands in.
+        ({"error_description": "  ", "reason": "Invalid Token!"}, [], "HTTP 400 invalid_request: Invalid Token!)"),
+        ({"error_description": 7, "reason": "Invalid Token!"}, [], "HTTP 400 invalid_request: Invalid Token!)"),
+        # A reason that is not text is not a description either.
+        ({"reason": {"text": "Invalid Token!"}}, ["error_description"], "HTTP 400 invalid_request)"),
+        ({"reason": ["Invalid Token!"]}, ["error_description"], "HTTP 400 invalid_request)"),
+        # In HubSpot's shape (no error key, text status), message is the description, never reason.
+        ({"status": "BAD_REFRESH_TOKEN", "reason": "Invalid Token!"}, ["error", "error_description"], "HTTP 400 BAD_REFRESH_TOKEN)"),
+    ],
+)
+def test_reason_stands_in_only_for_a_missing_description(sim, control, chain, values, drop, described):
+    control.inject_fault("echo_before", description="the RFC words", drop=drop, values=values)
+    with pytest.raises(OAuthError) as caught:
+        refresh(sim, chain["refresh_token"], error_rules=get_platform("zoom").token_errors)
+    assert caught.value.msg.endswith(described)
+    assert caught.value.kind == ("invalid_grant" if described.endswith(": Invalid Token!)") else "oauth_error")
+
+
 def test_a_200_without_an_access_token_hands_over_the_new_refresh_token(sim, control, chain):
     control.inject_fault("patch_after", drop=["access_token"])
     with pytest.raises(OAuthError) as caught:

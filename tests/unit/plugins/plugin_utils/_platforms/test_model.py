@@ -742,7 +742,7 @@ def test_platforms_outside_the_references_are_wholly_unconfirmed(name):
 # The facts their public docs give (docs/sources.md): rotation, lifetimes in seconds and the code's lifetime.
 PUBLIC_DOCS = {
     "gitlab": ("rotating", 7200, None, "unknown", None, {"GL1", "GL2"}),
-    "zoom": ("rotating", 3600, 90 * DAY, "idle", 300, {"ZM1", "ZM2", "ZM3", "ZM4"}),
+    "zoom": ("rotating", 3600, 90 * DAY, "idle", 300, {"ZM1", "ZM2", "ZM3", "ZM4", "ZM5"}),
     "calendly": ("rotating", 7200, None, "none", 600, {"CA1", "CA2"}),
 }
 
@@ -755,7 +755,9 @@ def test_facts_from_public_docs_are_sourced_and_the_rest_stays_unconfirmed(name)
     assert (platform.refresh_token_lifetime_kind, platform.code_lifetime) == (kind, code)
     assert sources <= set(platform.sources)
     assert not {"rotation", "access_token_lifetime", "spent_token"} & set(platform.unconfirmed)
-    assert {"pkce", "loopback_redirect", "token_errors"} <= set(platform.unconfirmed)
+    assert {"pkce", "loopback_redirect"} <= set(platform.unconfirmed)
+    # A refusal rule is sourced (Zoom's "Invalid Token!", ZM1 and ZM5); without one, how refusals are worded stays unconfirmed.
+    assert ("token_errors" in platform.unconfirmed) == (not platform.token_errors)
 
 
 def test_atlassian_confirms_only_its_rotation_and_what_a_spent_token_costs():

@@ -120,3 +120,44 @@ def test_an_answer_with_both_shapes_is_read_by_its_error(sim, control, refresh_t
     caught = refused(sim, refresh_token, "hubspot")
     assert (caught.kind, caught.error) == (kind, error)
     assert caught.msg == "the token endpoint refused the request (HTTP 400 %s: %s)" % (error, description)
+
+
+# Zoom's shape of the refusal (ZM5): the RFC error code, the description in reason instead of error_description.
+ZOOM_SHAPE = {"reason": "Invalid Token!"}
+
+
+@pytest.mark.parametrize(
+    "status, error, rfc_kind",
+    [
+        # As ZM5 shows it: invalid_grant, a dead chain by RFC 6749 already; the rule says the same in Zoom's words.
+        (400, "invalid_grant", "invalid_grant"),
+        # Another code with Zoom's words for a spent token (ZM1) is a dead chain only by Zoom's rule.
+        (400, "invalid_request", "oauth_error"),
+        (401, "invalid_request", "invalid_client"),
+    ],
+)
+def test_zooms_invalid_token_in_reason_is_a_dead_chain_by_its_rule(sim, control, refresh_token, status, error, rfc_kind):
+    assert {"ZM1", "ZM5"} <= set(get_platform("zoom").sources)
+    control.inject_fault("echo_before", status=status, error=error, drop=["error_description"], values=ZOOM_SHAPE)
+    caught = refused(sim, refresh_token, "zoom")
+    assert (caught.kind, caught.status, caught.error) == ("invalid_grant", status, error)
+    assert caught.msg == "the token endpoint refused the request (HTTP %d %s: Invalid Token!)" % (status, error)
+    assert control.state()["chains"][0]["refreshes"] == 0
+    # Without Zoom's rule the answer gets the RFC reading of its error code.
+    control.inject_fault("echo_before", status=status, error=error, drop=["error_description"], values=ZOOM_SHAPE)
+    assert refused(sim, refresh_token, "generic").kind == rfc_kind
+
+
+@pytest.mark.parametrize(
+    "values, drop",
+    [
+        # error_description wins over reason: Zoom's rule reads the RFC field when there is one.
+        ({"reason": "Invalid Token!"}, []),
+        # Whole-string match: other words in reason are not Zoom's spent token.
+        ({"reason": "Invalid Token! or not"}, ["error_description"]),
+        ({"reason": "Invalid authorization code"}, ["error_description"]),
+    ],
+)
+def test_other_words_from_zoom_get_the_rfc_reading(sim, control, refresh_token, values, drop):
+    control.inject_fault("echo_before", status=400, error="invalid_request", description="The request was refused", drop=drop, values=values)
+    assert refused(sim, refresh_token, "zoom").kind == "oauth_error"
