@@ -989,7 +989,7 @@ def tell_the_owners(control: t.Any, work: dict[str, str], server: PostgresServer
         lines = body.splitlines()
         # The reason, and the link with the line that introduces it.
         for number, line in enumerate(lines):
-            if line.strip() and (line.startswith("Reden") or links[0] in "".join(lines[number:number + 3])):
+            if line.strip() and (line.startswith(("Wat er aan de hand", "Melding van het platform")) or links[0] in "".join(lines[number:number + 3])):
                 say("    | " + line.replace(links[0], "******** (masked by the demo; a new link, made for this message)"))
         say("    the webhook receiver verified the signature of one POST: %s (its JSON holds no link)" % ", ".join(hook.types()))
 

@@ -139,6 +139,8 @@ class Condition:
     since: float | None = None
     expires_at: float | None = None
     failures: int = 0
+    # Why, as a word the texts can say in their own language (the reason is the collection's and the platform's English).
+    kind: str | None = None
 
 
 @dataclasses.dataclass
@@ -218,7 +220,8 @@ def condition(
     reauth = data.get("reauthorization_required")
     if reauth:
         details = section(data, "reauthorization_required")
-        return Condition("dead", reason=_text(details.get("reason")), since=_number(details.get("since")), failures=failures)
+        kind = details.get("kind") if details.get("kind") in ("refused", "expired", "lost") else None
+        return Condition("dead", reason=_text(details.get("reason")), since=_number(details.get("since")), failures=failures, kind=kind)
     window = policy.expiring_days * DAY
     error = section(data, "last_error")
     if host_owned(data):
@@ -235,6 +238,7 @@ def condition(
                     since=start,
                     expires_at=start + life,
                     failures=failures,
+                    kind="host_unused",
                 )
     else:
         expires = _number(tokens.get("refresh_expires_at"))
@@ -245,10 +249,12 @@ def condition(
                 if failures
                 else "the platform's lifetime of a refresh token is absolute: a refresh does not extend it"
             )
-            return Condition("expiring", reason=why, since=now, expires_at=expires, failures=failures)
+            return Condition("expiring", reason=why, since=now, expires_at=expires, failures=failures, kind="refresh_failing" if failures else "absolute")
     if failures >= max(policy.failing_runs, 1):
         since = _number(section(data, "failures").get("since"))
-        return Condition("failing", reason=_text(error.get("message")), since=since, failures=failures)
+        kind = section(data, "failures").get("kind")
+        known = ("config", "rate_limited", "refused", "lost_response", "incomplete_answer")
+        return Condition("failing", reason=_text(error.get("message")), since=since, failures=failures, kind=kind if kind in known else None)
     return Condition("ok", failures=failures)
 
 
@@ -372,6 +378,7 @@ def _context(target: Target, data: t.Mapping[str, t.Any], found: Condition, even
         "country": target.country,
         "event": event,
         "reason": found.reason,
+        "reason_kind": found.kind,
         "since": iso(found.since if found.since is not None else now),
         "expires_at": iso(found.expires_at),
         "days_left": None if found.expires_at is None else max(int((found.expires_at - now) // DAY), 0),

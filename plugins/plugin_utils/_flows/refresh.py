@@ -648,7 +648,9 @@ class Refresher:
                 reason = "the refresh token expired (%s)" % exc.msg
             else:
                 reason = "the platform refuses the refresh token: it was used elsewhere, revoked or expired (%s)" % exc.msg
-            data["reauthorization_required"] = {"since": now, "reason": reason}
+            # kind: what the messages to people say in their own language (_notify/templates); reason is the collection's words.
+            kind = "lost" if previous_flight else "expired" if exc.kind == "expired" else "refused"
+            data["reauthorization_required"] = {"since": now, "reason": reason, "kind": kind}
             record.add_event("reauthorization_required", now, generation=data.get("generation"))
             self.store.save(record)
             result.reason = "reauthorization_required"

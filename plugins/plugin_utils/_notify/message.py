@@ -26,7 +26,10 @@ leaves out of ``operator``, ``consenter`` or ``commands`` reads as none):
   name (``Exact Online``) or none;
 - ``country``: the country code of the connection (``NL``) or none;
 - ``event``: one of ``EVENTS``;
-- ``reason``: what the platform or the collection said went wrong, in words, or none;
+- ``reason``: what the platform or the collection said went wrong, in words (English), or none;
+  ``reason_kind``: the same as one word the texts say in their own language, or none (dead: ``refused``,
+  ``expired``, ``lost``; expiring: ``refresh_failing``, ``absolute``, ``host_unused``; failing: ``config``,
+  ``rate_limited``, ``refused``, ``lost_response``, ``incomplete_answer``); read it with ``| default(none)``;
 - ``since``: when the state began, ISO 8601 text;
 - ``expires_at``: when the refresh token expires, ISO 8601 text or none; ``days_left``: whole days
   until then (an int) or none;

@@ -26,7 +26,8 @@ A record (``Record.data``, the decrypted document of any store backend) holds:
 ``in_flight``
     a token request that left and whose answer is not stored yet: ``fingerprint``, ``started_at``, ``until``;
 ``reauthorization_required``
-    ``{"since", "reason"}`` once the platform refused the chain;
+    ``{"since", "reason", "kind"}`` once the platform refused the chain (``kind``: ``refused``, ``expired`` or ``lost``, an
+    answer lost before the refusal);
 ``token_calls``
     ``{"day", "count"}`` against a platform's daily budget;
 ``last_error``

@@ -22,6 +22,7 @@ CONTEXT = {
     "country": "nl",
     "event": "dead",
     "reason": REASON,
+    "reason_kind": "refused",
     "since": "2026-12-08T06:00:00Z",
     "expires_at": None,
     "days_left": None,

@@ -228,6 +228,7 @@ def test_a_reminder_after_the_days_set_and_dutch_texts(exact, control, box, hook
     assert notifier(exact, box, hook, remind_days=2, now=lambda: start + 3 * DAY).run([target(exact, "nl")]).result["notices"] == []
     first, reminder = box.to(TEAM)
     assert "verbinding" in box.body(first).lower() and reminder["Subject"].startswith("Herinnering")
+    assert "Wat er aan de hand is: het platform weigert de opgeslagen toegang" in box.body(first)  # the kind, in Dutch
 
 
 def test_a_host_that_stops_using_its_chain_makes_it_expiring(exact, control, box, hook):
@@ -275,3 +276,4 @@ def test_an_expired_chain_is_dead_with_the_platforms_reason(exact, control, box,
     assert [(n["event"], n["status"]) for n in told.result["notices"]] == [("dead", "sent")]
     body = box.body(box.to(TEAM)[0])
     assert "expired" in body and hook.received[0]["payload"]["data"]["reason"] == stored(exact)["reauthorization_required"]["reason"]
+    assert stored(exact)["reauthorization_required"]["kind"] == "expired" and "What happened: The stored access has expired." in body
