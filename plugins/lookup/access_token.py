@@ -83,7 +83,6 @@ _raw:
   sample: [EXAMPLE-access-token-not-real]
 """
 
-import datetime
 import time
 import typing as t
 
@@ -97,20 +96,13 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._connection import 
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._errors import PreauthError
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._plain import NotPlainError, to_plain
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._flows.refresh import ChainResult, Policy, Refresher
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import from_iso
 
 display = Display()
 
 CONNECTIONS_VAR = "preauth_connections"
 SHARED = (*STORE_ARGS, *HTTP_ARGS)
 STORE_CHOICES = ("store_dir", "store_url")
-
-
-def _epoch(value: t.Any) -> float | None:
-    """Epoch seconds of a result's ISO time (whole seconds, UTC); None for no or an unreadable time."""
-    try:
-        return datetime.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 class LookupModule(LookupBase):
@@ -204,7 +196,7 @@ class LookupModule(LookupBase):
                 "connection %s: no access token: %s. The controller must not refresh it; use the token on that host, or give the chain "
                 "back with preauth.oauth2.token_handover state=controller" % (name, msg)
             )
-        expires = _epoch((result.after or result.before or {}).get("access_expires_at"))
+        expires = from_iso((result.after or result.before or {}).get("access_expires_at"))
         left = (expires - now) if expires is not None else None
         if check_mode and result.status == "refreshed":
             # A lost answer to settle, or an unreadable expiry: only a token request could tell.

@@ -46,3 +46,11 @@ def iso(value: t.Any) -> str | None:
             return "invalid time (%s)" % (text if len(text) <= 24 else text[:20] + "...")
         return "invalid time (a value of type %s)" % type(value).__name__
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_iso(text: t.Any) -> float | None:
+    """Epoch seconds of the UTC ISO 8601 text ``iso`` writes (``2026-12-08T10:00:00Z``); None for any other text."""
+    try:
+        return datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return None

@@ -46,7 +46,6 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import time
 import typing as t
@@ -61,7 +60,7 @@ from ansible_collections.preauth.oauth2.plugins.plugin_utils._outcome import Out
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._platforms.model import Platform
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.record import failure_count, host_owned, owner_host, section
 from ansible_collections.preauth.oauth2.plugins.plugin_utils._store.vault import VaultStore
-from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, iso, seconds
+from ansible_collections.preauth.oauth2.plugins.plugin_utils._times import DAY, from_iso, iso, seconds
 
 BAD = ("dead", "expiring", "failing")
 # A claim without a delivery after this long belongs to a controller that is gone: the next run takes it over.
@@ -184,12 +183,7 @@ def _number(value: t.Any) -> float | None:
 
 def moment(value: t.Any) -> float | None:
     """A time as epoch seconds, from a number or from the ISO 8601 text (``2026-12-08T10:00:00Z``) that health records and results hold."""
-    if isinstance(value, str):
-        try:
-            return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
-        except ValueError:
-            return None
-    return seconds(value)
+    return from_iso(value) if isinstance(value, str) else seconds(value)
 
 
 def last_success(health: t.Sequence[t.Mapping[str, t.Any]] | None, connection: str, host: str | None) -> tuple[bool, float | None]:
@@ -301,11 +295,17 @@ def plan(data: t.Mapping[str, t.Any], found: Condition, now: float, policy: Poli
         if at is None or now - at > CLAIM_TTL:
             return Plan(str(notice.get("event")), found.state, "retry", message_id=str(notice.get("id")), reminder=bool(notice.get("reminder")))
         return None
-    if found.state in BAD and policy.remind_days > 0:
-        last = _number(notice.get("reminded_at")) or _number(notice.get("sent_at")) or now
-        if now - last >= policy.remind_days * DAY:
-            return Plan(found.state, found.state, "reminder", reminder=True)
+    if _reminder_due(found.state, notice, now, policy):
+        return Plan(found.state, found.state, "reminder", reminder=True)
     return None
+
+
+def _reminder_due(state: str | None, notice: t.Mapping[str, t.Any], now: float, policy: Policy) -> bool:
+    """Whether an unresolved state was last told (``reminded_at``, else ``sent_at``) ``remind_days`` or more ago."""
+    if state not in BAD or policy.remind_days <= 0:
+        return False
+    last = _number(notice.get("reminded_at")) or _number(notice.get("sent_at")) or now
+    return now - last >= policy.remind_days * DAY
 
 
 def quick_nothing(index: t.Mapping[str, t.Any] | None, target: Target, now: float, policy: Policy, health: t.Any) -> bool:
@@ -321,12 +321,7 @@ def quick_nothing(index: t.Mapping[str, t.Any] | None, target: Target, now: floa
         state = notice["state"] or "ok"
         if found.state is None:
             return True
-        if found.state != state:
-            return False
-        if found.state in BAD and policy.remind_days > 0:
-            last = _number(notice["reminded_at"]) or _number(notice["sent_at"]) or now
-            return now - last < policy.remind_days * DAY
-        return True
+        return found.state == state and not _reminder_due(found.state, notice, now, policy)
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
 

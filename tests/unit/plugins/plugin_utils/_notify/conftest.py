@@ -3,11 +3,11 @@ cryptography, nothing from outside), and a free loopback port."""
 
 from __future__ import annotations
 
-import socket
 import typing as t
 
 import pytest
 
+import receivers
 from receivers import Tls, make_tls
 
 
@@ -17,13 +17,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return make_tls(str(tmp_path_factory.mktemp("tls")))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def free_port() -> t.Callable[[], int]:
     """Gives a loopback TCP port that nothing listens on right now (for a server to start on, or to be refused)."""
-    return _free_port
+    return receivers.free_port
